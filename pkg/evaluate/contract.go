@@ -1,0 +1,61 @@
+// Package evaluate decides whether policies allow a request and explains why.
+//
+// CONTRACT (written by the lead; the implementer keeps these names and meanings and may add).
+package evaluate
+
+import "github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"
+
+// Decision is the outcome of an evaluation.
+type Decision string
+
+const (
+	Allow        Decision = "allow"
+	ExplicitDeny Decision = "explicit-deny"
+	ImplicitDeny Decision = "implicit-deny"
+)
+
+// Request is one API request. Context keys are matched case-insensitively; a key may have many values.
+type Request struct {
+	PrincipalARN string // arn:aws:iam::ACCT:user/x, arn:aws:iam::ACCT:role/x, arn:aws:sts::ACCT:assumed-role/R/S, arn:aws:iam::ACCT:root
+	Action       string // e.g. "kms:Decrypt"
+	Resource     string // e.g. a key ARN
+	Context      map[string][]string
+}
+
+// Match is a statement that applied to the request.
+type Match struct {
+	Index  int    `json:"index"`
+	Sid    string `json:"sid,omitempty"`
+	Effect string `json:"effect"`
+}
+
+// Result explains the evaluation of one policy (or one side of a KMS decision).
+type Result struct {
+	Decision     Decision `json:"decision"`
+	Matched      []Match  `json:"matched"`
+	Reasons      []string `json:"reasons"`
+	NotEvaluated []string `json:"not_evaluated"`
+	// Delegates is true when (for a key policy) the allow came only from statements naming the
+	// principal's account (ID or :root), so the principal's identity policies must also allow.
+	Delegates bool `json:"delegates,omitempty"`
+}
+
+// KMSInput is everything needed to decide a KMS request under AWS's key-policy rules.
+type KMSInput struct {
+	KeyPolicy        *policy.Document
+	KeyAccount       string             // the account that owns the key
+	IdentityPolicies []*policy.Document // the principal's identity policies (nil slice: not known)
+	IdentityKnown    bool               // false: identity side not checked (e.g. share-image, account only)
+	Boundary         *policy.Document   // permissions boundary, nil if none
+	Request          Request
+}
+
+// KMSResult is the combined decision. Missing lists the sides that do not allow:
+// "key-policy" and/or "identity".
+type KMSResult struct {
+	Decision     Decision `json:"decision"`
+	KeyPolicy    Result   `json:"key_policy"`
+	Identity     *Result  `json:"identity,omitempty"`
+	Missing      []string `json:"missing"`
+	NotEvaluated []string `json:"not_evaluated"`
+}

@@ -1,0 +1,79 @@
+// Package trigger decodes Lambda input (EventBridge events, SQS batches of them, bare CloudTrail
+// records) into one internal trigger type.
+//
+// CONTRACT (written by the lead; the implementer keeps these names and meanings and may add).
+package trigger
+
+// Kind names what happened.
+type Kind string
+
+const (
+	CopyImage          Kind = "copy-image"
+	CopyImageFailed    Kind = "copy-image-failed"
+	ShareImage         Kind = "share-image"
+	LaunchFailed       Kind = "launch-failed"
+	InstanceTerminated Kind = "instance-terminated"
+	AMIAvailable       Kind = "ami-available"
+	ASGLaunchFailed    Kind = "asg-launch-failed"
+	Ignored            Kind = "ignored"
+)
+
+// PrincipalType says what kind of identity made the call.
+type PrincipalType string
+
+const (
+	PrincipalUser              PrincipalType = "user"
+	PrincipalRole              PrincipalType = "role" // includes assumed-role sessions (ARN is the role's)
+	PrincipalServiceLinkedRole PrincipalType = "service-linked-role"
+	PrincipalRoot              PrincipalType = "root"
+	PrincipalOther             PrincipalType = "other" // federated, AWS service, unknown: never fixed
+)
+
+// Principal is the IAM identity behind a failed call, resolved from CloudTrail's userIdentity.
+type Principal struct {
+	ARN        string        // IAM ARN to evaluate and fix: user ARN, role ARN (not the session), SLR ARN
+	SessionARN string        // the assumed-role session ARN when there was one
+	Account    string        // 12 digits
+	Type       PrincipalType // see above
+	Name       string        // user or role name (without path)
+	InvokedBy  string        // e.g. "autoscaling.amazonaws.com"
+}
+
+// Trigger is one decoded event.
+type Trigger struct {
+	Kind          Kind
+	IgnoredReason string // set when Kind == Ignored
+	EventID       string // EventBridge id, or CloudTrail eventID for bare records
+	DetailType    string
+	Source        string
+	Account       string // the account the event came from
+	Region        string
+	ImageID       string // the image to diagnose (for copies: the new image)
+	SourceImageID string // copies: the source image
+	SourceRegion  string // copies
+	KMSKeyID      string // copies: requestParameters.kmsKeyId as given (ID, ARN or alias)
+	InstanceID    string // instance-terminated; launch-failed when known
+	ASGName       string
+	ErrorCode     string
+	ErrorMessage  string // CloudTrail errorMessage, ASG StatusMessage, AMI state error
+	// Share targets from launchPermission.add: raw values as the event gave them. Validating them
+	// (12 ASCII digits, trusted) is the remediator's job, not the decoder's.
+	ShareUserIDs []string
+	SharePublic  bool       // group: all
+	ShareOrgARNs []string   // organizationArn
+	ShareOUARNs  []string   // organizationalUnitArn
+	Principal    *Principal // nil when there is none (share-image, state-change events)
+}
+
+// Record is one unit of work: for SQS, one message; otherwise the whole event.
+type Record struct {
+	MessageID string  // SQS messageId ("" when not from SQS)
+	Trigger   Trigger // valid when Err == nil
+	Err       error   // the record could not be decoded: permanent, never retried
+}
+
+// Invocation is the decoded Lambda input.
+type Invocation struct {
+	FromSQS bool
+	Records []Record
+}
