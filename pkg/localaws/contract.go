@@ -21,8 +21,9 @@ type Env struct {
 
 // Moto is a moto_server process on a free loopback port.
 type Moto struct {
-	URL string
-	pid int
+	URL  string
+	pid  int
+	proc *motoProc
 }
 
 // FaultConfig configures the fault injector.

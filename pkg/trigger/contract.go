@@ -63,6 +63,10 @@ type Trigger struct {
 	ShareOrgARNs []string   // organizationArn
 	ShareOUARNs  []string   // organizationalUnitArn
 	Principal    *Principal // nil when there is none (share-image, state-change events)
+
+	// Added by the implementer (not in the lead's first contract):
+	EventName string   // CloudTrail eventName when the trigger came from a CloudTrail record
+	Notes     []string // what the decoder noticed but did not reject, e.g. an unresolvable principal
 }
 
 // Record is one unit of work: for SQS, one message; otherwise the whole event.

@@ -1,0 +1,38 @@
+// Command bootstrap is the remediator Lambda: it only wires configuration, clients and the
+// handler from pkg/ together. Nothing here touches the network before the first event.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/logging"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/remediate"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "ami-kms-remediator:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := config.FromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	log := logging.New(os.Stdout, cfg.LogLevel)
+	awsCfg, err := awsapi.LoadConfig(context.Background())
+	if err != nil {
+		return err
+	}
+	rm := remediate.New(cfg, awsapi.NewClients(awsCfg, cfg.MemberRoleName, ""), log)
+	lambda.Start(rm.Invoke)
+	return nil
+}

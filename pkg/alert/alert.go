@@ -1,0 +1,278 @@
+// Package alert turns an invocation's report.Result into one SNS message an operator can act on
+// in a minute, and publishes it.
+//
+// Compose is pure (no clock, no clients, no logging); Publish is the only AWS call. Everything
+// that came from events is treated as hostile text: see sanitize.go for the rules.
+package alert
+
+import (
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
+)
+
+// Context is what Compose needs besides the result.
+type Context struct {
+	Mode       string // "alert" | "fix" (MODE); "" is shown as "alert", the default
+	Region     string // the remediator's own region, used when a record has none
+	RequestID  string // Lambda request ID (or the CLI's run ID): ties the alert to the logs
+	PolicyName string // IAM_POLICY_NAME; "" means DefaultPolicyName
+}
+
+// DefaultPolicyName is the IAM policy the remediator creates in target accounts.
+const DefaultPolicyName = "KmsKeyUsagePolicy"
+
+// Attribute is one SNS message attribute.
+type Attribute struct {
+	DataType string // "String" | "String.Array"
+	Value    string // for String.Array, a JSON array
+}
+
+// Message is one SNS message: Subject (≤ MaxSubjectBytes printable ASCII), Body (plain text,
+// UTF-8) and the attributes subscribers filter on.
+type Message struct {
+	Subject    string
+	Body       string
+	Attributes map[string]Attribute
+}
+
+// Limits.
+const (
+	// MaxSubjectBytes: SNS wants "less than 100 characters".
+	MaxSubjectBytes = 99
+	// MaxMessageBytes is SNS's default size limit; SNS counts the body and the attributes
+	// together, and so do we (with the subject, to be safe).
+	MaxMessageBytes = 262144
+)
+
+// Severities, most urgent first.
+const (
+	SeverityCritical = "critical" // an instance launch or image copy already failed and is not fixed
+	SeverityHigh     = "high"     // a human must act: a finding nothing fixes (or will fix), a refused or failed action, a record that failed
+	SeverityMedium   = "medium"   // alert mode: every problem has a planned fix that MODE=fix would apply
+	SeverityInfo     = "info"     // everything found was fixed
+)
+
+// Attribute names.
+const (
+	AttrSeverity     = "severity"
+	AttrAccount      = "account"
+	AttrFindingCodes = "finding_codes"
+)
+
+// Compose builds the alert for res. It returns false when there is nothing to tell: no finding in
+// any record and no action other than "unchanged".
+func Compose(res report.Result, in Context) (Message, bool) {
+	if !worthTelling(res) {
+		return Message{}, false
+	}
+	a := analyze(res, in)
+	m := Message{
+		Subject:    a.subject(),
+		Attributes: a.attributes(),
+	}
+	m.Body = a.fit(MaxMessageBytes - len(m.Subject) - attributesBytes(m.Attributes))
+	return m, true
+}
+
+func worthTelling(res report.Result) bool {
+	for _, r := range res.Records {
+		if len(r.Findings) > 0 {
+			return true
+		}
+	}
+	for _, act := range res.Actions {
+		if act.Status != report.StatusUnchanged {
+			return true
+		}
+	}
+	return false
+}
+
+// state says where a finding stands.
+type state int
+
+const (
+	stateHuman   state = iota // nothing fixed it and nothing will without a person
+	statePlanned              // alert mode: MODE=fix would fix it
+	stateFixed                // an applied action covers it
+)
+
+func (s state) label() string {
+	switch s {
+	case stateFixed:
+		return "fixed"
+	case statePlanned:
+		return "planned"
+	default:
+		return "needs a human"
+	}
+}
+
+// item is one finding in its record, with where it stands and the action that covers it.
+type item struct {
+	rec *report.Record
+	f   report.Finding
+	st  state
+	act *report.Action // nil when no action is about this finding
+}
+
+// principal is the IAM principal a finding is about: its own, or its record's.
+func (it item) principal() string {
+	if it.f.PrincipalARN != "" {
+		return it.f.PrincipalARN
+	}
+	return it.rec.PrincipalARN
+}
+
+type analysis struct {
+	res   report.Result
+	ctx   Context
+	items []item
+}
+
+func analyze(res report.Result, in Context) *analysis {
+	if in.Mode == "" {
+		in.Mode = "alert"
+	}
+	if in.PolicyName == "" {
+		in.PolicyName = DefaultPolicyName
+	}
+	a := &analysis{res: res, ctx: in}
+	for i := range a.res.Records {
+		rec := &a.res.Records[i]
+		for _, f := range rec.Findings {
+			it := item{rec: rec, f: f}
+			it.act = a.coveringAction(it)
+			it.st = stateOf(it.act)
+			a.items = append(a.items, it)
+		}
+	}
+	return a
+}
+
+func isKeyPolicyCode(code string) bool {
+	return code == report.KeyPolicyMissingUse || code == report.KeyPolicyMissingGrant
+}
+
+func isIAMCode(code string) bool {
+	return code == report.IAMMissingUse || code == report.IAMMissingGrant
+}
+
+// coveringAction finds the action about it: for key-policy findings the key-policy action on its
+// key that names its account, for IAM findings the iam-policy action for its principal. When
+// several match, the most successful wins. Other codes are never fixed by an action.
+func (a *analysis) coveringAction(it item) *report.Action {
+	var best *report.Action
+	for i := range a.res.Actions {
+		act := &a.res.Actions[i]
+		switch {
+		case isKeyPolicyCode(it.f.Code):
+			if act.Type != report.ActionKeyPolicy || act.Target != it.f.KeyARN || !namesAccount(act.Accounts, it.f.Account) {
+				continue
+			}
+		case isIAMCode(it.f.Code):
+			if act.Type != report.ActionIAMPolicy {
+				continue
+			}
+			if act.Principal != "" && act.Principal != it.principal() {
+				continue
+			}
+			if act.Principal == "" && !namesAccount(act.Accounts, it.f.Account) {
+				continue
+			}
+		default:
+			continue
+		}
+		if best == nil || statusRank(act.Status) > statusRank(best.Status) {
+			best = act
+		}
+	}
+	return best
+}
+
+// namesAccount: an action with no accounts listed is about its whole target.
+func namesAccount(accounts []string, account string) bool {
+	if len(accounts) == 0 {
+		return true
+	}
+	for _, acc := range accounts {
+		if acc == account {
+			return true
+		}
+	}
+	return false
+}
+
+func statusRank(status string) int {
+	switch status {
+	case report.StatusApplied:
+		return 4
+	case report.StatusPlanned:
+		return 3
+	case report.StatusRefused:
+		return 2
+	case report.StatusFailed:
+		return 1
+	default:
+		return 0
+	}
+}
+
+// stateOf: "unchanged" does not count as fixed, since the finding says something is still
+// missing that the planner did not add.
+func stateOf(act *report.Action) state {
+	if act == nil {
+		return stateHuman
+	}
+	switch act.Status {
+	case report.StatusApplied:
+		return stateFixed
+	case report.StatusPlanned:
+		return statePlanned
+	default:
+		return stateHuman
+	}
+}
+
+// alreadyFailed: triggers where something the user did has already failed.
+func alreadyFailed(kind string) bool {
+	switch trigger.Kind(kind) {
+	case trigger.LaunchFailed, trigger.InstanceTerminated, trigger.ASGLaunchFailed, trigger.CopyImageFailed:
+		return true
+	}
+	return false
+}
+
+func (a *analysis) severity() string {
+	for _, it := range a.items {
+		if it.st != stateFixed && alreadyFailed(it.rec.Trigger) {
+			return SeverityCritical
+		}
+	}
+	for _, it := range a.items {
+		if it.st == stateHuman {
+			return SeverityHigh
+		}
+	}
+	for _, act := range a.res.Actions {
+		if act.Status == report.StatusRefused || act.Status == report.StatusFailed {
+			return SeverityHigh
+		}
+	}
+	for _, r := range a.res.Records {
+		if r.Error != "" {
+			return SeverityHigh
+		}
+	}
+	for _, it := range a.items {
+		if it.st == statePlanned {
+			return SeverityMedium
+		}
+	}
+	for _, act := range a.res.Actions {
+		if act.Status == report.StatusPlanned {
+			return SeverityMedium
+		}
+	}
+	return SeverityInfo
+}

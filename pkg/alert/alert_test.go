@@ -1,0 +1,565 @@
+package alert
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/keypolicy"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func TestCompose(t *testing.T) {
+	tests := map[string]struct {
+		res          report.Result
+		mode         string
+		wantOK       bool
+		wantSubject  string
+		wantSeverity string
+		wantAccount  string
+		wantCodes    string
+		contains     []string
+		notContains  []string
+	}{
+		"fixed": {
+			res: fixedResult(), mode: "fix", wantOK: true,
+			wantSubject:  "[ami-kms] ami-0a1b2c3d4e5f67890 in 444455556666: key policy fixed",
+			wantSeverity: SeverityInfo,
+			wantAccount:  "111122223333,444455556666",
+			wantCodes:    `["key-policy-missing-grant","key-policy-missing-use"]`,
+			contains: []string{
+				"1. share-image: image ami-0a1b2c3d4e5f67890, account 111122223333, region us-east-1\n",
+				"  - key-policy-missing-use, account 444455556666 [fixed]\n",
+				"for 444455556666: applied\n",
+				"      +      \"Principal\": {\"AWS\": [\"arn:aws:iam::555566667777:root\", \"arn:aws:iam::444455556666:root\"]},\n",
+				"Nothing: everything found was fixed.\n",
+			},
+			notContains: []string{"put-key-policy", "Alert mode"},
+		},
+		"planned in alert mode": {
+			res: plannedResult(), mode: "alert", wantOK: true,
+			wantSubject:  "[ami-kms] ami-0a1b2c3d4e5f67890 in 444455556666: fix planned (alert mode)",
+			wantSeverity: SeverityMedium,
+			wantAccount:  "111122223333,444455556666",
+			wantCodes:    `["key-policy-missing-grant","key-policy-missing-use"]`,
+			contains: []string{
+				"Alert mode: nothing was changed",
+				"[planned]",
+				"Not fixed: alert mode: MODE=fix would apply it.\n",
+				"\"AWS\": \"arn:aws:iam::444455556666:root\"",
+				"aws kms put-key-policy --key-id " + keyARN + " --policy-name default --policy file://key-policy.json --region us-east-1\n",
+				"            \"Sid\": \"Enable IAM User Permissions\",\n",
+			},
+			notContains: []string{"bypass-policy-lockout-safety-check"},
+		},
+		"untrusted account": {
+			res: untrustedResult(), mode: "fix", wantOK: true,
+			wantSubject:  "[ami-kms] ami-0a1b2c3d4e5f67890 in 999988887777: action needed (untrusted-account +1)",
+			wantSeverity: SeverityHigh,
+			wantAccount:  "111122223333,999988887777",
+			wantCodes:    `["key-policy-missing-use","untrusted-account"]`,
+			contains: []string{
+				"Account(s) 999988887777 are not trusted (untrusted-account).\n",
+				"Not fixed: refused: untrusted-account.\n",
+				"Caution: the remediator does not trust 999988887777",
+			},
+		},
+		"aws managed key after a failed launch": {
+			res: awsManagedResult(), mode: "alert", wantOK: true,
+			wantSubject:  "[ami-kms] ami-0a1b2c3d4e5f67890 in 444455556666: launch failed (aws-managed-key)",
+			wantSeverity: SeverityCritical,
+			wantAccount:  "444455556666",
+			wantCodes:    `["aws-managed-key"]`,
+			contains: []string{
+				"aws ec2 copy-image --source-image-id ami-0a1b2c3d4e5f67890 --source-region us-east-1 --region us-east-1 --name ami-0a1b2c3d4e5f67890-cmk --encrypted --kms-key-id \"$CMK_ARN\"\n",
+				"cannot be changed",
+				"In account 111122223333 (the image owner)",
+			},
+			// An AWS managed key's policy cannot be edited: no statements to add to it.
+			notContains: []string{"Allow use of the key", "put-key-policy"},
+		},
+		"iam missing for a role after a failed launch": {
+			res: iamRoleResult(), mode: "fix", wantOK: true,
+			wantSubject:  "[ami-kms] ami-0a1b2c3d4e5f67890 in 444455556666: launch failed (iam-missing-use +1)",
+			wantSeverity: SeverityCritical,
+			wantAccount:  "444455556666",
+			wantCodes:    `["iam-missing-grant","iam-missing-use","key-policy-missing-use"]`,
+			contains: []string{
+				"\"Sid\": \"AllowUseOfTheKey\"",
+				"\"Sid\": \"AllowAttachmentOfPersistentResources\"",
+				"\"Resource\": \"" + keyARN + "\"",
+				"\"kms:GrantIsForAWSResource\": true\n",
+				"aws iam create-policy --policy-name KmsKeyUsagePolicy --policy-document file://KmsKeyUsagePolicy.json\n",
+				"aws iam attach-role-policy --role-name launcher --policy-arn arn:aws:iam::444455556666:policy/KmsKeyUsagePolicy\n",
+				"  - key-policy-missing-use, account 444455556666 [fixed]\n",
+			},
+			notContains: []string{"\"Resource\": \"*\"\n            \"Condition\"", "attach-user-policy"},
+		},
+		"nothing to tell": {
+			res: nothingResult(), mode: "fix", wantOK: false,
+		},
+		"empty result": {
+			res: report.Result{}, mode: "alert", wantOK: false,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			m, ok := Compose(tc.res, Context{Mode: tc.mode, Region: "us-east-1", RequestID: "req-1"})
+			if ok != tc.wantOK {
+				t.Fatalf("Compose ok = %v, want %v", ok, tc.wantOK)
+			}
+			if !ok {
+				if !reflect.DeepEqual(m, Message{}) {
+					t.Errorf("nothing to tell, but got a message %+v", m)
+				}
+				return
+			}
+			checkInvariants(t, m)
+			if m.Subject != tc.wantSubject {
+				t.Errorf("subject = %q, want %q", m.Subject, tc.wantSubject)
+			}
+			if got := m.Attributes[AttrSeverity]; got != (Attribute{"String", tc.wantSeverity}) {
+				t.Errorf("severity = %+v, want %s", got, tc.wantSeverity)
+			}
+			if got := m.Attributes[AttrAccount]; got != (Attribute{"String", tc.wantAccount}) {
+				t.Errorf("account = %+v, want %s", got, tc.wantAccount)
+			}
+			if got := m.Attributes[AttrFindingCodes]; got != (Attribute{"String.Array", tc.wantCodes}) {
+				t.Errorf("finding_codes = %+v, want %s", got, tc.wantCodes)
+			}
+			for _, s := range tc.contains {
+				if !strings.Contains(m.Body, s) {
+					t.Errorf("body lacks %q", s)
+				}
+			}
+			for _, s := range tc.notContains {
+				if strings.Contains(m.Body, s) {
+					t.Errorf("body has %q", s)
+				}
+			}
+			if strings.Contains(m.Body, "truncated") {
+				t.Errorf("a small result was truncated")
+			}
+			got := machineResult(t, m.Body)
+			want := withoutAlertOnlyFields(tc.res)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("JSON block = %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+// withoutAlertOnlyFields is res as its JSON carries it: no Diff, Document, Principal; empty
+// lists rather than nil.
+func withoutAlertOnlyFields(res report.Result) report.Result {
+	raw, err := json.Marshal(res)
+	if err != nil {
+		panic(err)
+	}
+	var out report.Result
+	if err := json.Unmarshal(raw, &out); err != nil {
+		panic(err)
+	}
+	if out.Actions == nil {
+		out.Actions = []report.Action{}
+	}
+	if out.Records == nil {
+		out.Records = []report.Record{}
+	}
+	for i := range out.Records {
+		if out.Records[i].Findings == nil {
+			out.Records[i].Findings = []report.Finding{}
+		}
+	}
+	for i := range out.Actions {
+		if out.Actions[i].Accounts == nil {
+			out.Actions[i].Accounts = []string{}
+		}
+	}
+	return out
+}
+
+// machineResult finds the JSON block by its whole marker lines and decodes it.
+func machineResult(t *testing.T, body string) report.Result {
+	t.Helper()
+	raw, ok := machineBlock(body)
+	if !ok {
+		t.Fatalf("no JSON block in the body")
+	}
+	var res report.Result
+	if err := json.Unmarshal([]byte(raw), &res); err != nil {
+		t.Fatalf("JSON block does not decode: %v", err)
+	}
+	return res
+}
+
+// machineBlock is how a subscriber should parse: the lines strictly between the marker lines.
+func machineBlock(body string) (string, bool) {
+	lines := strings.Split(body, "\n")
+	begin, end := -1, -1
+	for i, l := range lines {
+		switch l {
+		case BeginResultMarker:
+			if begin < 0 {
+				begin = i
+			}
+		case EndResultMarker:
+			if begin >= 0 && end < 0 {
+				end = i
+			}
+		}
+	}
+	if begin < 0 || end < 0 {
+		return "", false
+	}
+	return strings.Join(lines[begin+1:end], "\n"), true
+}
+
+func TestComposeGolden(t *testing.T) {
+	tests := map[string]struct {
+		res  report.Result
+		mode string
+	}{
+		"planned-alert-mode":         {plannedResult(), "alert"},
+		"iam-role-launch-failed-fix": {iamRoleResult(), "fix"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			m, ok := Compose(tc.res, Context{Mode: tc.mode, Region: "us-east-1", RequestID: "8f14e45f-ceea-467f-a0e6-1b2c3d4e5f60"})
+			if !ok {
+				t.Fatal("nothing composed")
+			}
+			got := "Subject: " + m.Subject + "\n\n" + m.Body
+			path := filepath.Join("testdata", name+".golden")
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("read golden (run go test -update to create it): %v", err)
+			}
+			if got != string(want) {
+				t.Errorf("body differs from %s (run go test ./pkg/alert -update and review the diff):\n%s", path, got)
+			}
+		})
+	}
+}
+
+// jsonBlockAfter returns the indented block that follows the line containing marker.
+func jsonBlockAfter(t *testing.T, body, marker string) string {
+	t.Helper()
+	i := strings.Index(body, marker)
+	if i < 0 {
+		t.Fatalf("body lacks %q", marker)
+	}
+	rest := body[i:]
+	rest = rest[strings.IndexByte(rest, '\n')+1:]
+	var lines []string
+	for _, l := range strings.Split(rest, "\n") {
+		if !strings.HasPrefix(l, blockIndent) || strings.HasPrefix(strings.TrimSpace(l), "aws ") {
+			break
+		}
+		lines = append(lines, strings.TrimPrefix(l, blockIndent))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// The statements the alert tells an operator to paste must be exactly what AWS's default key
+// policy uses, with the account roots filled in.
+func TestKeyPolicyStatementsAreExact(t *testing.T) {
+	res := plannedResult()
+	res.Records[0].Findings = append(res.Records[0].Findings, missing(report.KeyPolicyMissingUse, "777788889999"))
+	m, _ := Compose(res, Context{Mode: "alert"})
+	raw := jsonBlockAfter(t, m.Body, `add these two statements`)
+	var stmts []struct {
+		Sid       string
+		Effect    string
+		Principal struct{ AWS []string }
+		Action    []string
+		Resource  string
+		Condition map[string]map[string]string
+	}
+	if err := json.Unmarshal([]byte("["+raw+"]"), &stmts); err != nil {
+		t.Fatalf("statements are not valid JSON: %v\n%s", err, raw)
+	}
+	if len(stmts) != 2 {
+		t.Fatalf("got %d statements, want 2", len(stmts))
+	}
+	roots := []string{"arn:aws:iam::444455556666:root", "arn:aws:iam::777788889999:root"}
+	for i, want := range []struct {
+		sid     string
+		actions []string
+	}{{keypolicy.UseSid, keypolicy.UseActions}, {keypolicy.GrantSid, keypolicy.GrantActions}} {
+		s := stmts[i]
+		if s.Sid != want.sid || s.Effect != "Allow" || s.Resource != "*" || !reflect.DeepEqual(s.Action, want.actions) || !reflect.DeepEqual(s.Principal.AWS, roots) {
+			t.Errorf("statement %d = %+v", i, s)
+		}
+	}
+	if stmts[0].Condition != nil {
+		t.Errorf("use statement has a condition: %v", stmts[0].Condition)
+	}
+	if got := stmts[1].Condition["Bool"]["kms:GrantIsForAWSResource"]; got != "true" {
+		t.Errorf("grant condition = %q, want \"true\"", got)
+	}
+}
+
+func TestIAMDocumentIsScopedToTheKeys(t *testing.T) {
+	const otherKey = "arn:aws:kms:eu-west-1:111122223333:key/ffffffff-1111-2222-3333-444444444444"
+	res := iamRoleResult()
+	res.Records[0].Findings = append(res.Records[0].Findings, report.Finding{
+		Code: report.IAMMissingUse, Account: target, KeyARN: otherKey, PrincipalARN: roleARN})
+	m, _ := Compose(res, Context{Mode: "fix", PolicyName: "TeamKmsPolicy"})
+	raw := jsonBlockAfter(t, m.Body, "create the policy TeamKmsPolicy")
+	var doc struct {
+		Version   string
+		Statement []struct {
+			Sid       string
+			Effect    string
+			Principal any
+			Action    []string
+			Resource  []string
+			Condition map[string]map[string]bool
+		}
+	}
+	if err := json.Unmarshal([]byte(raw), &doc); err != nil {
+		t.Fatalf("IAM document is not valid JSON: %v\n%s", err, raw)
+	}
+	if doc.Version != "2012-10-17" || len(doc.Statement) != 2 {
+		t.Fatalf("document = %+v", doc)
+	}
+	keys := []string{keyARN, otherKey}
+	for i, want := range []struct {
+		sid     string
+		actions []string
+	}{{"AllowUseOfTheKey", keypolicy.UseActions}, {"AllowAttachmentOfPersistentResources", keypolicy.GrantActions}} {
+		s := doc.Statement[i]
+		if s.Sid != want.sid || s.Effect != "Allow" || s.Principal != nil || !reflect.DeepEqual(s.Action, want.actions) || !reflect.DeepEqual(s.Resource, keys) {
+			t.Errorf("statement %d = %+v", i, s)
+		}
+	}
+	if !doc.Statement[1].Condition["Bool"]["kms:GrantIsForAWSResource"] {
+		t.Errorf("grant statement lacks the Bool condition: %v", doc.Statement[1].Condition)
+	}
+	for _, want := range []string{
+		"aws iam create-policy --policy-name TeamKmsPolicy --policy-document file://TeamKmsPolicy.json\n",
+		"aws iam attach-role-policy --role-name launcher --policy-arn arn:aws:iam::444455556666:policy/TeamKmsPolicy\n",
+	} {
+		if !strings.Contains(m.Body, want) {
+			t.Errorf("body lacks %q", want)
+		}
+	}
+}
+
+func TestIAMRemedyByPrincipalKind(t *testing.T) {
+	tests := map[string]struct {
+		principal string
+		want      []string
+		dont      []string
+	}{
+		"user with a path": {
+			principal: "arn:aws:iam::444455556666:user/ops/alice",
+			want:      []string{"aws iam attach-user-policy --user-name alice --policy-arn arn:aws:iam::444455556666:policy/KmsKeyUsagePolicy\n"},
+			dont:      []string{"attach-role-policy"},
+		},
+		"assumed-role session": {
+			principal: "arn:aws:sts::444455556666:assumed-role/deployer/i-0abc",
+			want:      []string{"aws iam attach-role-policy --role-name deployer "},
+		},
+		"role with a path": {
+			principal: "arn:aws:iam::444455556666:role/team/a/builder",
+			want:      []string{"--role-name builder "},
+		},
+		"auto scaling service-linked role": {
+			principal: "arn:aws:iam::444455556666:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling",
+			want: []string{
+				"cannot take identity policies",
+				"aws kms create-grant --key-id " + keyARN + " --grantee-principal arn:aws:iam::444455556666:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling --operations ",
+			},
+			dont: []string{"create-policy", "attach-role-policy"},
+		},
+		"aws-cn partition": {
+			principal: "arn:aws-cn:iam::444455556666:role/launcher",
+			want:      []string{"--policy-arn arn:aws-cn:iam::444455556666:policy/KmsKeyUsagePolicy\n"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			res := report.Result{Records: []report.Record{{
+				Trigger: "launch-failed", Account: target, Region: "us-east-1", ImageID: imageID, PrincipalARN: tc.principal,
+				Findings: []report.Finding{{Code: report.IAMMissingUse, Account: target, KeyARN: keyARN}},
+			}}}
+			m, ok := Compose(res, Context{Mode: "fix"})
+			if !ok {
+				t.Fatal("nothing composed")
+			}
+			checkInvariants(t, m)
+			for _, s := range tc.want {
+				if !strings.Contains(m.Body, s) {
+					t.Errorf("body lacks %q", s)
+				}
+			}
+			for _, s := range tc.dont {
+				if strings.Contains(m.Body, s) {
+					t.Errorf("body has %q", s)
+				}
+			}
+		})
+	}
+}
+
+func TestRemediesForUnfixableFindings(t *testing.T) {
+	tests := map[string]struct {
+		finding report.Finding
+		want    []string
+	}{
+		"public image": {
+			finding: report.Finding{Code: report.PublicImage, Account: "all", KeyARN: keyARN, Message: "shared with group all"},
+			want: []string{"is shared with everyone (public-image)", "never opens a key to everyone",
+				"aws ec2 modify-image-attribute --image-id ami-0a1b2c3d4e5f67890 --region us-east-1 --launch-permission 'Remove=[{Group=all}]'\n"},
+		},
+		"explicit deny": {
+			finding: report.Finding{Code: report.ExplicitDeny, Account: target, KeyARN: keyARN, Message: `statement 3 "DenyOutside" denies kms:CreateGrant`},
+			want: []string{"a Deny statement blocks account(s) 444455556666 (explicit-deny)", "never removes or rewrites statements",
+				"found: statement 3 \"DenyOutside\" denies kms:CreateGrant\n",
+				"aws kms get-key-policy --key-id " + keyARN + " --policy-name default --output text --region us-east-1\n"},
+		},
+		"disabled key": {
+			finding: report.Finding{Code: report.KeyDisabled, Account: target, KeyARN: keyARN},
+			want:    []string{"is disabled (key-disabled)", "aws kms enable-key --key-id " + keyARN + " --region us-east-1\n"},
+		},
+		"key pending deletion": {
+			finding: report.Finding{Code: report.KeyPendingDeletion, Account: target, KeyARN: keyARN},
+			want:    []string{"aws kms cancel-key-deletion --key-id " + keyARN + " --region us-east-1\n", "aws kms enable-key"},
+		},
+		"key not found": {
+			finding: report.Finding{Code: report.KeyNotFound, Account: target, KeyARN: keyARN},
+			want:    []string{"(key-not-found) does not exist or the remediator cannot read it", "kms:DescribeKey"},
+		},
+		"a code this package does not know": {
+			finding: report.Finding{Code: "grant-missing-in-future", Account: target, KeyARN: keyARN, Message: "something new"},
+			want:    []string{"1. grant-missing-in-future for account 444455556666, key " + keyARN + ": something new\n"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			m, ok := Compose(report.Result{Records: []report.Record{shareRecord(tc.finding)}}, Context{Mode: "fix"})
+			if !ok {
+				t.Fatal("nothing composed")
+			}
+			checkInvariants(t, m)
+			if m.Attributes[AttrSeverity].Value != SeverityHigh {
+				t.Errorf("severity = %s, want high", m.Attributes[AttrSeverity].Value)
+			}
+			for _, s := range tc.want {
+				if !strings.Contains(m.Body, s) {
+					t.Errorf("body lacks %q", s)
+				}
+			}
+		})
+	}
+}
+
+func TestSeverity(t *testing.T) {
+	failedAction := fixedResult()
+	failedAction.Actions[0].Status = report.StatusFailed
+	failedAction.Actions[0].Reason = "AccessDeniedException"
+	recordError := fixedResult()
+	recordError.Records = append(recordError.Records, report.Record{EventID: "e2", Trigger: "share-image", Error: "describe images: throttled"})
+	plannedLaunch := plannedResult()
+	plannedLaunch.Records[0].Trigger = "instance-terminated"
+	fixedLaunch := fixedResult()
+	fixedLaunch.Records[0].Trigger = "launch-failed"
+	copyFailed := untrustedResult()
+	copyFailed.Records[0].Trigger = "copy-image-failed"
+	refusedOnly := report.Result{Actions: []report.Action{{Type: report.ActionKeyPolicy, Target: keyARN, Status: report.StatusRefused, Reason: "too-large"}}}
+	tests := map[string]struct {
+		res         report.Result
+		want        string
+		wantOutcome string
+	}{
+		"all fixed":                           {fixedResult(), SeverityInfo, "key policy fixed"},
+		"a failed launch that is now fixed":   {fixedLaunch, SeverityInfo, "key policy fixed"},
+		"planned in alert mode":               {plannedResult(), SeverityMedium, "fix planned (alert mode)"},
+		"a failed action":                     {failedAction, SeverityHigh, "action needed (key-policy-missing-use +1)"},
+		"a record that failed":                {recordError, SeverityHigh, "action needed"},
+		"a refused action and no findings":    {refusedOnly, SeverityHigh, "action needed"},
+		"terminated instance, only planned":   {plannedLaunch, SeverityCritical, "launch failed (key-policy-missing-use +1)"},
+		"failed copy to an untrusted account": {copyFailed, SeverityCritical, "copy failed (untrusted-account +1)"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			m, ok := Compose(tc.res, Context{})
+			if !ok {
+				t.Fatal("nothing composed")
+			}
+			if got := m.Attributes[AttrSeverity].Value; got != tc.want {
+				t.Errorf("severity = %s, want %s", got, tc.want)
+			}
+			if !strings.HasSuffix(m.Subject, ": "+tc.wantOutcome) {
+				t.Errorf("subject %q does not end with %q", m.Subject, tc.wantOutcome)
+			}
+		})
+	}
+}
+
+func TestCoveringActionMatchesKeyAndAccount(t *testing.T) {
+	res := fixedResult()
+	// The applied action is for another key and another account: nothing is fixed.
+	res.Actions = append([]report.Action{}, res.Actions[0], res.Actions[0])
+	res.Actions[0].Target = "arn:aws:kms:us-east-1:111122223333:key/other"
+	res.Actions[1].Accounts = []string{"777788889999"}
+	m, _ := Compose(res, Context{Mode: "fix"})
+	if got := m.Attributes[AttrSeverity].Value; got != SeverityHigh {
+		t.Errorf("severity = %s, want high: an action on another key or account fixed nothing", got)
+	}
+	if !strings.Contains(m.Body, "Not fixed: no fix was attempted.") {
+		t.Errorf("body does not say the finding was not fixed")
+	}
+}
+
+func TestSubjectWithManyImagesAndAccounts(t *testing.T) {
+	tests := map[string]struct {
+		firstImage string
+		extra      report.Finding
+		want       string
+	}{
+		"fits": {
+			firstImage: imageID,
+			want:       "[ami-kms] ami-0a1b2c3d4e5f67890 +2 in 999988887777 +2: launch failed (untrusted-account +2)",
+		},
+		// The long outcome would pass 99 characters: the code goes, the rest stays.
+		"too long with the code": {
+			firstImage: "ami-0123456789abcdef0123456789",
+			extra:      report.Finding{Code: report.KeyPendingDeletion, Account: untrusted, KeyARN: keyARN},
+			want:       "[ami-kms] ami-0123456789abcdef0... +2 in 999988887777 +2: launch failed, action needed",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			res := untrustedResult()
+			res.Records[0].ImageID = tc.firstImage
+			if tc.extra.Code != "" {
+				res.Records[0].Findings = append(res.Records[0].Findings, tc.extra)
+			}
+			for i, acc := range []string{"000011112222", "333344445555"} {
+				r := shareRecord(missing(report.KeyPolicyMissingGrant, acc))
+				r.ImageID = []string{"ami-11111111111111111", "ami-22222222222222222"}[i]
+				res.Records = append(res.Records, r)
+			}
+			res.Records[0].Trigger = "asg-launch-failed"
+			m, _ := Compose(res, Context{})
+			checkInvariants(t, m)
+			if m.Subject != tc.want {
+				t.Errorf("subject = %q, want %q", m.Subject, tc.want)
+			}
+		})
+	}
+}

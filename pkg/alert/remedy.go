@@ -1,0 +1,623 @@
+package alert
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/keypolicy"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
+)
+
+// The Sids of the IAM policy the remediator creates in target accounts (issue 4).
+const (
+	iamUseSid   = "AllowUseOfTheKey"
+	iamGrantSid = "AllowAttachmentOfPersistentResources"
+)
+
+// Indentation inside a "needs a human" item: text lines, then blocks (JSON, commands).
+const (
+	textIndent  = "   "
+	blockIndent = "      "
+)
+
+// remedies lists what still needs a person, each entry one numbered item's text (first line
+// without the number, then indented lines).
+func (a *analysis) remedies(d detail) []string {
+	var out []string
+	out = append(out, a.keyStateRemedies()...)
+	out = append(out, a.awsManagedRemedies()...)
+	out = append(out, a.publicRemedies()...)
+	out = append(out, a.denyRemedies()...)
+	out = append(out, a.untrustedRemedies()...)
+	out = append(out, a.keyPolicyRemedies(d)...)
+	out = append(out, a.iamRemedies(d)...)
+	out = append(out, a.otherRemedies()...)
+	return out
+}
+
+// open are the items that are not fixed, with one of codes.
+func (a *analysis) open(codes ...string) []item {
+	var out []item
+	for _, it := range a.items {
+		if it.st == stateFixed {
+			continue
+		}
+		for _, c := range codes {
+			if it.f.Code == c {
+				out = append(out, it)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// arnPart returns field i of an ARN (1 partition, 3 region, 4 account), or "".
+func arnPart(arn string, i int) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 || parts[0] != "arn" {
+		return ""
+	}
+	return parts[i]
+}
+
+func partitionOf(arn string) string {
+	if p := arnPart(arn, 1); p != "" {
+		return p
+	}
+	return "aws"
+}
+
+// regionOf: the ARN's region, else the record's, else the remediator's.
+func (a *analysis) regionOf(arn string, rec *report.Record) string {
+	if r := arnPart(arn, 3); r != "" {
+		return r
+	}
+	if rec != nil && rec.Region != "" {
+		return rec.Region
+	}
+	return a.ctx.Region
+}
+
+// ownerOf names the account in an ARN for a sentence ("account 111122223333"), or "its owner".
+func ownerOf(arn string) string {
+	if acc := arnPart(arn, 4); acc != "" {
+		return "account " + cleanValue(acc)
+	}
+	return "its owner's account"
+}
+
+// messages lists the distinct finding messages of items as indented lines.
+func messages(items []item) string {
+	var seen []string
+	var b strings.Builder
+	for _, it := range items {
+		if it.f.Message == "" || contains(seen, it.f.Message) {
+			continue
+		}
+		seen = append(seen, it.f.Message)
+		fmt.Fprintf(&b, "%sfound: %s\n", textIndent, cleanValue(it.f.Message))
+	}
+	return b.String()
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// accountList joins cleaned account values.
+func accountList(accounts []string) string {
+	cleaned := make([]string, len(accounts))
+	for i, acc := range accounts {
+		cleaned[i] = orNone(acc)
+	}
+	return strings.Join(cleaned, ", ")
+}
+
+// command renders one shell command line as a block line; args are already quoted.
+func command(args ...string) string {
+	return blockIndent + strings.Join(args, " ") + "\n"
+}
+
+func (a *analysis) keyStateRemedies() []string {
+	var out []string
+	var done []string
+	for _, it := range a.open(report.KeyNotFound, report.KeyPendingDeletion, report.KeyDisabled) {
+		id := it.f.Code + "\x00" + it.f.KeyARN
+		if contains(done, id) {
+			continue
+		}
+		done = append(done, id)
+		key, region := it.f.KeyARN, a.regionOf(it.f.KeyARN, it.rec)
+		var b strings.Builder
+		switch it.f.Code {
+		case report.KeyNotFound:
+			fmt.Fprintf(&b, "Key %s (key-not-found) does not exist or the remediator cannot read it. Nothing was fixed.\n", orNone(key))
+			fmt.Fprintf(&b, "%sCheck that the key exists in %s and that the remediator's role may call kms:DescribeKey and kms:GetKeyPolicy on it.\n", textIndent, ownerOf(key))
+		case report.KeyDisabled:
+			fmt.Fprintf(&b, "Key %s is disabled (key-disabled): EC2 cannot use it for anyone. Nothing was fixed.\n", orNone(key))
+			fmt.Fprintf(&b, "%sIf it should be in use, enable it in %s:\n", textIndent, ownerOf(key))
+			b.WriteString(command("aws kms enable-key --key-id", shellArg(key), "--region", shellArg(region)))
+		case report.KeyPendingDeletion:
+			fmt.Fprintf(&b, "Key %s is scheduled for deletion (key-pending-deletion): EC2 cannot use it, and its data becomes unreadable when it is deleted. Nothing was fixed.\n", orNone(key))
+			fmt.Fprintf(&b, "%sIf it is still needed, cancel the deletion and enable it in %s:\n", textIndent, ownerOf(key))
+			b.WriteString(command("aws kms cancel-key-deletion --key-id", shellArg(key), "--region", shellArg(region)))
+			b.WriteString(command("aws kms enable-key --key-id", shellArg(key), "--region", shellArg(region)))
+		}
+		b.WriteString(messages([]item{it}))
+		out = append(out, b.String())
+	}
+	return out
+}
+
+func (a *analysis) awsManagedRemedies() []string {
+	type group struct {
+		image, key, region string
+		rec                *report.Record
+		accounts           []string
+		items              []item
+	}
+	var groups []*group
+	for _, it := range a.open(report.AWSManagedKey) {
+		var g *group
+		for _, x := range groups {
+			if x.image == it.rec.ImageID && x.key == it.f.KeyARN {
+				g = x
+			}
+		}
+		if g == nil {
+			region := it.rec.Region
+			if region == "" {
+				region = a.regionOf(it.f.KeyARN, it.rec)
+			}
+			g = &group{image: it.rec.ImageID, key: it.f.KeyARN, region: region, rec: it.rec}
+			groups = append(groups, g)
+		}
+		if it.f.Account != "" {
+			g.accounts = appendNew(g.accounts, it.f.Account)
+		}
+		g.items = append(g.items, it)
+	}
+	var out []string
+	for _, g := range groups {
+		var b strings.Builder
+		fmt.Fprintf(&b, "Image %s is encrypted with the AWS managed key %s (aws-managed-key).", orNone(g.image), orNone(g.key))
+		if len(g.accounts) > 0 {
+			fmt.Fprintf(&b, " Accounts affected: %s.", accountList(g.accounts))
+		}
+		b.WriteString("\n")
+		fmt.Fprintf(&b, "%sWhy nothing was fixed: the policy of an AWS managed key (aws/ebs) cannot be changed, so no other account can ever use it;\n", textIndent)
+		fmt.Fprintf(&b, "%sthe image must be copied with a customer managed key, and the copy shared instead. In %s (the image owner), run:\n", textIndent, ownerOf(g.key))
+		fmt.Fprintf(&b, "%s# CMK_ARN: a customer managed key in that account; the accounts above must be allowed to use it\n", blockIndent)
+		image := g.image
+		if image == "" {
+			image = "IMAGE_ID"
+		}
+		b.WriteString(command("aws ec2 copy-image --source-image-id", shellArg(image),
+			"--source-region", shellArg(g.region), "--region", shellArg(g.region),
+			"--name", shellArg(image+"-cmk"), "--encrypted --kms-key-id \"$CMK_ARN\""))
+		fmt.Fprintf(&b, "%sThen share the new image; its key policy gets the accounts added when the remediator sees the share (MODE=fix, trusted accounts).\n", textIndent)
+		b.WriteString(messages(g.items))
+		out = append(out, b.String())
+	}
+	return out
+}
+
+func (a *analysis) publicRemedies() []string {
+	var out []string
+	var done []string
+	for _, it := range a.open(report.PublicImage) {
+		if contains(done, it.rec.ImageID) {
+			continue
+		}
+		done = append(done, it.rec.ImageID)
+		image := it.rec.ImageID
+		if image == "" {
+			image = "IMAGE_ID"
+		}
+		region := it.rec.Region
+		if region == "" {
+			region = a.ctx.Region
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "Image %s is shared with everyone (public-image).\n", orNone(it.rec.ImageID))
+		fmt.Fprintf(&b, "%sWhy nothing was fixed: the remediator never opens a key to everyone, and AWS does not allow public images with encrypted snapshots.\n", textIndent)
+		fmt.Fprintf(&b, "%sMake it private and share it with the accounts that need it instead:\n", textIndent)
+		b.WriteString(command("aws ec2 modify-image-attribute --image-id", shellArg(image), "--region", shellArg(region),
+			"--launch-permission", shellQuote("Remove=[{Group=all}]")))
+		b.WriteString(messages([]item{it}))
+		out = append(out, b.String())
+	}
+	return out
+}
+
+func (a *analysis) denyRemedies() []string {
+	var out []string
+	var keys []string
+	open := a.open(report.ExplicitDeny)
+	for _, it := range open {
+		keys = appendNew(keys, it.f.KeyARN)
+	}
+	for _, key := range keys {
+		var items []item
+		var accounts []string
+		for _, it := range open {
+			if it.f.KeyARN == key {
+				items = append(items, it)
+				accounts = appendNew(accounts, it.f.Account)
+			}
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "Key %s: a Deny statement blocks account(s) %s (explicit-deny).\n", orNone(key), accountList(accounts))
+		fmt.Fprintf(&b, "%sWhy nothing was fixed: the remediator never removes or rewrites statements, and an Allow cannot override a Deny.\n", textIndent)
+		fmt.Fprintf(&b, "%sReview the Deny in the key policy (in %s) and change it if the accounts should use the key:\n", textIndent, ownerOf(key))
+		b.WriteString(command("aws kms get-key-policy --key-id", shellArg(key), "--policy-name default --output text --region",
+			shellArg(a.regionOf(key, items[0].rec))))
+		b.WriteString(messages(items))
+		out = append(out, b.String())
+	}
+	return out
+}
+
+func (a *analysis) untrustedRemedies() []string {
+	open := a.open(report.UntrustedAccount)
+	if len(open) == 0 {
+		return nil
+	}
+	var accounts []string
+	for _, it := range open {
+		accounts = appendNew(accounts, it.f.Account)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Account(s) %s are not trusted (untrusted-account).\n", accountList(accounts))
+	fmt.Fprintf(&b, "%sWhy nothing was fixed: they are neither in TRUSTED_ACCOUNT_IDS nor confirmed members of TRUSTED_ORGANIZATION_ID, and the remediator grants only to trusted accounts.\n", textIndent)
+	fmt.Fprintf(&b, "%sIf they should use the image, add them to TRUSTED_ACCOUNT_IDS (the next event fixes it), or apply the key-policy statements below by hand.\n", textIndent)
+	b.WriteString(messages(open))
+	return []string{b.String()}
+}
+
+// statement is one policy statement, members in AWS's usual order.
+type statement struct {
+	Sid       string   `json:"Sid"`
+	Effect    string   `json:"Effect"`
+	Principal any      `json:"Principal,omitempty"`
+	Action    []string `json:"Action"`
+	Resource  any      `json:"Resource"`
+	Condition any      `json:"Condition,omitempty"`
+}
+
+// oneOrMany is a string for one value, a list for more, as AWS writes them.
+func oneOrMany(values []string) any {
+	if len(values) == 1 {
+		return values[0]
+	}
+	return values
+}
+
+// jsonBlock marshals v indented and renders it as block lines that keep its meaning.
+func jsonBlock(v any) string {
+	raw, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		// Only our own statement types get here, and they always marshal.
+		return blockIndent + "(cannot show: " + cleanValue(err.Error()) + ")\n"
+	}
+	return block(string(raw), blockIndent, cleanJSONLine)
+}
+
+// keyPolicyStatements are the two statements AWS's default key policy uses to let accounts use
+// a key from EC2, with the account roots as principals.
+func keyPolicyStatements(keyARN string, accounts []string) string {
+	roots := make([]string, len(accounts))
+	for i, acc := range accounts {
+		roots[i] = "arn:" + partitionOf(keyARN) + ":iam::" + acc + ":root"
+	}
+	principal := map[string]any{"AWS": oneOrMany(roots)}
+	use := statement{Sid: keypolicy.UseSid, Effect: "Allow", Principal: principal, Action: keypolicy.UseActions, Resource: "*"}
+	grant := statement{Sid: keypolicy.GrantSid, Effect: "Allow", Principal: principal, Action: keypolicy.GrantActions, Resource: "*",
+		Condition: map[string]map[string]string{"Bool": {"kms:GrantIsForAWSResource": "true"}}}
+	return strings.TrimSuffix(jsonBlock(use), "\n") + ",\n" + jsonBlock(grant)
+}
+
+// whyOpen says why items were not fixed, one distinct reason per cause.
+func (a *analysis) whyOpen(items []item) string {
+	var reasons []string
+	for _, it := range items {
+		var r string
+		switch {
+		case it.st == statePlanned:
+			r = "alert mode: MODE=fix would apply it"
+		case it.act != nil && it.act.Reason != "":
+			r = it.act.Status + ": " + it.act.Reason
+		case it.act != nil:
+			r = it.act.Status
+		case a.isUntrusted(it.f.Account):
+			r = "the account is not trusted"
+		default:
+			r = "no fix was attempted"
+		}
+		reasons = appendNew(reasons, r)
+	}
+	for i := range reasons {
+		reasons[i] = cleanValue(reasons[i])
+	}
+	return strings.Join(reasons, "; ")
+}
+
+func (a *analysis) isUntrusted(account string) bool {
+	for _, it := range a.items {
+		if it.f.Code == report.UntrustedAccount && it.f.Account == account {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *analysis) hasCodeForKey(code, key string) bool {
+	for _, it := range a.items {
+		if it.f.Code == code && it.f.KeyARN == key {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *analysis) keyPolicyRemedies(d detail) []string {
+	open := a.open(report.KeyPolicyMissingUse, report.KeyPolicyMissingGrant)
+	var keys []string
+	for _, it := range open {
+		if !a.hasCodeForKey(report.AWSManagedKey, it.f.KeyARN) { // its policy cannot be edited: see above
+			keys = appendNew(keys, it.f.KeyARN)
+		}
+	}
+	var out []string
+	for _, key := range keys {
+		var items []item
+		var codes, accounts, invalid, untrusted, denied []string
+		var act *report.Action
+		for _, it := range open {
+			if it.f.KeyARN != key {
+				continue
+			}
+			items = append(items, it)
+			codes = appendNew(codes, it.f.Code)
+			switch {
+			case !isAccountID(it.f.Account):
+				invalid = appendNew(invalid, it.f.Account)
+				continue
+			case a.isUntrusted(it.f.Account):
+				untrusted = appendNew(untrusted, it.f.Account)
+			}
+			if a.hasDeny(key, it.f.Account) {
+				denied = appendNew(denied, it.f.Account)
+			}
+			accounts = appendNew(accounts, it.f.Account)
+			if it.act != nil && (act == nil || statusRank(it.act.Status) > statusRank(act.Status)) {
+				act = it.act
+			}
+		}
+		sort.Strings(codes)
+		var b strings.Builder
+		all := append(append([]string{}, accounts...), invalid...)
+		fmt.Fprintf(&b, "Key %s: account(s) %s cannot use it from EC2 (%s).\n", orNone(key), accountList(all), strings.Join(codes, ", "))
+		fmt.Fprintf(&b, "%sNot fixed: %s.\n", textIndent, a.whyOpen(items))
+		if len(invalid) > 0 {
+			fmt.Fprintf(&b, "%s%s: not 12-digit account IDs; no statement is given for them.\n", textIndent, accountList(invalid))
+		}
+		if len(accounts) > 0 {
+			fmt.Fprintf(&b, "%sIn %s, add these two statements to the key policy's \"Statement\" list (change nothing else):\n", textIndent, ownerOf(key))
+			b.WriteString(keyPolicyStatements(key, accounts))
+			if len(untrusted) > 0 {
+				fmt.Fprintf(&b, "%sCaution: the remediator does not trust %s; add them only if you do.\n", textIndent, accountList(untrusted))
+			}
+			if len(denied) > 0 {
+				fmt.Fprintf(&b, "%sA Deny blocks %s: these statements alone will not help them (see above).\n", textIndent, accountList(denied))
+			}
+		}
+		if act != nil && act.Document != "" && act.Status != report.StatusApplied {
+			if d.documents {
+				fmt.Fprintf(&b, "%sOr apply the whole policy the remediator %s (save it as key-policy.json; the lockout safety check stays on):\n", textIndent, planVerb(act.Status))
+				b.WriteString(command("aws kms put-key-policy --key-id", shellArg(key), "--policy-name default --policy file://key-policy.json --region",
+					shellArg(a.regionOf(key, items[0].rec))))
+				fmt.Fprintf(&b, "%skey-policy.json:\n", textIndent)
+				b.WriteString(documentBlock(act.Document))
+			} else {
+				fmt.Fprintf(&b, "%sThe whole %s policy (%d bytes) was omitted to fit the SNS size limit; the statements above are enough.\n", textIndent, planVerb(act.Status), len(act.Document))
+			}
+		}
+		out = append(out, b.String())
+	}
+	return out
+}
+
+func planVerb(status string) string {
+	if status == report.StatusPlanned {
+		return "planned"
+	}
+	return "prepared"
+}
+
+func (a *analysis) hasDeny(key, account string) bool {
+	for _, it := range a.items {
+		if it.f.Code == report.ExplicitDeny && it.f.KeyARN == key && it.f.Account == account {
+			return true
+		}
+	}
+	return false
+}
+
+// maxDocumentBytes: a key policy is at most 32 KB; anything much larger is not a policy to paste.
+const maxDocumentBytes = 2 * keypolicy.MaxPolicyBytes
+
+// documentBlock shows a policy document the operator will apply, keeping its meaning.
+func documentBlock(doc string) string {
+	if len(doc) > maxDocumentBytes {
+		return fmt.Sprintf("%s(document of %d bytes not shown: larger than any valid policy; see the logs)\n", blockIndent, len(doc))
+	}
+	return block(doc, blockIndent, cleanJSONLine)
+}
+
+// iamPrincipal is what the alert needs to know about a principal ARN.
+type iamPrincipal struct {
+	account string
+	kind    string // "user" | "role" | "service-linked-role" | "root" | "other"
+	name    string
+}
+
+func parsePrincipal(arn string) iamPrincipal {
+	p := iamPrincipal{account: arnPart(arn, 4), kind: "other"}
+	service, resource := arnPart(arn, 2), arnPart(arn, 5)
+	segments := strings.Split(resource, "/")
+	last := segments[len(segments)-1]
+	switch {
+	case service == "iam" && resource == "root":
+		p.kind = "root"
+	case service == "iam" && strings.HasPrefix(resource, "user/") && last != "":
+		p.kind, p.name = "user", last
+	case service == "iam" && strings.HasPrefix(resource, "role/aws-service-role/"):
+		p.kind, p.name = "service-linked-role", last
+	case service == "iam" && strings.HasPrefix(resource, "role/") && last != "":
+		p.kind, p.name = "role", last
+	case service == "sts" && strings.HasPrefix(resource, "assumed-role/") && len(segments) >= 2 && segments[1] != "":
+		p.kind, p.name = "role", segments[1]
+	}
+	return p
+}
+
+// iamDocument is the KmsKeyUsagePolicy document for keys (issue 4): never Resource "*".
+func iamDocument(keys []string) any {
+	return struct {
+		Version   string      `json:"Version"`
+		Statement []statement `json:"Statement"`
+	}{
+		Version: "2012-10-17",
+		Statement: []statement{
+			{Sid: iamUseSid, Effect: "Allow", Action: keypolicy.UseActions, Resource: oneOrMany(keys)},
+			{Sid: iamGrantSid, Effect: "Allow", Action: keypolicy.GrantActions, Resource: oneOrMany(keys),
+				Condition: map[string]map[string]bool{"Bool": {"kms:GrantIsForAWSResource": true}}},
+		},
+	}
+}
+
+func (a *analysis) iamRemedies(d detail) []string {
+	open := a.open(report.IAMMissingUse, report.IAMMissingGrant)
+	var principals []string
+	for _, it := range open {
+		principals = appendNew(principals, it.principal())
+	}
+	var out []string
+	for _, arn := range principals {
+		var items []item
+		var keys, codes []string
+		var act *report.Action
+		for _, it := range open {
+			if it.principal() != arn {
+				continue
+			}
+			items = append(items, it)
+			codes = appendNew(codes, it.f.Code)
+			if strings.HasPrefix(it.f.KeyARN, "arn:") {
+				keys = appendNew(keys, it.f.KeyARN)
+			}
+			if it.act != nil && (act == nil || statusRank(it.act.Status) > statusRank(act.Status)) {
+				act = it.act
+			}
+		}
+		sort.Strings(codes)
+		p := parsePrincipal(arn)
+		account := p.account
+		if account == "" {
+			account = items[0].f.Account
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "Principal %s (account %s) is not allowed to use key(s) %s (%s).\n",
+			orNone(arn), orNone(account), accountList(keys), strings.Join(codes, ", "))
+		fmt.Fprintf(&b, "%sNot fixed: %s.\n", textIndent, a.whyOpen(items))
+		if len(keys) == 0 {
+			fmt.Fprintf(&b, "%sThe key ARN is not known; the logs for this request have the details.\n", textIndent)
+			b.WriteString(messages(items))
+			out = append(out, b.String())
+			continue
+		}
+		if p.kind == "service-linked-role" {
+			fmt.Fprintf(&b, "%sIt is a service-linked role, which cannot take identity policies: the fix is on the key side.\n", textIndent)
+			fmt.Fprintf(&b, "%sEither the key policy names the role, or someone in account %s whose identity policy allows kms:CreateGrant on the key creates a grant:\n", textIndent, orNone(account))
+			for _, key := range keys {
+				b.WriteString(command("aws kms create-grant --key-id", shellArg(key), "--grantee-principal", shellArg(arn),
+					"--operations Encrypt Decrypt ReEncryptFrom ReEncryptTo GenerateDataKey GenerateDataKeyWithoutPlaintext DescribeKey CreateGrant --region",
+					shellArg(a.regionOf(key, items[0].rec))))
+			}
+			b.WriteString(messages(items))
+			out = append(out, b.String())
+			continue
+		}
+		name := a.ctx.PolicyName
+		file := "file://" + name + ".json"
+		policyARN := "arn:" + partitionOf(arn) + ":iam::" + account + ":policy/" + name
+		if act != nil && strings.HasPrefix(act.Target, "arn:") && strings.Contains(act.Target, ":policy/") {
+			policyARN = act.Target
+		}
+		fmt.Fprintf(&b, "%sIn account %s, create the policy %s with this document (save it as %s.json) and attach it:\n",
+			textIndent, orNone(account), cleanValue(name), cleanValue(name))
+		if act != nil && act.Document != "" && d.documents {
+			b.WriteString(documentBlock(act.Document))
+		} else {
+			b.WriteString(jsonBlock(iamDocument(keys)))
+		}
+		b.WriteString(command("aws iam create-policy --policy-name", shellArg(name), "--policy-document", shellArg(file)))
+		switch p.kind {
+		case "user":
+			b.WriteString(command("aws iam attach-user-policy --user-name", shellArg(p.name), "--policy-arn", shellArg(policyARN)))
+		case "role":
+			b.WriteString(command("aws iam attach-role-policy --role-name", shellArg(p.name), "--policy-arn", shellArg(policyARN)))
+		default:
+			fmt.Fprintf(&b, "%sThe principal is not an IAM user or role: give it these permissions through whatever grants its identity policies.\n", textIndent)
+		}
+		fmt.Fprintf(&b, "%sIf %s already exists, put the key ARN(s) into its Resource and make that the default version (IAM keeps 5 versions: delete the oldest non-default one first):\n",
+			textIndent, cleanValue(name))
+		b.WriteString(command("aws iam create-policy-version --policy-arn", shellArg(policyARN), "--policy-document", shellArg(file), "--set-as-default"))
+		b.WriteString(messages(items))
+		out = append(out, b.String())
+	}
+	return out
+}
+
+// otherRemedies: open findings with codes this package does not know, refused or failed actions
+// no finding explains, and records that failed.
+func (a *analysis) otherRemedies() []string {
+	var out []string
+	for _, it := range a.items {
+		if it.st == stateFixed || rank(it.f.Code) < len(codePriority) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s for account %s, key %s: %s\n", orNone(it.f.Code), orNone(it.f.Account), orNone(it.f.KeyARN), orNone(it.f.Message)))
+	}
+	for i := range a.res.Actions {
+		act := &a.res.Actions[i]
+		if act.Status != report.StatusRefused && act.Status != report.StatusFailed {
+			continue
+		}
+		explained := false
+		for _, it := range a.items {
+			if it.act == act {
+				explained = true
+			}
+		}
+		if !explained {
+			out = append(out, fmt.Sprintf("Action %s on %s %s: %s\n", orNone(act.Type), orNone(act.Target), orNone(act.Status), orNone(act.Reason)))
+		}
+	}
+	for _, r := range a.res.Records {
+		if r.Error != "" {
+			out = append(out, fmt.Sprintf("Event %s (%s) could not be processed: %s\n%sThe logs for request %s have the details.\n",
+				orNone(r.EventID), orNone(r.Trigger), cleanValue(r.Error), textIndent, orNone(a.ctx.RequestID)))
+		}
+	}
+	return out
+}

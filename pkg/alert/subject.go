@@ -1,0 +1,256 @@
+package alert
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
+)
+
+const subjectPrefix = "[ami-kms] "
+
+// subject names the image, the account and the outcome, e.g.
+// "[ami-kms] ami-0a1b2c3d4e5f67890 in 444455556666: key policy fixed".
+func (a *analysis) subject() string {
+	var who strings.Builder
+	images := a.images()
+	accounts := a.accounts()
+	if len(images) > 0 {
+		who.WriteString(asciiSubject(images[0], 24))
+		if len(images) > 1 {
+			fmt.Fprintf(&who, " +%d", len(images)-1)
+		}
+		if len(accounts) > 0 {
+			who.WriteString(" in ")
+		}
+	} else if len(accounts) > 0 {
+		who.WriteString("account ")
+	}
+	if len(accounts) > 0 {
+		who.WriteString(asciiSubject(accounts[0], 16))
+		if len(accounts) > 1 {
+			fmt.Fprintf(&who, " +%d", len(accounts)-1)
+		}
+	}
+	long, short := a.outcome()
+	for _, outcome := range []string{long, short} {
+		s := asciiSubject(subjectPrefix+who.String()+": "+outcome, 1<<20)
+		if len(s) <= MaxSubjectBytes {
+			return s
+		}
+	}
+	return asciiSubject(subjectPrefix+who.String()+": "+short, MaxSubjectBytes)
+}
+
+// images are the images of records with findings (or of all records), in order, distinct.
+func (a *analysis) images() []string {
+	var withFindings, all []string
+	for _, r := range a.res.Records {
+		if r.ImageID == "" {
+			continue
+		}
+		all = appendNew(all, r.ImageID)
+		if len(r.Findings) > 0 {
+			withFindings = appendNew(withFindings, r.ImageID)
+		}
+	}
+	if len(withFindings) > 0 {
+		return withFindings
+	}
+	return all
+}
+
+// accounts are the accounts findings are about; else those actions name; else the records'.
+func (a *analysis) accounts() []string {
+	var out []string
+	for _, it := range a.items {
+		if it.f.Account != "" {
+			out = appendNew(out, it.f.Account)
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
+	for _, act := range a.res.Actions {
+		for _, acc := range act.Accounts {
+			out = appendNew(out, acc)
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
+	for _, r := range a.res.Records {
+		if r.Account != "" {
+			out = appendNew(out, r.Account)
+		}
+	}
+	return out
+}
+
+func appendNew(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+// codePriority orders codes for the subject: what blocks everything first.
+var codePriority = []string{
+	report.KeyNotFound, report.KeyPendingDeletion, report.KeyDisabled, report.AWSManagedKey,
+	report.ExplicitDeny, report.PublicImage, report.UntrustedAccount,
+	report.KeyPolicyMissingUse, report.KeyPolicyMissingGrant, report.IAMMissingUse, report.IAMMissingGrant,
+}
+
+func rank(code string) int {
+	for i, c := range codePriority {
+		if c == code {
+			return i
+		}
+	}
+	return len(codePriority)
+}
+
+// outcome returns the subject's outcome, long (with the main open code) and short.
+func (a *analysis) outcome() (long, short string) {
+	switch a.severity() {
+	case SeverityInfo:
+		key, iam := false, false
+		for _, act := range a.res.Actions {
+			if act.Status == report.StatusApplied {
+				key = key || act.Type == report.ActionKeyPolicy
+				iam = iam || act.Type == report.ActionIAMPolicy
+			}
+		}
+		switch {
+		case key && iam:
+			return "key and IAM policies fixed", "fixed"
+		case key:
+			return "key policy fixed", "fixed"
+		case iam:
+			return "IAM policy fixed", "fixed"
+		}
+		return "fixed", "fixed"
+	case SeverityMedium:
+		return "fix planned (alert mode)", "fix planned"
+	case SeverityCritical:
+		what := "launch failed"
+		for _, it := range a.items {
+			if it.st != stateFixed && alreadyFailed(it.rec.Trigger) {
+				if trigger.Kind(it.rec.Trigger) == trigger.CopyImageFailed {
+					what = "copy failed"
+				}
+				break
+			}
+		}
+		// "launch failed" already says a person must act; the code says why.
+		return withCodes(what, a.openCodes()), what + ", action needed"
+	}
+	return withCodes("action needed", a.openCodes()), "action needed"
+}
+
+// withCodes appends the main code and how many more there are: "action needed (aws-managed-key +1)".
+func withCodes(s string, codes []string) string {
+	switch len(codes) {
+	case 0:
+		return s
+	case 1:
+		return s + " (" + codes[0] + ")"
+	default:
+		return fmt.Sprintf("%s (%s +%d)", s, codes[0], len(codes)-1)
+	}
+}
+
+// openCodes are the distinct codes of findings that are not fixed, most important first.
+func (a *analysis) openCodes() []string {
+	var codes []string
+	for _, it := range a.items {
+		if it.st != stateFixed && validCode(it.f.Code) {
+			codes = appendNew(codes, it.f.Code)
+		}
+	}
+	sort.SliceStable(codes, func(i, j int) bool {
+		if rank(codes[i]) != rank(codes[j]) {
+			return rank(codes[i]) < rank(codes[j])
+		}
+		return codes[i] < codes[j]
+	})
+	return codes
+}
+
+// validCode: codes are ours ("key-policy-missing-use"), but the field is a string; anything else
+// stays out of the subject and the attributes.
+func validCode(code string) bool {
+	if code == "" || len(code) > 64 {
+		return false
+	}
+	for _, r := range code {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// isAccountID: 12 ASCII digits (unicode digits are not account IDs).
+func isAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *analysis) attributes() map[string]Attribute {
+	attrs := map[string]Attribute{
+		AttrSeverity: {DataType: "String", Value: a.severity()},
+	}
+	var accounts []string
+	add := func(acc string) {
+		if isAccountID(acc) {
+			accounts = appendNew(accounts, acc)
+		}
+	}
+	for _, r := range a.res.Records {
+		add(r.Account)
+		for _, f := range r.Findings {
+			add(f.Account)
+		}
+	}
+	for _, act := range a.res.Actions {
+		for _, acc := range act.Accounts {
+			add(acc)
+		}
+	}
+	sort.Strings(accounts)
+	if len(accounts) > 0 {
+		attrs[AttrAccount] = Attribute{DataType: "String", Value: strings.Join(accounts, ",")}
+	}
+	codes := []string{}
+	for _, it := range a.items {
+		if validCode(it.f.Code) {
+			codes = appendNew(codes, it.f.Code)
+		}
+	}
+	sort.Strings(codes)
+	raw, _ := json.Marshal(codes) // a []string always marshals
+	attrs[AttrFindingCodes] = Attribute{DataType: "String.Array", Value: string(raw)}
+	return attrs
+}
+
+// attributesBytes is what SNS counts for the attributes: names, types and values.
+func attributesBytes(attrs map[string]Attribute) int {
+	n := 0
+	for name, attr := range attrs {
+		n += len(name) + len(attr.DataType) + len(attr.Value)
+	}
+	return n
+}

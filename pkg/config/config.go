@@ -1,0 +1,121 @@
+// Package config reads the remediator's configuration from the environment, once, and validates
+// it with errors that name the variable.
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Mode says whether the remediator writes (fix) or only reports what it would write (alert).
+type Mode string
+
+const (
+	ModeAlert Mode = "alert"
+	ModeFix   Mode = "fix"
+)
+
+// Defaults for the optional variables.
+const (
+	DefaultMemberRoleName = "ami-kms-remediator-member"
+	DefaultIAMPolicyName  = "KmsKeyUsagePolicy"
+	DefaultLogLevel       = "info"
+)
+
+// Config is the validated configuration.
+type Config struct {
+	Mode                  Mode
+	TrustedAccountIDs     []string // sorted, 12 ASCII digits each
+	TrustedOrganizationID string
+	AlertTopicARN         string
+	MemberRoleName        string
+	IAMPolicyName         string
+	LogLevel              string
+}
+
+var (
+	accountPattern   = regexp.MustCompile(`^[0-9]{12}$`)
+	orgPattern       = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
+	topicPattern     = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
+	iamNamePattern   = regexp.MustCompile(`^[A-Za-z0-9+=,.@_-]{1,64}$`)
+	policyNameFormat = regexp.MustCompile(`^[A-Za-z0-9+=,.@_-]{1,128}$`)
+)
+
+// FromEnv reads the configuration with getenv (os.Getenv in production).
+func FromEnv(getenv func(string) string) (Config, error) {
+	c := Config{
+		Mode:                  Mode(strings.ToLower(strings.TrimSpace(getenv("MODE")))),
+		TrustedOrganizationID: strings.TrimSpace(getenv("TRUSTED_ORGANIZATION_ID")),
+		AlertTopicARN:         strings.TrimSpace(getenv("ALERT_TOPIC_ARN")),
+		MemberRoleName:        strings.TrimSpace(getenv("MEMBER_ROLE_NAME")),
+		IAMPolicyName:         strings.TrimSpace(getenv("IAM_POLICY_NAME")),
+		LogLevel:              strings.ToLower(strings.TrimSpace(getenv("LOG_LEVEL"))),
+	}
+	if c.Mode == "" {
+		c.Mode = ModeAlert
+	}
+	if c.Mode != ModeAlert && c.Mode != ModeFix {
+		return Config{}, fmt.Errorf("MODE: must be %q or %q, got %q", ModeAlert, ModeFix, getenv("MODE"))
+	}
+	ids, err := parseAccounts(getenv("TRUSTED_ACCOUNT_IDS"))
+	if err != nil {
+		return Config{}, fmt.Errorf("TRUSTED_ACCOUNT_IDS: %w", err)
+	}
+	c.TrustedAccountIDs = ids
+	if c.TrustedOrganizationID != "" && !orgPattern.MatchString(c.TrustedOrganizationID) {
+		return Config{}, fmt.Errorf("TRUSTED_ORGANIZATION_ID: %q is not an organization ID (o-xxxxxxxxxx)", c.TrustedOrganizationID)
+	}
+	if c.AlertTopicARN != "" && !topicPattern.MatchString(c.AlertTopicARN) {
+		return Config{}, fmt.Errorf("ALERT_TOPIC_ARN: %q is not an SNS topic ARN", c.AlertTopicARN)
+	}
+	if c.MemberRoleName == "" {
+		c.MemberRoleName = DefaultMemberRoleName
+	}
+	if !iamNamePattern.MatchString(c.MemberRoleName) {
+		return Config{}, fmt.Errorf("MEMBER_ROLE_NAME: %q is not a valid IAM role name", c.MemberRoleName)
+	}
+	if c.IAMPolicyName == "" {
+		c.IAMPolicyName = DefaultIAMPolicyName
+	}
+	if !policyNameFormat.MatchString(c.IAMPolicyName) {
+		return Config{}, fmt.Errorf("IAM_POLICY_NAME: %q is not a valid IAM policy name", c.IAMPolicyName)
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = DefaultLogLevel
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return Config{}, fmt.Errorf("LOG_LEVEL: must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	return c, nil
+}
+
+// parseAccounts reads a comma- or space-separated list of 12-digit account IDs.
+func parseAccounts(s string) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
+		if !accountPattern.MatchString(f) {
+			return nil, fmt.Errorf("%q is not a 12-digit account ID", f)
+		}
+		if !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// IsAccountID reports whether s is exactly 12 ASCII digits.
+func IsAccountID(s string) bool { return accountPattern.MatchString(s) }
+
+// Trusted reports whether the account is listed in TRUSTED_ACCOUNT_IDS (organization membership
+// is checked by the caller, which needs AWS).
+func (c Config) Trusted(account string) bool {
+	i := sort.SearchStrings(c.TrustedAccountIDs, account)
+	return i < len(c.TrustedAccountIDs) && c.TrustedAccountIDs[i] == account
+}

@@ -1,0 +1,241 @@
+package evaluate
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"
+)
+
+type principalKind int8
+
+const (
+	kindOther principalKind = iota
+	kindRoot
+	kindUser
+	kindRole
+	kindSession
+	kindFederated
+	kindService
+	kindAnonymous
+)
+
+// principal is a request principal (or a principal named in a policy), taken apart.
+type principal struct {
+	raw       string
+	kind      principalKind
+	partition string
+	account   string
+	roleName  string // kindRole and kindSession: the role's name (last path segment)
+}
+
+func isAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// parsePrincipal never fails: what it does not recognise is kindOther and matches only itself.
+func parsePrincipal(s string) principal {
+	p := principal{raw: s}
+	switch {
+	case s == "":
+		p.kind = kindAnonymous
+		return p
+	case isAccountID(s):
+		p.kind, p.partition, p.account = kindRoot, "aws", s
+		return p
+	case !strings.HasPrefix(s, "arn:"):
+		if strings.Contains(s, ".") {
+			p.kind = kindService
+		}
+		return p
+	}
+	parts := strings.SplitN(s, ":", 6)
+	if len(parts) != 6 {
+		return p
+	}
+	p.partition, p.account = parts[1], parts[4]
+	service, res := parts[2], parts[5]
+	switch {
+	case service == "iam" && res == "root":
+		p.kind = kindRoot
+	case service == "iam" && strings.HasPrefix(res, "user/"):
+		p.kind = kindUser
+	case service == "iam" && strings.HasPrefix(res, "role/"):
+		p.kind = kindRole
+		p.roleName = res[strings.LastIndexByte(res, '/')+1:]
+	case service == "sts" && strings.HasPrefix(res, "assumed-role/"):
+		rest := strings.TrimPrefix(res, "assumed-role/")
+		if i := strings.IndexByte(rest, '/'); i > 0 {
+			p.kind = kindSession
+			p.roleName = rest[:i]
+		}
+	case service == "sts" && strings.HasPrefix(res, "federated-user/"):
+		p.kind = kindFederated
+	}
+	return p
+}
+
+// rootARN is the account's root ARN in the principal's partition.
+func (p principal) rootARN() string {
+	part := p.partition
+	if part == "" {
+		part = "aws"
+	}
+	return "arn:" + part + ":iam::" + p.account + ":root"
+}
+
+// roleARN is the IAM role ARN of a role or session principal. A session loses the role's path,
+// so the role ARN built from a session has none.
+func (p principal) roleARN() string {
+	if p.kind == kindRole {
+		return p.raw
+	}
+	return "arn:" + p.partition + ":iam::" + p.account + ":role/" + p.roleName
+}
+
+// matchKind says how a policy principal value matched the request principal.
+type matchKind int8
+
+const (
+	matchNone matchKind = iota
+	// matchAccount: the value names the principal's account (ID or :root) and the principal is
+	// not the root user: the account delegates to its identity policies.
+	matchAccount
+	// matchExact: the value names the principal itself ("*", its ARN, its role, its service).
+	matchExact
+)
+
+// matchAWSValue matches one value of a Principal's "AWS" list.
+func matchAWSValue(v string, req principal) matchKind {
+	if v == "*" {
+		return matchExact
+	}
+	if req.kind == kindAnonymous || req.kind == kindService {
+		return matchNone
+	}
+	if v == req.raw {
+		return matchExact
+	}
+	pv := parsePrincipal(v)
+	switch pv.kind {
+	case kindRoot:
+		if pv.account != req.account || req.account == "" {
+			return matchNone
+		}
+		if !isAccountID(v) && req.partition != "" && pv.partition != req.partition {
+			return matchNone
+		}
+		if req.kind == kindRoot {
+			return matchExact
+		}
+		return matchAccount
+	case kindRole:
+		// A session matches its role; the session ARN has no path, so compare account + name.
+		// Role names are unique in an account whatever the path, so a role ARN given with or
+		// without its path still names the same role.
+		if (req.kind == kindSession || req.kind == kindRole) && pv.account == req.account && pv.partition == req.partition &&
+			pv.roleName == req.roleName {
+			return matchExact
+		}
+	}
+	return matchNone
+}
+
+// matchPrincipalValue matches one value of a principal type ("AWS", "Service", ...).
+func matchPrincipalValue(typ, v string, req principal) matchKind {
+	switch {
+	case strings.EqualFold(typ, "AWS"):
+		return matchAWSValue(v, req)
+	case strings.EqualFold(typ, "Service"):
+		if v == "*" || (req.kind == kindService && strings.EqualFold(v, req.raw)) {
+			return matchExact
+		}
+	default: // Federated, CanonicalUser and anything else: only the identical principal.
+		if v == "*" || (req.raw != "" && v == req.raw) {
+			return matchExact
+		}
+	}
+	return matchNone
+}
+
+func sortedTypes(p *policy.Principal) []string {
+	types := make([]string, 0, len(p.By))
+	for t := range p.By {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	return types
+}
+
+// matchPrincipal returns the best match of a Principal element and the value that gave it.
+func matchPrincipal(p *policy.Principal, req principal) (matchKind, string) {
+	if p.Wildcard {
+		return matchExact, "*"
+	}
+	best, via := matchNone, ""
+	for _, typ := range sortedTypes(p) {
+		for _, v := range p.By[typ] {
+			if k := matchPrincipalValue(typ, v, req); k > best {
+				best, via = k, v
+			}
+		}
+	}
+	return best, via
+}
+
+// notPrincipalApplies: a NotPrincipal statement applies unless every identity the request
+// carries (the principal, its role for a session, its account) is listed.
+func notPrincipalApplies(p *policy.Principal, req principal) bool {
+	if p.Wildcard {
+		return false
+	}
+	listed := func(want func(typ, v string) bool) bool {
+		for _, typ := range sortedTypes(p) {
+			for _, v := range p.By[typ] {
+				if v == "*" || want(typ, v) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	self := listed(func(typ, v string) bool {
+		if strings.EqualFold(typ, "Service") {
+			return req.kind == kindService && strings.EqualFold(v, req.raw)
+		}
+		if req.kind == kindRoot && strings.EqualFold(typ, "AWS") {
+			return matchAWSValue(v, req) == matchExact
+		}
+		return req.raw != "" && v == req.raw
+	})
+	if !self {
+		return true
+	}
+	if req.kind == kindSession {
+		role := listed(func(typ, v string) bool {
+			pv := parsePrincipal(v)
+			return strings.EqualFold(typ, "AWS") && pv.kind == kindRole && pv.account == req.account &&
+				pv.roleName == req.roleName
+		})
+		if !role {
+			return true
+		}
+	}
+	if req.account != "" && req.kind != kindRoot {
+		acct := listed(func(typ, v string) bool {
+			return strings.EqualFold(typ, "AWS") && matchAWSValue(v, req) == matchAccount
+		})
+		if !acct {
+			return true
+		}
+	}
+	return false
+}

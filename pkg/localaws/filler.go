@@ -1,0 +1,279 @@
+package localaws
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultAccount is the account moto (and the filler) assume when a request names none.
+const DefaultAccount = "123456789012"
+
+const (
+	defaultRegion   = "us-east-1"
+	motoAccountHdr  = "x-moto-account-id"
+	maxRequestBody  = 8 << 20
+	motoCallTimeout = 10 * time.Second
+)
+
+// fillerImpl is the state behind Filler. One mutex guards all of it; moto is never called
+// while it is held.
+type fillerImpl struct {
+	moto   *url.URL
+	proxy  *httputil.ReverseProxy
+	client *http.Client
+
+	mu         sync.Mutex
+	staticKeys map[string]string    // access key ID -> account (MapAccessKey)
+	learned    map[string]keyHolder // access key ID -> account/principal learned from moto's answers
+	images     map[string]*image
+	snapshots  map[string]*snapshot
+	instances  map[string]*instance
+	order      []string // image IDs in creation order, for stable listings
+	instOrder  []string
+	manualCopy bool
+}
+
+type keyHolder struct {
+	account   string
+	principal string // IAM ARN of the role or user the key belongs to, when known
+}
+
+// NewFiller returns a filler that forwards to the moto_server at motoURL.
+func NewFiller(motoURL string) (*Filler, error) {
+	u, err := url.Parse(motoURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, fmt.Errorf("filler: bad moto URL %q", motoURL)
+	}
+	f := &Filler{}
+	fi := &f.impl
+	fi.moto = u
+	fi.client = &http.Client{Timeout: motoCallTimeout}
+	fi.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			pr.Out.Host = u.Host
+		},
+		ModifyResponse: fi.learnFromResponse,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			http.Error(w, "filler: moto unreachable: "+err.Error(), http.StatusBadGateway)
+		},
+	}
+	fi.resetState()
+	return f, nil
+}
+
+func (fi *fillerImpl) resetState() {
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	if fi.staticKeys == nil {
+		fi.staticKeys = map[string]string{}
+	}
+	fi.learned = map[string]keyHolder{}
+	fi.images = map[string]*image{}
+	fi.snapshots = map[string]*snapshot{}
+	fi.instances = map[string]*instance{}
+	fi.order = nil
+	fi.instOrder = nil
+}
+
+// Reset forgets every modeled image, snapshot and instance and every learned access key.
+// Static mappings (MapAccessKey) are kept.
+func (f *Filler) Reset() { f.impl.resetState() }
+
+// MapAccessKey makes requests signed with accessKeyID count as account's (in the filler, and in
+// moto: the filler adds x-moto-account-id when it forwards them).
+func (f *Filler) MapAccessKey(accessKeyID, account string) {
+	f.impl.mu.Lock()
+	defer f.impl.mu.Unlock()
+	f.impl.staticKeys[accessKeyID] = account
+}
+
+// AccountOf returns the account the filler attributes to an access key ID, and whether it knows it.
+func (f *Filler) AccountOf(accessKeyID string) (string, bool) {
+	f.impl.mu.Lock()
+	defer f.impl.mu.Unlock()
+	if a, ok := f.impl.staticKeys[accessKeyID]; ok {
+		return a, true
+	}
+	h, ok := f.impl.learned[accessKeyID]
+	return h.account, ok
+}
+
+// call is what the filler knows about one incoming request.
+type call struct {
+	account   string
+	region    string
+	service   string // from the SigV4 credential scope: ec2, kms, sts, iam, ...
+	accessKey string
+	principal string
+	action    string     // query protocol Action
+	target    string     // JSON protocol X-Amz-Target
+	params    url.Values // query protocol parameters (form body + URL query)
+	body      []byte
+	static    bool // the account came from a static access-key mapping
+}
+
+var credentialRE = regexp.MustCompile(`Credential=([^/,\s]+)/[^/]*/([^/]*)/([^/]*)/`)
+
+func (fi *fillerImpl) parseCall(r *http.Request) (*call, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("read request body: %w", err)
+	}
+	if len(body) > maxRequestBody {
+		return nil, fmt.Errorf("request body over %d bytes", maxRequestBody)
+	}
+	r.Body.Close()
+	c := &call{region: defaultRegion, body: body, target: r.Header.Get("X-Amz-Target")}
+	if m := credentialRE.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
+		c.accessKey, c.region, c.service = m[1], m[2], m[3]
+		if c.region == "" {
+			c.region = defaultRegion
+		}
+	}
+	c.params = r.URL.Query()
+	if c.target == "" && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		if form, err := url.ParseQuery(string(body)); err == nil {
+			for k, v := range form {
+				c.params[k] = append(c.params[k], v...)
+			}
+		}
+	}
+	c.action = c.params.Get("Action")
+
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	switch {
+	case r.Header.Get(motoAccountHdr) != "":
+		c.account = r.Header.Get(motoAccountHdr)
+	case c.accessKey != "" && fi.staticKeys[c.accessKey] != "":
+		c.account, c.static = fi.staticKeys[c.accessKey], true
+	case c.accessKey != "" && fi.learned[c.accessKey].account != "":
+		c.account = fi.learned[c.accessKey].account
+	default:
+		c.account = DefaultAccount
+	}
+	if c.accessKey != "" {
+		c.principal = fi.learned[c.accessKey].principal
+	}
+	return c, nil
+}
+
+type callKey struct{}
+
+// ServeHTTP implements http.Handler: modeled EC2 actions are answered here, everything else goes
+// to moto unchanged (plus x-moto-account-id for statically mapped access keys).
+func (f *Filler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	fi := &f.impl
+	c, err := fi.parseCall(r)
+	if err != nil {
+		http.Error(w, "filler: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if c.isEC2() && fi.serveEC2(w, r, c) {
+		return
+	}
+	fi.forward(w, r, c)
+}
+
+func (c *call) isEC2() bool {
+	if c.target != "" || c.action == "" {
+		return false
+	}
+	return c.service == "ec2" || (c.service == "" && c.params.Get("Version") == "2016-11-15")
+}
+
+// forward sends the request to moto as it came, with its original body.
+func (fi *fillerImpl) forward(w http.ResponseWriter, r *http.Request, c *call) {
+	r.Body = io.NopCloser(bytes.NewReader(c.body))
+	r.ContentLength = int64(len(c.body))
+	if c.static {
+		r.Header.Set(motoAccountHdr, c.account)
+	}
+	r = r.WithContext(context.WithValue(r.Context(), callKey{}, c))
+	fi.proxy.ServeHTTP(w, r)
+}
+
+// learnFromResponse records which account (and principal) the access keys moto hands out belong
+// to, so that later requests signed with them are attributed as moto attributes them.
+func (fi *fillerImpl) learnFromResponse(resp *http.Response) error {
+	c, _ := resp.Request.Context().Value(callKey{}).(*call)
+	if c == nil || resp.StatusCode != http.StatusOK || c.target != "" {
+		return nil
+	}
+	var learn func(body []byte)
+	switch c.action {
+	case "AssumeRole":
+		roleARN := c.params.Get("RoleArn")
+		account := arnAccount(roleARN)
+		if account == "" {
+			return nil
+		}
+		learn = func(body []byte) {
+			var out struct {
+				AccessKeyID string `xml:"AssumeRoleResult>Credentials>AccessKeyId"`
+			}
+			if xml.Unmarshal(body, &out) == nil && out.AccessKeyID != "" {
+				fi.remember(out.AccessKeyID, keyHolder{account: account, principal: roleARN})
+			}
+		}
+	case "CreateAccessKey":
+		account := c.account
+		learn = func(body []byte) {
+			var out struct {
+				UserName    string `xml:"CreateAccessKeyResult>AccessKey>UserName"`
+				AccessKeyID string `xml:"CreateAccessKeyResult>AccessKey>AccessKeyId"`
+			}
+			if xml.Unmarshal(body, &out) == nil && out.AccessKeyID != "" {
+				fi.remember(out.AccessKeyID, keyHolder{account: account, principal: "arn:aws:iam::" + account + ":user/" + out.UserName})
+			}
+		}
+	default:
+		return nil
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("read %s response: %w", c.action, err)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	learn(body)
+	return nil
+}
+
+func (fi *fillerImpl) remember(accessKeyID string, h keyHolder) {
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	fi.learned[accessKeyID] = h
+}
+
+// arnAccount returns the account field of an ARN ("" if s is not an ARN with one).
+func arnAccount(s string) string {
+	parts := strings.SplitN(s, ":", 6)
+	if len(parts) < 6 || parts[0] != "arn" || !isAccountID(parts[4]) {
+		return ""
+	}
+	return parts[4]
+}
+
+func isAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,205 @@
+package remediate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/keypolicy"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
+)
+
+// maxWriteAttempts bounds the re-plan loop when a concurrent writer changed the policy under us.
+const maxWriteAttempts = 3
+
+// keyLocks serialises writes to one key policy within this process (concurrent invocations of a
+// warm environment, or of the CLI). Across Lambda environments the function's reserved
+// concurrency of 1 does the same; the read-back check below catches anything else.
+var keyLocks sync.Map // key ARN -> *sync.Mutex
+
+func lockFor(m *sync.Map, k string) *sync.Mutex {
+	v, _ := m.LoadOrStore(k, &sync.Mutex{})
+	return v.(*sync.Mutex)
+}
+
+// applyKeyPolicies makes one plan (and in fix mode one write) per key, merging every account
+// that any record of the batch needs.
+func (r *run) applyKeyPolicies(ctx context.Context) []report.Action {
+	var arns []string
+	for a := range r.needs {
+		arns = append(arns, a)
+	}
+	sortStrings(arns)
+	var actions []report.Action
+	for _, a := range arns {
+		n := r.needs[a]
+		act := r.applyKey(ctx, n)
+		r.log.Info().Str("key", a).Strs("accounts", act.Accounts).Str("status", act.Status).Str("reason", act.Reason).
+			Str("action", act.Type).Msg("key policy action")
+		if act.Status == report.StatusFailed {
+			for _, it := range n.items {
+				it.retry = it.retry || act.Reason == reasonDeadline || strings.HasPrefix(act.Reason, "transient")
+			}
+		}
+		actions = append(actions, act)
+	}
+	return actions
+}
+
+const reasonDeadline = "too close to the invocation deadline to start a write: handed back for retry"
+
+func (r *run) applyKey(ctx context.Context, n *keyNeed) report.Action {
+	k := n.key
+	accounts := sortedKeys(n.accounts)
+	act := report.Action{Type: report.ActionKeyPolicy, Target: k.ARN, Accounts: accounts}
+	for _, a := range accounts {
+		if !config.IsAccountID(a) { // defence in depth: the editor refuses these too
+			act.Status, act.Reason = report.StatusRefused, fmt.Sprintf("%q is not an account ID", a)
+			return act
+		}
+	}
+	edit, err := keypolicy.EnsureAccounts(k.Policy, accounts)
+	if err != nil {
+		act.Status, act.Reason = report.StatusRefused, err.Error()
+		return act
+	}
+	if !edit.Changed {
+		act.Status, act.Reason = report.StatusUnchanged, "the key policy already grants these accounts what the editor adds"
+		return act
+	}
+	act.Diff = policyDiff(k.Policy, edit.Document)
+	act.Document = string(edit.Document)
+	act.Reason = describeChanges(edit.Changes)
+	if r.cfg.Mode != config.ModeFix {
+		act.Status = report.StatusPlanned
+		act.Reason = "MODE=alert: " + act.Reason
+		return act
+	}
+	if r.deadlineNear(ctx) {
+		act.Status, act.Reason = report.StatusFailed, reasonDeadline
+		return act
+	}
+	mu := lockFor(&keyLocks, k.ARN)
+	mu.Lock()
+	defer mu.Unlock()
+	status, reason, err := r.writeKeyPolicy(ctx, k, accounts, edit)
+	act.Status = status
+	if err != nil {
+		act.Reason = err.Error()
+		if awsapi.Transient(err) {
+			act.Reason = "transient: " + act.Reason
+		}
+		return act
+	}
+	if reason != "" {
+		act.Reason = reason
+	}
+	return act
+}
+
+// writeKeyPolicy puts the planned policy, reads it back and verifies it; when a concurrent
+// writer got in between, it re-plans from the fresh policy (bounded).
+func (r *run) writeKeyPolicy(ctx context.Context, k *key, accounts []string, edit keypolicy.Edit) (string, string, error) {
+	cl, err := r.clients.KMS(ctx, k.Account, k.Region)
+	if err != nil {
+		return report.StatusFailed, "", err
+	}
+	current := k.Policy
+	if gen, ok := lastWritten.Load(k.ARN); ok && !bytes.Equal(gen.([]byte), current) {
+		// Another invocation in this process wrote this key since we read it: start from the
+		// stored policy, never from our stale copy.
+		fresh, err := getKeyPolicy(ctx, cl, k.ARN)
+		if err != nil {
+			return report.StatusFailed, "", err
+		}
+		current = fresh
+	}
+	for attempt := 1; attempt <= maxWriteAttempts; attempt++ {
+		if attempt > 1 || !bytes.Equal(current, k.Policy) {
+			edit, err = keypolicy.EnsureAccounts(current, accounts)
+			if err != nil {
+				return report.StatusRefused, "", err
+			}
+			if !edit.Changed {
+				return report.StatusUnchanged, "another writer already added these accounts", nil
+			}
+		}
+		if r.deadlineNear(ctx) {
+			return report.StatusFailed, reasonDeadline, nil
+		}
+		_, err = cl.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{
+			KeyId: aws.String(k.ARN), PolicyName: aws.String("default"), Policy: aws.String(string(edit.Document)),
+			BypassPolicyLockoutSafetyCheck: false, // never: KMS's lockout check stays on
+		})
+		if err != nil {
+			return report.StatusFailed, "", fmt.Errorf("put key policy %s: %w", k.ARN, err)
+		}
+		lastWritten.Store(k.ARN, edit.Document)
+		fresh, err := getKeyPolicy(ctx, cl, k.ARN)
+		if err != nil {
+			return report.StatusFailed, "", fmt.Errorf("verify key policy %s: %w", k.ARN, err)
+		}
+		if err := verifyKeyPolicy(fresh, k, accounts); err == nil {
+			lastWritten.Store(k.ARN, fresh)
+			return report.StatusApplied, describeChanges(edit.Changes), nil
+		} else {
+			r.log.Warn().Str("key", k.ARN).Int("attempt", attempt).Err(err).Msg("key policy changed under us: re-planning")
+		}
+		current = fresh
+	}
+	return report.StatusFailed, "", fmt.Errorf("key policy %s: %w", k.ARN, errConcurrentWriter)
+}
+
+var errConcurrentWriter = errors.New("transient: a concurrent writer kept replacing the policy; handed back for retry")
+
+// lastWritten remembers, per key, the last policy this process wrote (see writeKeyPolicy).
+var lastWritten sync.Map
+
+func getKeyPolicy(ctx context.Context, cl awsapi.KMS, keyARN string) ([]byte, error) {
+	out, err := cl.GetKeyPolicy(ctx, &kms.GetKeyPolicyInput{KeyId: aws.String(keyARN), PolicyName: aws.String("default")})
+	if err != nil {
+		return nil, fmt.Errorf("get key policy %s: %w", keyARN, err)
+	}
+	return []byte(aws.ToString(out.Policy)), nil
+}
+
+// verifyKeyPolicy checks the policy read back from KMS: it parses, and the key policy now allows
+// every account the use and grant requests.
+func verifyKeyPolicy(fresh []byte, k *key, accounts []string) error {
+	doc, err := policy.Parse(fresh)
+	if err != nil {
+		return fmt.Errorf("read-back policy does not parse: %w", err)
+	}
+	check := *k
+	check.Doc = doc
+	for _, a := range accounts {
+		use, grant := (&run{}).evaluateKey(&check, "arn:aws:iam::"+a+":root")
+		if use.KeyPolicy.Decision != "allow" || grant.KeyPolicy.Decision != "allow" {
+			return fmt.Errorf("account %s is not allowed after the write", a)
+		}
+	}
+	return nil
+}
+
+func (r *run) deadlineNear(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && time.Until(dl) < r.writeMargin
+}
+
+func describeChanges(cs []keypolicy.Change) string {
+	var parts []string
+	for _, c := range cs {
+		parts = append(parts, c.Description)
+	}
+	return strings.Join(parts, "; ")
+}

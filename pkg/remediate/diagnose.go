@@ -1,0 +1,353 @@
+package remediate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/evaluate"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
+)
+
+// Launch-failure state reasons that point at KMS (AWS-NOTES: "How the failure really shows up").
+var kmsStateReasons = map[string]bool{"Client.InternalError": true, "Client.InvalidKMSKey.InvalidState": true}
+
+// EC2's concrete KMS requests: the use actions (what kms:Encrypt, kms:Decrypt, kms:ReEncrypt*,
+// kms:GenerateDataKey*, kms:DescribeKey cover) and the grant EC2 creates to attach a volume.
+var (
+	useRequests   = []string{"kms:Decrypt", "kms:Encrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey"}
+	grantRequests = []string{"kms:CreateGrant"}
+)
+
+// diagnose resolves what the record is about and records findings. A returned error is the
+// record's error (transient ones are retried).
+func (r *run) diagnose(ctx context.Context, it *item) error {
+	t := it.trig
+	switch t.Kind {
+	case trigger.ShareImage:
+		return r.diagnoseShare(ctx, it)
+	case trigger.AMIAvailable:
+		return r.diagnoseImage(ctx, it, t.Account, t.Region, t.ImageID, nil, true)
+	case trigger.CopyImage:
+		return r.diagnoseCopy(ctx, it)
+	case trigger.CopyImageFailed:
+		if t.SourceImageID == "" {
+			return errors.New("CopyImage record names no source image")
+		}
+		region := t.SourceRegion
+		if region == "" {
+			region = t.Region
+		}
+		it.rec.ImageID = t.SourceImageID
+		return r.diagnoseImage(ctx, it, t.Account, region, t.SourceImageID, []string{t.Account}, false)
+	case trigger.LaunchFailed, CheckKind:
+		if t.ImageID == "" {
+			it.rec.IgnoredReason = "RunInstances names no image (launch template or fleet): nothing to check"
+			return nil
+		}
+		return r.diagnoseImage(ctx, it, t.Account, t.Region, t.ImageID, []string{t.Account}, false)
+	case trigger.InstanceTerminated:
+		inst, err := r.inv.instance(ctx, t.Account, t.Region, t.InstanceID)
+		if err != nil {
+			return err
+		}
+		if !kmsStateReasons[inst.StateReasonCode] {
+			it.rec.IgnoredReason = fmt.Sprintf("instance %s terminated with state reason %q, not a KMS launch failure", t.InstanceID, inst.StateReasonCode)
+			return nil
+		}
+		it.rec.ImageID = inst.ImageID
+		return r.diagnoseImage(ctx, it, t.Account, t.Region, inst.ImageID, []string{t.Account}, false)
+	case trigger.ASGLaunchFailed:
+		return r.diagnoseASG(ctx, it)
+	}
+	return fmt.Errorf("trigger %q is not handled", t.Kind)
+}
+
+// diagnoseShare treats the event as a hint: who the image is shared with is read from EC2, so a
+// forged or stale event cannot make the remediator grant to an account the image is not shared with.
+func (r *run) diagnoseShare(ctx context.Context, it *item) error {
+	t := it.trig
+	if t.SharePublic {
+		it.addFinding(report.Finding{Code: report.PublicImage, Account: "all",
+			Message: fmt.Sprintf("image %s is shared with everyone (group all): never fixed; a public image cannot use a customer managed key that only some accounts may use", t.ImageID)})
+	}
+	for _, o := range append(append([]string{}, t.ShareOrgARNs...), t.ShareOUARNs...) {
+		it.addFinding(report.Finding{Code: report.UntrustedAccount, Account: clip(o, 256),
+			Message: "image shared with an organization or OU; the remediator grants only to individual trusted accounts, so add the accounts that launch it to the key policy by hand"})
+	}
+	for _, u := range t.ShareUserIDs {
+		if !config.IsAccountID(u) {
+			it.addFinding(report.Finding{Code: report.UntrustedAccount, Account: clip(u, 64),
+				Message: fmt.Sprintf("launch permission %q is not a 12-digit account ID: ignored", clip(u, 64))})
+		}
+	}
+	return r.diagnoseImage(ctx, it, t.Account, t.Region, t.ImageID, nil, true)
+}
+
+// diagnoseCopy checks the key a new copy will use. CopyImage is asynchronous: with a kmsKeyId in
+// the request the key is known now; otherwise the copy's snapshots say, once it is available.
+func (r *run) diagnoseCopy(ctx context.Context, it *item) error {
+	t := it.trig
+	targets := []string{t.Account}
+	if t.KMSKeyID == "" {
+		img, err := r.inv.image(ctx, t.Account, t.Region, t.ImageID)
+		if err != nil {
+			return err
+		}
+		if img.State != "available" {
+			it.rec.IgnoredReason = fmt.Sprintf("copy %s is %s: the AMI available event will finish the check", t.ImageID, img.State)
+			return nil
+		}
+		return r.diagnoseImage(ctx, it, t.Account, t.Region, t.ImageID, targets, true)
+	}
+	// The copy will be shared the way its source is: check those accounts too.
+	if t.SourceImageID != "" && t.SourceRegion != "" {
+		if shares, err := r.inv.launchPermissions(ctx, t.Account, t.SourceRegion, t.SourceImageID); err == nil {
+			targets = append(targets, r.shareTargets(it, shares)...)
+		} else if awsapi.Transient(err) {
+			return err
+		}
+	}
+	k, err := r.inv.key(ctx, t.KMSKeyID, t.Account, t.Region)
+	if err != nil {
+		return err
+	}
+	it.keys = append(it.keys, k)
+	r.checkKey(ctx, it, k, t.Account, targets)
+	return nil
+}
+
+// diagnoseImage reads the image as viewer, then checks every encrypted snapshot's key for each
+// target account. withShares adds the accounts the image is shared with.
+func (r *run) diagnoseImage(ctx context.Context, it *item, viewer, region, imageID string, targets []string, withShares bool) error {
+	if imageID == "" {
+		return errors.New("no image to check")
+	}
+	img, err := r.inv.image(ctx, viewer, region, imageID)
+	if err != nil {
+		if errors.Is(err, errImageNotFound) || awsapi.Classify(err) == awsapi.ClassNotFound {
+			return fmt.Errorf("image %s not visible to %s in %s: %w", imageID, viewer, region, err)
+		}
+		return err
+	}
+	if it.trig.Kind == trigger.ShareImage && img.Owner != it.trig.Account {
+		return fmt.Errorf("image %s is owned by %s, not by the event's account %s: refusing to act", imageID, img.Owner, it.trig.Account)
+	}
+	if withShares {
+		shares, err := r.inv.launchPermissions(ctx, img.Owner, region, imageID)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, r.shareTargets(it, shares)...)
+		if img.Public && !it.trig.SharePublic {
+			it.addFinding(report.Finding{Code: report.PublicImage, Account: "all",
+				Message: fmt.Sprintf("image %s is public: never fixed", imageID)})
+		}
+	}
+	ownerTrusted, err := r.ownerTrusted(ctx, img.Owner)
+	if err != nil {
+		return err
+	}
+	for _, s := range img.Snapshots {
+		if !s.Encrypted || s.KMSKeyID == "" {
+			continue
+		}
+		k, err := r.inv.key(ctx, s.KMSKeyID, img.Owner, region)
+		if err != nil {
+			return err
+		}
+		it.keys = append(it.keys, k)
+		if !ownerTrusted {
+			it.addFinding(report.Finding{Code: report.UntrustedAccount, Account: img.Owner, KeyARN: k.ARN,
+				Message: fmt.Sprintf("image %s is owned by %s, which is not trusted: nothing is changed for it", imageID, img.Owner)})
+			continue
+		}
+		r.checkKey(ctx, it, k, img.Owner, targets)
+	}
+	return nil
+}
+
+func (r *run) ownerTrusted(ctx context.Context, owner string) (bool, error) {
+	central, err := r.clients.CentralAccount(ctx)
+	if err != nil {
+		return false, err
+	}
+	if owner == central {
+		return true, nil
+	}
+	return r.trusted(ctx, owner)
+}
+
+// shareTargets turns launch permissions into target accounts; public and organization shares
+// become findings (never fixed).
+func (r *run) shareTargets(it *item, shares []share) []string {
+	var out []string
+	for _, s := range shares {
+		switch {
+		case s.UserID != "":
+			out = append(out, s.UserID)
+		case s.Group == "all":
+			if !it.trig.SharePublic {
+				it.trig.SharePublic = true
+				it.addFinding(report.Finding{Code: report.PublicImage, Account: "all",
+					Message: "image is shared with everyone (group all): never fixed"})
+			}
+		}
+	}
+	return out
+}
+
+// checkKey decides, for one key and each target account, what the key policy is missing.
+func (r *run) checkKey(ctx context.Context, it *item, k *key, imageOwner string, targets []string) {
+	seen := map[string]bool{}
+	for _, target := range targets {
+		if seen[target] || !config.IsAccountID(target) {
+			continue
+		}
+		seen[target] = true
+		it.targets = appendUnique(it.targets, target)
+		r.checkKeyForAccount(ctx, it, k, imageOwner, target)
+	}
+}
+
+func (r *run) checkKeyForAccount(ctx context.Context, it *item, k *key, imageOwner, target string) {
+	log := r.log.With().Str("event_id", it.rec.EventID).Str("image", it.rec.ImageID).Str("key", k.ARN).Str("account", target).Logger()
+	switch {
+	case k.Err != nil:
+		it.addFinding(report.Finding{Code: report.KeyNotFound, Account: target, KeyARN: k.ARN,
+			Message: fmt.Sprintf("key %s could not be read: %s", k.ARN, clip(k.Err.Error(), 300))})
+		return
+	case k.Manager == kmstypes.KeyManagerTypeAws:
+		if target != k.Account {
+			it.addFinding(report.Finding{Code: report.AWSManagedKey, Account: target, KeyARN: k.ARN,
+				Message: fmt.Sprintf("snapshots of %s use the AWS managed key %s, which no other account can use; copy the image with a customer managed key", it.rec.ImageID, k.ARN)})
+		}
+		return
+	case k.State == kmstypes.KeyStatePendingDeletion || k.State == kmstypes.KeyStatePendingReplicaDeletion:
+		it.addFinding(report.Finding{Code: report.KeyPendingDeletion, Account: target, KeyARN: k.ARN,
+			Message: fmt.Sprintf("key %s is %s: cancel the deletion (aws kms cancel-key-deletion) before anyone can launch", k.ARN, k.State)})
+		return
+	case k.State != kmstypes.KeyStateEnabled:
+		it.addFinding(report.Finding{Code: report.KeyDisabled, Account: target, KeyARN: k.ARN,
+			Message: fmt.Sprintf("key %s is %s: enable it (aws kms enable-key) before anyone can launch", k.ARN, k.State)})
+		return
+	}
+	if target == k.Account {
+		return // the key's own account: its IAM decides (the IAM check covers it)
+	}
+	principal := "arn:aws:iam::" + target + ":root"
+	if p := it.trig.Principal; p != nil && p.Account == target && p.ARN != "" {
+		principal = p.ARN
+	}
+	use, grant := r.evaluateKey(k, principal)
+	if use.Decision == evaluate.ExplicitDeny || grant.Decision == evaluate.ExplicitDeny {
+		it.addFinding(report.Finding{Code: report.ExplicitDeny, Account: target, KeyARN: k.ARN, PrincipalARN: principal,
+			Message: fmt.Sprintf("a Deny in the key policy of %s blocks %s: never fixed automatically (%s)", k.ARN, principal, strings.Join(append(use.KeyPolicy.Reasons, grant.KeyPolicy.Reasons...), "; "))})
+		log.Info().Str("decision", "explicit-deny").Msg("key policy denies")
+		return
+	}
+	missingUse, missingGrant := use.KeyPolicy.Decision != evaluate.Allow, grant.KeyPolicy.Decision != evaluate.Allow
+	if !missingUse && !missingGrant {
+		log.Debug().Str("decision", "allow").Msg("key policy allows the account")
+		return
+	}
+	trusted, err := r.trusted(ctx, target)
+	if err != nil {
+		it.rec.Error = err.Error()
+		it.retry = awsapi.Transient(err)
+		return
+	}
+	fixable := trusted
+	if !trusted && !it.untrusted[target] {
+		it.untrusted[target] = true
+		it.addFinding(report.Finding{Code: report.UntrustedAccount, Account: target, KeyARN: k.ARN,
+			Message: fmt.Sprintf("account %s is not in TRUSTED_ACCOUNT_IDS or the trusted organization: the key policy is not changed for it", target)})
+	}
+	if missingUse {
+		it.addFinding(report.Finding{Code: report.KeyPolicyMissingUse, Account: target, KeyARN: k.ARN, PrincipalARN: principal, Fixable: fixable,
+			Message: fmt.Sprintf("the key policy of %s does not let account %s use the key (kms:Decrypt, kms:ReEncrypt*, kms:GenerateDataKey*, kms:DescribeKey)", k.ARN, target)})
+	}
+	if missingGrant {
+		it.addFinding(report.Finding{Code: report.KeyPolicyMissingGrant, Account: target, KeyARN: k.ARN, PrincipalARN: principal, Fixable: fixable,
+			Message: fmt.Sprintf("the key policy of %s does not let account %s create grants for EC2 (kms:CreateGrant with kms:GrantIsForAWSResource)", k.ARN, target)})
+	}
+	log.Info().Str("decision", "missing").Bool("missing_use", missingUse).Bool("missing_grant", missingGrant).Bool("trusted", trusted).Msg("key policy gap")
+	if fixable {
+		r.need(k, target, it)
+	}
+}
+
+// evaluateKey evaluates the key policy alone (the identity side is the IAM check's job) for the
+// requests EC2 makes on the principal's behalf.
+func (r *run) evaluateKey(k *key, principal string) (use, grant evaluate.KMSResult) {
+	use = evaluateAll(k, principal, useRequests, false)
+	grant = evaluateAll(k, principal, grantRequests, true)
+	return use, grant
+}
+
+// evaluateAll is allow only when every action is allowed; an explicit deny on any action wins.
+func evaluateAll(k *key, principal string, actions []string, grant bool) evaluate.KMSResult {
+	var out evaluate.KMSResult
+	for i, a := range actions {
+		res := evaluate.KMS(evaluate.KMSInput{KeyPolicy: k.Doc, KeyAccount: k.Account, Request: evaluate.Request{
+			PrincipalARN: principal, Action: a, Resource: k.ARN, Context: evaluate.EC2Context(k.Region, principal, grant)}})
+		switch {
+		case i == 0:
+			out = res
+		case res.KeyPolicy.Decision == evaluate.ExplicitDeny:
+			return res
+		case res.KeyPolicy.Decision != evaluate.Allow && out.KeyPolicy.Decision == evaluate.Allow:
+			out = res
+		}
+	}
+	return out
+}
+
+func (r *run) need(k *key, account string, it *item) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n, ok := r.needs[k.ARN]
+	if !ok {
+		n = &keyNeed{key: k, accounts: map[string]bool{}}
+		r.needs[k.ARN] = n
+	}
+	n.accounts[account] = true
+	for _, x := range n.items {
+		if x == it {
+			return
+		}
+	}
+	n.items = append(n.items, it)
+}
+
+func (it *item) addFinding(f report.Finding) {
+	for _, g := range it.rec.Findings {
+		if g.Code == f.Code && g.Account == f.Account && g.KeyARN == f.KeyARN && g.PrincipalARN == f.PrincipalARN {
+			return
+		}
+	}
+	it.rec.Findings = append(it.rec.Findings, f)
+}
+
+func appendUnique(s []string, v string) []string {
+	for _, x := range s {
+		if x == v {
+			return s
+		}
+	}
+	return append(s, v)
+}
+
+// clip cuts a value taken from an event so it cannot flood a message.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

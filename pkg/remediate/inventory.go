@@ -1,0 +1,269 @@
+package remediate
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"
+)
+
+// image is what the remediator needs to know about an AMI.
+type image struct {
+	ID, Region, Owner, Name, State string
+	Public                         bool
+	Snapshots                      []snapshot
+}
+
+type snapshot struct {
+	ID        string
+	Encrypted bool
+	KMSKeyID  string // ARN as DescribeSnapshots reports it
+}
+
+// key is a KMS key with its policy, read once per invocation.
+type key struct {
+	ARN, Account, Region string
+	Manager              kmstypes.KeyManagerType
+	State                kmstypes.KeyState
+	MultiRegion          bool
+	Policy               []byte
+	Doc                  *policy.Document
+	Err                  error // not found or not readable
+}
+
+// inventory caches everything read from AWS during one invocation, so a batch of records about
+// the same image or key reads it once.
+type inventory struct {
+	clients *awsapi.Clients
+
+	mu         sync.Mutex
+	images     map[string]*cached[*image]   // account/region/imageID
+	shares     map[string]*cached[[]share]  // owner/region/imageID
+	keys       map[string]*cached[*key]     // key ARN (or account/region/id for unresolved ids)
+	instances  map[string]*cached[instance] // account/region/instanceID
+	membership map[string]*cached[bool]     // account -> member of the trusted org
+}
+
+type cached[T any] struct {
+	once sync.Once
+	val  T
+	err  error
+}
+
+func newInventory(c *awsapi.Clients) *inventory {
+	return &inventory{
+		clients:    c,
+		images:     map[string]*cached[*image]{},
+		shares:     map[string]*cached[[]share]{},
+		keys:       map[string]*cached[*key]{},
+		instances:  map[string]*cached[instance]{},
+		membership: map[string]*cached[bool]{},
+	}
+}
+
+// load runs fill once per cache key, even when records race for it.
+func load[T any](inv *inventory, m map[string]*cached[T], k string, fill func() (T, error)) (T, error) {
+	inv.mu.Lock()
+	c, ok := m[k]
+	if !ok {
+		c = &cached[T]{}
+		m[k] = c
+	}
+	inv.mu.Unlock()
+	c.once.Do(func() { c.val, c.err = fill() })
+	return c.val, c.err
+}
+
+// image describes imageID as seen from account (the owner, or an account it is shared with), then
+// reads its snapshots as the owner: DescribeImages does not report KMS keys.
+func (inv *inventory) image(ctx context.Context, account, region, imageID string) (*image, error) {
+	return load(inv, inv.images, account+"/"+region+"/"+imageID, func() (*image, error) {
+		cl, err := inv.clients.EC2(ctx, account, region)
+		if err != nil {
+			return nil, err
+		}
+		out, err := cl.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{imageID}})
+		if err != nil {
+			return nil, fmt.Errorf("describe image %s in %s/%s: %w", imageID, account, region, err)
+		}
+		if len(out.Images) == 0 {
+			return nil, fmt.Errorf("describe image %s in %s/%s: %w", imageID, account, region, errImageNotFound)
+		}
+		im := out.Images[0]
+		img := &image{
+			ID: imageID, Region: region, Owner: aws.ToString(im.OwnerId), Name: aws.ToString(im.Name),
+			State: string(im.State), Public: aws.ToBool(im.Public),
+		}
+		var ids []string
+		encrypted := map[string]bool{}
+		for _, bdm := range im.BlockDeviceMappings {
+			if bdm.Ebs == nil || bdm.Ebs.SnapshotId == nil {
+				continue
+			}
+			ids = append(ids, aws.ToString(bdm.Ebs.SnapshotId))
+			encrypted[aws.ToString(bdm.Ebs.SnapshotId)] = aws.ToBool(bdm.Ebs.Encrypted)
+		}
+		if len(ids) == 0 {
+			return img, nil
+		}
+		if !config.IsAccountID(img.Owner) {
+			return nil, fmt.Errorf("image %s: owner %q is not an account ID", imageID, img.Owner)
+		}
+		owner, err := inv.clients.EC2(ctx, img.Owner, region)
+		if err != nil {
+			return nil, err
+		}
+		snaps, err := owner.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: ids, OwnerIds: []string{img.Owner}})
+		if err != nil {
+			return nil, fmt.Errorf("describe snapshots of %s in %s/%s: %w", imageID, img.Owner, region, err)
+		}
+		byID := map[string]ec2types.Snapshot{}
+		for _, s := range snaps.Snapshots {
+			byID[aws.ToString(s.SnapshotId)] = s
+		}
+		for _, id := range ids {
+			s, ok := byID[id]
+			sn := snapshot{ID: id, Encrypted: encrypted[id]}
+			if ok {
+				sn.Encrypted = aws.ToBool(s.Encrypted)
+				sn.KMSKeyID = aws.ToString(s.KmsKeyId)
+			}
+			img.Snapshots = append(img.Snapshots, sn)
+		}
+		return img, nil
+	})
+}
+
+var errImageNotFound = fmt.Errorf("image not found")
+
+// share is one launch permission of an image.
+type share struct {
+	UserID, Group, OrgARN, OUARN string
+}
+
+// launchPermissions lists who an image is shared with (read as its owner).
+func (inv *inventory) launchPermissions(ctx context.Context, owner, region, imageID string) ([]share, error) {
+	return load(inv, inv.shares, owner+"/"+region+"/"+imageID, func() ([]share, error) {
+		cl, err := inv.clients.EC2(ctx, owner, region)
+		if err != nil {
+			return nil, err
+		}
+		out, err := cl.DescribeImageAttribute(ctx, &ec2.DescribeImageAttributeInput{
+			ImageId: aws.String(imageID), Attribute: ec2types.ImageAttributeNameLaunchPermission,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("describe launch permissions of %s in %s/%s: %w", imageID, owner, region, err)
+		}
+		var shares []share
+		for _, p := range out.LaunchPermissions {
+			shares = append(shares, share{UserID: aws.ToString(p.UserId), Group: string(p.Group),
+				OrgARN: aws.ToString(p.OrganizationArn), OUARN: aws.ToString(p.OrganizationalUnitArn)})
+		}
+		return shares, nil
+	})
+}
+
+// key reads a key's metadata and policy in its own account and region. keyID may be an ARN, an
+// alias ARN, a key ID or an alias name (the latter two in defaultAccount/defaultRegion).
+func (inv *inventory) key(ctx context.Context, keyID, defaultAccount, defaultRegion string) (*key, error) {
+	account, region := defaultAccount, defaultRegion
+	if a, ok := parseARN(keyID); ok {
+		account, region = a.Account, a.Region
+	}
+	return load(inv, inv.keys, account+"/"+region+"/"+keyID, func() (*key, error) {
+		k := &key{Account: account, Region: region, ARN: keyID}
+		cl, err := inv.clients.KMS(ctx, account, region)
+		if err != nil {
+			return nil, err
+		}
+		desc, err := cl.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(keyID)})
+		if err != nil {
+			if awsapi.Transient(err) {
+				return nil, fmt.Errorf("describe key %s: %w", keyID, err)
+			}
+			k.Err = fmt.Errorf("describe key %s: %w", keyID, err)
+			return k, nil
+		}
+		md := desc.KeyMetadata
+		k.ARN = aws.ToString(md.Arn)
+		k.Manager, k.State, k.MultiRegion = md.KeyManager, md.KeyState, aws.ToBool(md.MultiRegion)
+		if k.Manager == kmstypes.KeyManagerTypeAws {
+			return k, nil // AWS managed key policies cannot be edited; no need to read it
+		}
+		pol, err := cl.GetKeyPolicy(ctx, &kms.GetKeyPolicyInput{KeyId: aws.String(k.ARN), PolicyName: aws.String("default")})
+		if err != nil {
+			if awsapi.Transient(err) {
+				return nil, fmt.Errorf("get key policy %s: %w", k.ARN, err)
+			}
+			k.Err = fmt.Errorf("get key policy %s: %w", k.ARN, err)
+			return k, nil
+		}
+		k.Policy = []byte(aws.ToString(pol.Policy))
+		doc, err := policy.Parse(k.Policy)
+		if err != nil {
+			k.Err = fmt.Errorf("parse key policy %s: %w", k.ARN, err)
+			return k, nil
+		}
+		k.Doc = doc
+		return k, nil
+	})
+}
+
+// instance is the part of DescribeInstances the remediator reads.
+type instance struct {
+	ImageID, StateReasonCode, StateReasonMessage string
+}
+
+func (inv *inventory) instance(ctx context.Context, account, region, instanceID string) (instance, error) {
+	return load(inv, inv.instances, account+"/"+region+"/"+instanceID, func() (instance, error) {
+		cl, err := inv.clients.EC2(ctx, account, region)
+		if err != nil {
+			return instance{}, err
+		}
+		out, err := cl.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{instanceID}})
+		if err != nil {
+			return instance{}, fmt.Errorf("describe instance %s in %s/%s: %w", instanceID, account, region, err)
+		}
+		for _, r := range out.Reservations {
+			for _, i := range r.Instances {
+				in := instance{ImageID: aws.ToString(i.ImageId)}
+				if i.StateReason != nil {
+					in.StateReasonCode, in.StateReasonMessage = aws.ToString(i.StateReason.Code), aws.ToString(i.StateReason.Message)
+				}
+				return in, nil
+			}
+		}
+		return instance{}, fmt.Errorf("describe instance %s in %s/%s: not found", instanceID, account, region)
+	})
+}
+
+// arn is the part of an ARN the remediator needs.
+type arn struct{ Partition, Service, Region, Account, Resource string }
+
+func parseARN(s string) (arn, bool) {
+	parts := strings.SplitN(s, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" {
+		return arn{}, false
+	}
+	return arn{parts[1], parts[2], parts[3], parts[4], parts[5]}, true
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,173 @@
+package remediate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/localaws"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/scenario"
+)
+
+// The integration tests run the remediator's real AWS calls against moto behind the gap filler
+// (pkg/localaws): two accounts for real, Owner (keys, images, the remediator) and Target.
+var (
+	env   *localaws.Env
+	world *scenario.World
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	ctx := context.Background()
+	e, err := localaws.Start(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start local AWS:", err)
+		return 1
+	}
+	defer e.Close()
+	e.Filler.MapAccessKey(scenario.CentralAccessKey, scenario.Owner)
+	env, world = e, scenario.New(e.URL)
+	for _, a := range []string{scenario.Target, scenario.Untrusted} {
+		if err := world.MemberRole(ctx, a); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	return m.Run()
+}
+
+type setup struct {
+	mode    config.Mode
+	trusted []string
+	alerts  bool
+}
+
+var sinkSeq atomic.Int64
+
+// newRemediator builds a remediator as the Lambda does, with the central credentials.
+func newRemediator(t *testing.T, s setup) (*Remediator, *scenario.AlertSink) {
+	t.Helper()
+	cfg := config.Config{Mode: s.mode, TrustedAccountIDs: append([]string{}, s.trusted...), MemberRoleName: scenario.MemberRoleName,
+		IAMPolicyName: config.DefaultIAMPolicyName, LogLevel: "debug"}
+	if cfg.Mode == "" {
+		cfg.Mode = config.ModeAlert
+	}
+	sort.Strings(cfg.TrustedAccountIDs)
+	var sink *scenario.AlertSink
+	if s.alerts {
+		var err error
+		sink, err = world.NewAlertSink(context.Background(), fmt.Sprintf("alerts-%d", sinkSeq.Add(1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.AlertTopicARN = sink.TopicARN
+	}
+	var logw io.Writer = io.Discard
+	if testing.Verbose() {
+		logw = zerolog.NewTestWriter(t)
+	}
+	return New(cfg, awsapi.NewClients(world.Central, cfg.MemberRoleName, ""), zerolog.New(logw)), sink
+}
+
+// invokeEvent runs a sample event from events/ with the scenario's IDs through the Lambda
+// handler's JSON path.
+func invokeEvent(t *testing.T, rm *Remediator, file string, replace map[string]string) report.Result {
+	t.Helper()
+	raw, err := scenario.Event("../../events/"+file, replace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return invokeRaw(t, rm, raw)
+}
+
+func invokeRaw(t *testing.T, rm *Remediator, raw []byte) report.Result {
+	t.Helper()
+	out, err := rm.Invoke(context.Background(), raw)
+	if err != nil {
+		t.Fatalf("invoke: %v", err)
+	}
+	// Go through JSON like the Lambda runtime does, so the tests see the wire format.
+	b, err := json.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res report.Result
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// keyFixture is an encrypted image in Owner shared with accounts.
+type keyFixture struct{ key, image string }
+
+var fixtureSeq atomic.Int64
+
+func newFixture(t *testing.T, policy string, shareWith ...string) keyFixture {
+	t.Helper()
+	ctx := context.Background()
+	if policy == "" {
+		policy = scenario.DefaultKeyPolicy(scenario.Owner)
+	}
+	key, err := world.CreateKey(ctx, scenario.Owner, scenario.Region, policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := world.EncryptedImage(ctx, scenario.Owner, scenario.Region, fmt.Sprintf("golden-%d", fixtureSeq.Add(1)), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(shareWith) > 0 {
+		if err := world.Share(ctx, scenario.Owner, scenario.Region, img, shareWith...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return keyFixture{key: key, image: img}
+}
+
+func (f keyFixture) replace() map[string]string {
+	return map[string]string{scenario.PlaceholderImage: f.image, scenario.PlaceholderKey: f.key}
+}
+
+func keyPolicy(t *testing.T, keyARN string) string {
+	t.Helper()
+	p, err := world.KeyPolicy(context.Background(), keyARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func codes(r report.Record) []string {
+	var out []string
+	for _, f := range r.Findings {
+		out = append(out, f.Code)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func hasCode(r report.Record, code string) bool {
+	for _, f := range r.Findings {
+		if f.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+func joined(s []string) string { return strings.Join(s, ",") }

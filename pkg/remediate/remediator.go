@@ -1,0 +1,172 @@
+// Package remediate is the remediator's spine: for each decoded trigger it resolves the image,
+// its snapshots and their KMS keys, decides what each target account is missing, then plans (and
+// in fix mode applies and verifies) one key-policy write per key, and reports.
+package remediate
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
+)
+
+// DefaultWriteMargin is how much time must be left before the invocation's deadline for the
+// remediator to start a write; closer than that, it hands the work back for retry.
+const DefaultWriteMargin = 5 * time.Second
+
+// Remediator is built once per Lambda environment and reused by warm invocations.
+type Remediator struct {
+	cfg         config.Config
+	clients     *awsapi.Clients
+	log         zerolog.Logger
+	writeMargin time.Duration
+	alerts      *alertMemory
+	now         func() time.Time
+}
+
+// Option adjusts a Remediator.
+type Option func(*Remediator)
+
+// WithWriteMargin sets the deadline margin under which no write is started.
+func WithWriteMargin(d time.Duration) Option { return func(r *Remediator) { r.writeMargin = d } }
+
+// New builds a Remediator.
+func New(cfg config.Config, clients *awsapi.Clients, log zerolog.Logger, opts ...Option) *Remediator {
+	r := &Remediator{cfg: cfg, clients: clients, log: log, writeMargin: DefaultWriteMargin,
+		alerts: newAlertMemory(time.Hour), now: time.Now}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// Outcome is what one invocation produced.
+type Outcome struct {
+	Result report.Result
+	// Failed lists the SQS message IDs to hand back for retry (transient failures only; records
+	// that can never succeed are acknowledged and reported instead).
+	Failed []string
+}
+
+// item is one record on its way through the invocation.
+type item struct {
+	msgID     string
+	trig      trigger.Trigger
+	rec       report.Record
+	retry     bool // hand back for retry
+	untrusted map[string]bool
+	keys      []*key // the keys this record's image depends on
+	targets   []string
+}
+
+// run is the state of one invocation.
+type run struct {
+	*Remediator
+	inv   *inventory
+	log   zerolog.Logger
+	items []*item
+
+	mu    sync.Mutex
+	needs map[string]*keyNeed // key ARN -> accounts to add
+}
+
+// keyNeed collects, across the batch, the accounts one key policy must gain.
+type keyNeed struct {
+	key      *key
+	accounts map[string]bool
+	items    []*item
+}
+
+// Handle processes one decoded invocation.
+func (rm *Remediator) Handle(ctx context.Context, in trigger.Invocation) Outcome {
+	ctx, counter := awsapi.WithCounter(ctx)
+	r := &run{Remediator: rm, inv: newInventory(rm.clients), log: rm.log, needs: map[string]*keyNeed{}}
+	for _, rec := range in.Records {
+		it := &item{msgID: rec.MessageID, trig: rec.Trigger, untrusted: map[string]bool{}}
+		it.rec = report.Record{EventID: rec.Trigger.EventID, Trigger: string(rec.Trigger.Kind), Account: rec.Trigger.Account,
+			Region: rec.Trigger.Region, ImageID: rec.Trigger.ImageID, IgnoredReason: rec.Trigger.IgnoredReason, Findings: []report.Finding{}}
+		if rec.Trigger.Principal != nil {
+			it.rec.PrincipalARN = rec.Trigger.Principal.ARN
+		}
+		if rec.Err != nil {
+			it.rec.Trigger = "invalid"
+			it.rec.Error = rec.Err.Error()
+			if it.rec.EventID == "" {
+				it.rec.EventID = rec.MessageID
+			}
+			r.log.Warn().Str("message_id", rec.MessageID).Err(rec.Err).Msg("malformed record acknowledged")
+		}
+		r.items = append(r.items, it)
+	}
+
+	r.diagnoseAll(ctx)
+	actions := r.applyKeyPolicies(ctx)
+	actions = append(actions, r.applyIAM(ctx)...)
+
+	res := report.Result{Records: make([]report.Record, 0, len(r.items)), Actions: actions}
+	for _, it := range r.items {
+		res.Records = append(res.Records, it.rec)
+	}
+	if res.Actions == nil {
+		res.Actions = []report.Action{}
+	}
+	r.publishAlert(ctx, &res)
+	res.Stats = counter.Snapshot()
+	r.log.Info().Interface("stats", res.Stats).Int("records", len(res.Records)).Int("actions", len(res.Actions)).
+		Bool("alert_published", res.Alert.Published).Msg("invocation done")
+
+	var failed []string
+	for _, it := range r.items {
+		if it.retry && it.msgID != "" {
+			failed = append(failed, it.msgID)
+		}
+	}
+	sort.Strings(failed)
+	return Outcome{Result: res, Failed: failed}
+}
+
+// diagnoseAll diagnoses every record; records run concurrently (bounded) so their AWS reads
+// overlap, and the inventory makes sure each image or key is read once.
+func (r *run) diagnoseAll(ctx context.Context) {
+	const parallel = 8
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for _, it := range r.items {
+		if it.rec.Error != "" || it.trig.Kind == trigger.Ignored {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(it *item) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r.diagnoseSafely(ctx, it)
+		}(it)
+	}
+	wg.Wait()
+}
+
+// diagnoseSafely turns a panic into a failed record instead of a crashed batch.
+func (r *run) diagnoseSafely(ctx context.Context, it *item) {
+	defer func() {
+		if p := recover(); p != nil {
+			it.rec.Error = fmt.Sprintf("internal error: %v", p)
+			it.retry = true
+			r.log.Error().Str("event_id", it.rec.EventID).Interface("panic", p).Bytes("stack", debug.Stack()).Msg("record panicked")
+		}
+	}()
+	if err := r.diagnose(ctx, it); err != nil {
+		it.rec.Error = err.Error()
+		it.retry = awsapi.Transient(err)
+		r.log.Warn().Str("event_id", it.rec.EventID).Str("image", it.rec.ImageID).Bool("retry", it.retry).Err(err).Msg("record failed")
+	}
+}

@@ -1,0 +1,279 @@
+package trigger
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrUnresolvable marks a userIdentity that is well-formed JSON but names no principal this
+// project may act on: an ARN that does not parse, an account ID that is not 12 ASCII digits, an
+// assumed-role session without its issuer. The decoder turns it into a Trigger note and a nil
+// Principal; it is never a reason to reject the event.
+var ErrUnresolvable = errors.New("principal not resolvable")
+
+// AutoScalingService is the invokedBy value of calls Auto Scaling makes for a group.
+const AutoScalingService = "autoscaling.amazonaws.com"
+
+// AutoScalingSLRPath and AutoScalingSLRName name the default Auto Scaling service-linked role.
+// Groups may use a custom-suffix SLR instead (AWSServiceRoleForAutoScaling_suffix); CloudTrail
+// records for those name it in sessionContext.sessionIssuer, which wins when present.
+const (
+	AutoScalingSLRPath = "/aws-service-role/autoscaling.amazonaws.com/"
+	AutoScalingSLRName = "AWSServiceRoleForAutoScaling"
+)
+
+// AutoScalingSLRARN returns the ARN of the default Auto Scaling service-linked role in account.
+// It returns "" unless account is 12 ASCII digits.
+func AutoScalingSLRARN(partition, account string) string {
+	if !IsAccountID(account) || !validPartition(partition) {
+		return ""
+	}
+	return "arn:" + partition + ":iam::" + account + ":role" + AutoScalingSLRPath + AutoScalingSLRName
+}
+
+// IsAccountID reports whether s is exactly 12 ASCII digits (unicode digits are not accepted).
+func IsAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func validPartition(p string) bool {
+	switch p {
+	case "aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc":
+		return true
+	}
+	return false
+}
+
+// iamNameChar reports whether c may appear in an IAM user/role name or path segment
+// ([\w+=,.@-]).
+func iamNameChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		strings.IndexByte("+=,.@_-", c) >= 0
+}
+
+// iamARN is a parsed IAM user or role ARN.
+type iamARN struct {
+	partition string
+	account   string
+	kind      string // "user" or "role"
+	path      string // "/" or "/a/b/"
+	name      string
+}
+
+// parseIAMARN parses arn:PARTITION:iam::ACCOUNT:user|role/[PATH/]NAME strictly: 12-digit
+// account, known partition, IAM name characters only. Anything else is ErrUnresolvable.
+func parseIAMARN(arn, wantKind string) (iamARN, error) {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || parts[3] != "" {
+		return iamARN{}, fmt.Errorf("%w: %q is not an IAM ARN", ErrUnresolvable, arn)
+	}
+	a := iamARN{partition: parts[1], account: parts[4]}
+	if !validPartition(a.partition) {
+		return iamARN{}, fmt.Errorf("%w: %q: unknown partition", ErrUnresolvable, arn)
+	}
+	if !IsAccountID(a.account) {
+		return iamARN{}, fmt.Errorf("%w: %q: account is not 12 digits", ErrUnresolvable, arn)
+	}
+	kind, rest, ok := strings.Cut(parts[5], "/")
+	if !ok || kind != wantKind {
+		return iamARN{}, fmt.Errorf("%w: %q is not an IAM %s ARN", ErrUnresolvable, arn, wantKind)
+	}
+	a.kind = kind
+	segs := strings.Split(rest, "/")
+	for _, s := range segs {
+		if s == "" || len(s) > 128 {
+			return iamARN{}, fmt.Errorf("%w: %q: bad path or name", ErrUnresolvable, arn)
+		}
+		for i := 0; i < len(s); i++ {
+			if !iamNameChar(s[i]) {
+				return iamARN{}, fmt.Errorf("%w: %q: bad character in path or name", ErrUnresolvable, arn)
+			}
+		}
+	}
+	a.name = segs[len(segs)-1]
+	a.path = "/"
+	if len(segs) > 1 {
+		a.path = "/" + strings.Join(segs[:len(segs)-1], "/") + "/"
+	}
+	return a, nil
+}
+
+// arnPartition returns the partition of any ARN, or "aws" when it has none we know.
+func arnPartition(arn string) string {
+	parts := strings.SplitN(arn, ":", 3)
+	if len(parts) == 3 && parts[0] == "arn" && validPartition(parts[1]) {
+		return parts[1]
+	}
+	return "aws"
+}
+
+// ResolvePrincipal resolves a CloudTrail userIdentity object to the IAM principal to check.
+//
+//   - absent or null: nil, nil (there is nobody to check).
+//   - IAMUser: the user ARN (type user).
+//   - AssumedRole: the issuing role's ARN from sessionContext.sessionIssuer, with path (type
+//     role, SessionARN = the session); a role under /aws-service-role/ is a service-linked role.
+//   - invokedBy autoscaling.amazonaws.com without a role issuer (older records show type Root):
+//     the default Auto Scaling service-linked role of the account.
+//   - Root: the account root.
+//   - AWSService, AWSAccount, FederatedUser, anything else: type other, ARN as given, never fixed.
+//
+// Wrong JSON types are an error naming the member. A principal that cannot be built safely
+// (ARN that does not parse, account ID not 12 ASCII digits, session without issuer) is an error
+// wrapping ErrUnresolvable.
+func ResolvePrincipal(userIdentity []byte) (*Principal, error) {
+	raw := json.RawMessage(userIdentity)
+	if isNull(raw) {
+		return nil, nil
+	}
+	ui, err := parseObject(raw, "userIdentity")
+	if err != nil {
+		return nil, err
+	}
+	typ, err := ui.str("type")
+	if err != nil {
+		return nil, err
+	}
+	arn, err := ui.str("arn")
+	if err != nil {
+		return nil, err
+	}
+	account, err := ui.text("accountId")
+	if err != nil {
+		return nil, err
+	}
+	invokedBy, err := ui.str("invokedBy")
+	if err != nil {
+		return nil, err
+	}
+
+	switch typ {
+	case "IAMUser":
+		return resolveUser(arn, account, invokedBy)
+	case "AssumedRole":
+		p, err := resolveAssumedRole(ui, arn, account, invokedBy)
+		if err != nil && invokedBy == AutoScalingService && errors.Is(err, ErrUnresolvable) {
+			// The session's issuer is unusable but the caller is Auto Scaling: its SLR is the
+			// principal that needs key access.
+			return autoScalingSLR(arn, account, invokedBy)
+		}
+		return p, err
+	case "Root":
+		if invokedBy == AutoScalingService {
+			return autoScalingSLR(arn, account, invokedBy)
+		}
+		if !IsAccountID(account) {
+			return nil, fmt.Errorf("%w: root: accountId %q is not 12 digits", ErrUnresolvable, account)
+		}
+		return &Principal{
+			ARN:       "arn:" + arnPartition(arn) + ":iam::" + account + ":root",
+			Account:   account,
+			Type:      PrincipalRoot,
+			InvokedBy: invokedBy,
+		}, nil
+	default:
+		if invokedBy == AutoScalingService {
+			return autoScalingSLR(arn, account, invokedBy)
+		}
+		p := &Principal{ARN: arn, Type: PrincipalOther, InvokedBy: invokedBy}
+		if IsAccountID(account) {
+			p.Account = account
+		}
+		if typ == "" && arn == "" && account == "" && invokedBy == "" {
+			return nil, nil // an empty userIdentity object names nobody
+		}
+		return p, nil
+	}
+}
+
+func resolveUser(arn, account, invokedBy string) (*Principal, error) {
+	a, err := parseIAMARN(arn, "user")
+	if err != nil {
+		return nil, fmt.Errorf("IAMUser: %w", err)
+	}
+	if account != "" && account != a.account {
+		return nil, fmt.Errorf("%w: IAMUser: arn account %s differs from accountId %q", ErrUnresolvable, a.account, account)
+	}
+	return &Principal{
+		ARN:       arn,
+		Account:   a.account,
+		Type:      PrincipalUser,
+		Name:      a.name,
+		InvokedBy: invokedBy,
+	}, nil
+}
+
+func resolveAssumedRole(ui object, arn, account, invokedBy string) (*Principal, error) {
+	sc, ok, err := ui.obj("sessionContext")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: AssumedRole without sessionContext.sessionIssuer", ErrUnresolvable)
+	}
+	issuer, ok, err := sc.obj("sessionIssuer")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: AssumedRole without sessionContext.sessionIssuer", ErrUnresolvable)
+	}
+	issuerType, err := issuer.str("type")
+	if err != nil {
+		return nil, err
+	}
+	issuerARN, err := issuer.str("arn")
+	if err != nil {
+		return nil, err
+	}
+	if issuerType != "" && issuerType != "Role" {
+		return nil, fmt.Errorf("%w: AssumedRole issued by a %s, not a role", ErrUnresolvable, issuerType)
+	}
+	a, err := parseIAMARN(issuerARN, "role")
+	if err != nil {
+		return nil, fmt.Errorf("AssumedRole issuer: %w", err)
+	}
+	if account != "" && account != a.account {
+		return nil, fmt.Errorf("%w: AssumedRole: issuer account %s differs from accountId %q", ErrUnresolvable, a.account, account)
+	}
+	typ := PrincipalRole
+	if strings.HasPrefix(a.path, "/aws-service-role/") {
+		typ = PrincipalServiceLinkedRole
+	}
+	return &Principal{
+		ARN:        issuerARN,
+		SessionARN: arn,
+		Account:    a.account,
+		Type:       typ,
+		Name:       a.name,
+		InvokedBy:  invokedBy,
+	}, nil
+}
+
+func autoScalingSLR(arn, account, invokedBy string) (*Principal, error) {
+	slr := AutoScalingSLRARN(arnPartition(arn), account)
+	if slr == "" {
+		return nil, fmt.Errorf("%w: %s: accountId %q is not 12 digits", ErrUnresolvable, AutoScalingService, account)
+	}
+	p := &Principal{
+		ARN:       slr,
+		Account:   account,
+		Type:      PrincipalServiceLinkedRole,
+		Name:      AutoScalingSLRName,
+		InvokedBy: invokedBy,
+	}
+	if strings.Contains(arn, ":assumed-role/") {
+		p.SessionARN = arn
+	}
+	return p, nil
+}
