@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"sync"
 	"testing"
 )
 
@@ -78,9 +79,22 @@ func pythonJSON(t *testing.T, script, path string) map[string]any {
 // template is a decoded CloudFormation template.
 type template map[string]any
 
+var (
+	templatesMu sync.Mutex
+	templates   = map[string]template{}
+)
+
+// loadTemplate decodes a template of the repository once per test binary; callers only read it.
 func loadTemplate(t *testing.T, name string) template {
 	t.Helper()
-	return template(pythonJSON(t, yamlToJSON, filepath.Join(repoRoot(t), name)))
+	templatesMu.Lock()
+	defer templatesMu.Unlock()
+	if tpl, ok := templates[name]; ok {
+		return tpl
+	}
+	tpl := template(pythonJSON(t, yamlToJSON, filepath.Join(repoRoot(t), name)))
+	templates[name] = tpl
+	return tpl
 }
 
 // resource returns the named resource's Properties, failing when it is missing or of another type.

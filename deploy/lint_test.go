@@ -37,6 +37,7 @@ func runCFNLint(t *testing.T, dir string, files ...string) (exitCode int, output
 // TestCFNLint: both templates pass cfn-lint (which also runs the SAM transform) with no errors
 // and no warnings.
 func TestCFNLint(t *testing.T) {
+	t.Parallel()
 	code, out := runCFNLint(t, repoRoot(t), "template.yaml", "member-account.yaml")
 	if code != 0 || strings.TrimSpace(out) != "" {
 		t.Fatalf("cfn-lint template.yaml member-account.yaml: exit %d (2 = errors, 4 = warnings)\n%s", code, out)
@@ -46,6 +47,7 @@ func TestCFNLint(t *testing.T) {
 // TestCFNLintCatchesBreakage proves the lint test can fail: the same template with one broken
 // property must not pass.
 func TestCFNLintCatchesBreakage(t *testing.T) {
+	t.Parallel()
 	src, err := os.ReadFile(filepath.Join(repoRoot(t), "template.yaml"))
 	if err != nil {
 		t.Fatalf("read template.yaml: %v", err)

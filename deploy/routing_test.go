@@ -211,6 +211,7 @@ func expectRoute(t *testing.T, got []string, want string) {
 // sample is routed by the rule meant for it and only by it, the ignore samples by none, and the
 // same holds for real recorded events from the corpus.
 func TestRouting(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	r := newRouter(t, ctx, startMoto(t))

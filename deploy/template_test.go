@@ -24,6 +24,7 @@ var configEnvVars = map[string]string{
 }
 
 func TestFunction(t *testing.T) {
+	t.Parallel()
 	tpl := loadTemplate(t, "template.yaml")
 	fn := tpl.resource(t, "RemediatorFunction", "AWS::Serverless::Function")
 
@@ -60,6 +61,7 @@ func TestFunction(t *testing.T) {
 }
 
 func TestFunctionEnvironment(t *testing.T) {
+	t.Parallel()
 	tpl := loadTemplate(t, "template.yaml")
 	fn := tpl.resource(t, "RemediatorFunction", "AWS::Serverless::Function")
 	vars, _ := dig(fn, "Environment", "Variables").(map[string]any)
@@ -84,6 +86,7 @@ func TestFunctionEnvironment(t *testing.T) {
 // TestQueueing checks the SQS path: batching that coalesces bursts, partial batch failures, a
 // visibility timeout that outlasts a batch, and a redrive to the DLQ.
 func TestQueueing(t *testing.T) {
+	t.Parallel()
 	tpl := loadTemplate(t, "template.yaml")
 	fn := tpl.resource(t, "RemediatorFunction", "AWS::Serverless::Function")
 	ev, _ := dig(fn, "Events", "EventQueue").(map[string]any)
@@ -130,6 +133,7 @@ func TestQueueing(t *testing.T) {
 // TestRulesDeliverToQueue: every rule is on the default bus, targets EventQueue (with the DLQ for
 // undeliverable events), and is the only kind of source the queue policy lets send.
 func TestRulesDeliverToQueue(t *testing.T) {
+	t.Parallel()
 	tpl := loadTemplate(t, "template.yaml")
 	rules := tpl.resourcesOfType("AWS::Events::Rule")
 	if len(rules) != 6 {
@@ -178,6 +182,7 @@ func TestRulesDeliverToQueue(t *testing.T) {
 
 // TestMemberRulesMatchCentral: member accounts forward exactly what the central rules route.
 func TestMemberRulesMatchCentral(t *testing.T) {
+	t.Parallel()
 	central, member := loadTemplate(t, "template.yaml"), loadTemplate(t, "member-account.yaml")
 	cRules, mRules := central.resourcesOfType("AWS::Events::Rule"), member.resourcesOfType("AWS::Events::Rule")
 	if !reflect.DeepEqual(cRules, mRules) {
@@ -250,6 +255,18 @@ func actionsByEffect(stmts []map[string]any, effect string) []string {
 	return out
 }
 
+// resourceList returns a statement's Resource as strings, Fn::Sub templates unexpanded.
+func resourceList(v any) []string {
+	if l, ok := v.([]any); ok {
+		var out []string
+		for _, e := range l {
+			out = append(out, resourceList(e)...)
+		}
+		return out
+	}
+	return []string{subString(v)}
+}
+
 func subString(v any) string {
 	if s, ok := dig(v, "Fn::Sub").(string); ok {
 		return s
@@ -258,10 +275,19 @@ func subString(v any) string {
 }
 
 func TestCentralRoleLeastPrivilege(t *testing.T) {
+	t.Parallel()
 	tpl := loadTemplate(t, "template.yaml")
 	stmts := policyStatements(t, tpl.resource(t, "RemediatorRole", "AWS::IAM::Role"))
 	want := []string{
 		"ec2:DescribeImageAttribute", "ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeSnapshots",
+		// the member role's IAM set, for principals of the central account (no AssumeRole there)
+		"iam:AttachRolePolicy", "iam:AttachUserPolicy",
+		"iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicyVersion",
+		"iam:GetGroupPolicy", "iam:GetPolicy", "iam:GetPolicyVersion", "iam:GetRole", "iam:GetRolePolicy",
+		"iam:GetUser", "iam:GetUserPolicy",
+		"iam:ListAttachedGroupPolicies", "iam:ListAttachedRolePolicies", "iam:ListAttachedUserPolicies",
+		"iam:ListGroupPolicies", "iam:ListGroupsForUser", "iam:ListPolicyVersions", "iam:ListRolePolicies",
+		"iam:ListUserPolicies",
 		"kms:DescribeKey", "kms:GetKeyPolicy", "kms:ListGrants", "kms:PutKeyPolicy",
 		"logs:CreateLogStream", "logs:PutLogEvents",
 		"organizations:DescribeAccount",
@@ -272,9 +298,10 @@ func TestCentralRoleLeastPrivilege(t *testing.T) {
 	if got := actionsByEffect(stmts, "Allow"); !reflect.DeepEqual(got, want) {
 		t.Errorf("function role allows %v\nwant exactly %v", got, want)
 	}
+	checkIAMFixScope(t, stmts)
 	for _, s := range stmts {
 		actions := stringList(s["Action"])
-		resources := stringList(s["Resource"])
+		resources := resourceList(s["Resource"])
 		switch {
 		case slices.Contains(actions, "sts:AssumeRole"):
 			if got := subString(s["Resource"]); got != "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}" {
@@ -305,6 +332,7 @@ func TestCentralRoleLeastPrivilege(t *testing.T) {
 }
 
 func TestMemberRoleLeastPrivilege(t *testing.T) {
+	t.Parallel()
 	tpl := loadTemplate(t, "member-account.yaml")
 	role := tpl.resource(t, "MemberRole", "AWS::IAM::Role")
 	if !reflect.DeepEqual(role["RoleName"], map[string]any{"Ref": "MemberRoleName"}) {
@@ -328,28 +356,49 @@ func TestMemberRoleLeastPrivilege(t *testing.T) {
 	if got := actionsByEffect(stmts, "Allow"); !reflect.DeepEqual(got, want) {
 		t.Errorf("member role allows %v\nwant exactly %v", got, want)
 	}
+	checkIAMFixScope(t, stmts)
+}
+
+// checkIAMFixScope: IAM writes touch only the IamPolicyName policy of this account, attach only
+// it, and never to a service-linked role.
+func checkIAMFixScope(t *testing.T, stmts []map[string]any) {
+	t.Helper()
 	policyARN := "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/${IamPolicyName}"
+	denied := false
 	for _, s := range stmts {
-		if s["Effect"] != "Allow" {
+		actions := stringList(s["Action"])
+		if s["Effect"] == "Deny" {
+			if slices.Contains(actions, "iam:AttachRolePolicy") &&
+				subString(s["Resource"]) == "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/*" {
+				denied = true
+			}
 			continue
 		}
-		actions := stringList(s["Action"])
+		for _, r := range resourceList(s["Resource"]) {
+			if strings.HasPrefix(actions[0], "iam:") && !strings.Contains(r, ":iam::${AWS::AccountId}:") && !strings.Contains(r, ":iam::aws:policy/") {
+				t.Errorf("%v on %s, want this account's IAM (or AWS managed policies) only", actions, r)
+			}
+		}
 		switch {
-		case slices.Contains(actions, "iam:CreatePolicyVersion"):
+		case slices.Contains(actions, "iam:CreatePolicyVersion"), slices.Contains(actions, "iam:CreatePolicy"):
 			if got := subString(s["Resource"]); got != policyARN {
 				t.Errorf("%v on %s, want only %s", actions, got, policyARN)
 			}
-		case slices.Contains(actions, "iam:AttachRolePolicy"):
+		case slices.Contains(actions, "iam:AttachRolePolicy"), slices.Contains(actions, "iam:AttachUserPolicy"):
 			if got := subString(dig(s, "Condition", "ArnEquals", "iam:PolicyARN")); got != policyARN {
 				t.Errorf("%v conditioned on iam:PolicyARN %s, want %s", actions, got, policyARN)
 			}
 		}
+	}
+	if !denied {
+		t.Error("no Deny of iam:AttachRolePolicy on role/aws-service-role/*")
 	}
 }
 
 // TestParameters: defaults and samconfig.toml overrides are valid values of their parameters,
 // and the deploy and local-invoke defaults are the safe alert mode.
 func TestParameters(t *testing.T) {
+	t.Parallel()
 	tpl := loadTemplate(t, "template.yaml")
 	params, _ := tpl["Parameters"].(map[string]any)
 	for _, name := range []string{"Mode", "TrustedAccountIds", "TrustedOrganizationId", "MemberRoleName", "IamPolicyName", "AlertEmail", "LogLevel"} {

@@ -538,8 +538,8 @@ func TestSubjectWithManyImagesAndAccounts(t *testing.T) {
 		// The long outcome would pass 99 characters: the code goes, the rest stays.
 		"too long with the code": {
 			firstImage: "ami-0123456789abcdef0123456789",
-			extra:      report.Finding{Code: report.KeyPendingDeletion, Account: untrusted, KeyARN: keyARN},
-			want:       "[ami-kms] ami-0123456789abcdef0... +2 in 999988887777 +2: launch failed, action needed",
+			extra:      report.Finding{Code: report.KeyPendingDeletion, Account: "123456789012345678", KeyARN: keyARN},
+			want:       "[ami-kms] ami-0123456789abcdef0... +2 in 1234567890123... +3: launch failed, action needed",
 		},
 	}
 	for name, tc := range tests {
@@ -547,7 +547,7 @@ func TestSubjectWithManyImagesAndAccounts(t *testing.T) {
 			res := untrustedResult()
 			res.Records[0].ImageID = tc.firstImage
 			if tc.extra.Code != "" {
-				res.Records[0].Findings = append(res.Records[0].Findings, tc.extra)
+				res.Records[0].Findings = append([]report.Finding{tc.extra}, res.Records[0].Findings...)
 			}
 			for i, acc := range []string{"000011112222", "333344445555"} {
 				r := shareRecord(missing(report.KeyPolicyMissingGrant, acc))

@@ -188,6 +188,7 @@ func block(text, prefix string, clean func(string) string) string {
 // asciiSubject keeps printable ASCII, turns controls and whitespace into single spaces and other
 // runes into '?', and cuts to max bytes with "..." when needed.
 func asciiSubject(s string, max int) string {
+	s, _ = cutRunes(s, 4*max) // enough to fill max after collapsing spaces; bounds the work
 	var b strings.Builder
 	space := false
 	for _, r := range s {

@@ -37,7 +37,7 @@ func (a *analysis) subject() string {
 	}
 	long, short := a.outcome()
 	for _, outcome := range []string{long, short} {
-		s := asciiSubject(subjectPrefix+who.String()+": "+outcome, 1<<20)
+		s := asciiSubject(subjectPrefix+who.String()+": "+outcome, 4*MaxSubjectBytes)
 		if len(s) <= MaxSubjectBytes {
 			return s
 		}

@@ -8,7 +8,14 @@
 //   - A Deny that cannot be evaluated might apply. It is reported in NotEvaluated and, when the
 //     policy would otherwise allow, the decision is downgraded to implicit-deny with a reason
 //     saying the allow is not confirmed: a remediator must not act on an allow it cannot prove.
-//     It never becomes explicit-deny, which would claim a deny we cannot prove either.
+//     It never becomes explicit-deny, which would claim a deny we cannot prove either. In KMS,
+//     such a side is not listed in Missing (adding an allow would not change it): only
+//     NotEvaluated and the reasons explain the denial.
+//
+// When the answer is not allow, Reasons also lists the near misses: Allow statements whose
+// principal and action matched but whose resource or a condition did not, with what the request
+// has ("condition Bool kms:GrantIsForAWSResource ["true"] does not hold (the request has no
+// kms:GrantIsForAWSResource)"). Matched and Reasons are in document order.
 //
 // Principals (IAM "Principal" element rules):
 //   - "*" and {"AWS": "*"} match every principal, AWS services included.
@@ -33,7 +40,8 @@
 // Conditions (IAM "Condition operators" and "multiple context keys or values"): keys are
 // case-insensitive, operators/keys in a block are ANDed, values of a key are ORed, and negated
 // operators (StringNotEquals, ArnNotLike, NotIpAddress, ...) are a NOR of the positive operator.
-// A key missing from the request makes a positive operator false and a negated one true;
+// A key missing from the request makes a positive operator false and a negated one true (even
+// when the values use a policy variable, since no value is compared);
 // ...IfExists turns a missing key into a match; Null tests presence; ForAllValues over a missing
 // key is true and ForAnyValue over a missing key is false. A multi-valued request key under an
 // operator without ForAnyValue/ForAllValues is read as "any request value matches" (negated: no

@@ -111,6 +111,7 @@ func statementName(st *policy.Statement) string {
 type detail struct {
 	allowExact   bool // an Allow matched the principal itself
 	allowAccount bool // an Allow matched through the principal's account
+	unconfirmed  bool // an Allow matched but a Deny that could not be evaluated might apply
 }
 
 // Policy evaluates one policy document for one request.
@@ -180,6 +181,7 @@ func evaluate(doc *policy.Document, req Request) (Result, detail) {
 	case denied:
 		res.Decision = ExplicitDeny
 	case allowed && len(uncertainDeny) > 0:
+		d.unconfirmed = true
 		res.Reasons = append(res.Reasons, fmt.Sprintf("allow not confirmed: %s could not be evaluated and might deny",
 			strings.Join(uncertainDeny, ", ")))
 	case allowed:

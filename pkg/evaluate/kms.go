@@ -72,8 +72,10 @@ func KMS(in KMSInput) KMSResult {
 	identityNeeded := crossAccount || !keyAllows || (kd.allowAccount && !kd.allowExact)
 
 	var id *Result
+	var idUnconfirmed bool
 	if in.IdentityKnown {
-		r := identitySide(in, p, identityNeeded)
+		r, unconfirmed := identitySide(in, p, identityNeeded)
+		idUnconfirmed = unconfirmed
 		id = &r
 		out.Identity = id
 		out.NotEvaluated = append(out.NotEvaluated, prefixed("identity: ", r.NotEvaluated)...)
@@ -82,10 +84,12 @@ func KMS(in KMSInput) KMSResult {
 			fmt.Sprintf("identity policies of %s not evaluated", displayPrincipal(req.PrincipalARN)))
 	}
 
-	if !keyAllows {
+	// A side whose allow is only unconfirmed (a Deny there could not be evaluated) is not
+	// "missing": adding an allow would not change it. NotEvaluated says why.
+	if !keyAllows && !kd.unconfirmed {
 		out.Missing = append(out.Missing, SideKeyPolicy)
 	}
-	if id != nil && identityNeeded && id.Decision != Allow {
+	if id != nil && identityNeeded && id.Decision != Allow && !idUnconfirmed {
 		out.Missing = append(out.Missing, SideIdentity)
 	}
 
@@ -97,7 +101,7 @@ func KMS(in KMSInput) KMSResult {
 			"%s cannot be used from another account (%s) on a key of account %s: KMS allows only "+
 				"cryptographic operations, DescribeKey, GetKeyRotationStatus and grant operations across accounts",
 			req.Action, p.account, in.KeyAccount))
-	case len(out.Missing) > 0:
+	case !keyAllows, id != nil && identityNeeded && id.Decision != Allow:
 	default:
 		out.Decision = Allow
 	}
@@ -114,20 +118,21 @@ func prefixed(prefix string, items []string) []string {
 
 // identitySide combines the identity policies (union, explicit deny wins) with the permissions
 // boundary (intersection; its deny always counts, its allow only where the identity is needed).
-func identitySide(in KMSInput, p principal, needed bool) Result {
+func identitySide(in KMSInput, p principal, needed bool) (Result, bool) {
 	res := newResult()
 	req := in.Request
-	var denied, allowed bool
+	var denied, allowed, unconfirmed bool
 
 	if p.kind == kindRoot {
 		allowed = true
 		res.Reasons = append(res.Reasons, "the account root user is not governed by identity policies")
 	}
 	for i, doc := range in.IdentityPolicies {
-		r := Policy(doc, req)
+		r, d := evaluate(doc, req)
 		merge(&res, r, fmt.Sprintf("identity policy %d: ", i+1))
 		denied = denied || r.Decision == ExplicitDeny
 		allowed = allowed || r.Decision == Allow
+		unconfirmed = unconfirmed || d.unconfirmed
 	}
 	if !allowed && !denied && p.kind != kindRoot {
 		res.Reasons = append(res.Reasons, fmt.Sprintf("no identity policy allows %s for %s on %s",
@@ -135,13 +140,14 @@ func identitySide(in KMSInput, p principal, needed bool) Result {
 	}
 
 	if in.Boundary != nil && p.kind != kindRoot {
-		b := Policy(in.Boundary, req)
+		b, d := evaluate(in.Boundary, req)
 		merge(&res, b, "permissions boundary: ")
 		switch {
 		case b.Decision == ExplicitDeny:
 			denied = true
 		case b.Decision != Allow && needed:
 			allowed = false
+			unconfirmed = unconfirmed || d.unconfirmed
 			res.Reasons = append(res.Reasons, "the permissions boundary does not allow "+req.Action)
 		}
 	}
@@ -152,7 +158,7 @@ func identitySide(in KMSInput, p principal, needed bool) Result {
 	case allowed:
 		res.Decision = Allow
 	}
-	return res
+	return res, unconfirmed && !allowed && !denied
 }
 
 func merge(into *Result, r Result, prefix string) {
@@ -193,8 +199,8 @@ func EC2Context(region, principalARN string, grant bool) map[string][]string {
 
 // keyAccountOf returns the account of a key ARN, "" when it is not one.
 func keyAccountOf(arn string) string {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || !isAccountID(parts[4]) {
+	parts, ok := splitARN(arn)
+	if !ok || parts[0] != "arn" || !isAccountID(parts[4]) {
 		return ""
 	}
 	return parts[4]

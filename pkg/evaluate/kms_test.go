@@ -120,6 +120,12 @@ func TestKMS(t *testing.T) {
 			reason: "permissions boundary does not allow kms:Decrypt"},
 		"boundary allows": {keyPolicy: "default-key-policy.json", principal: ownerUser, action: "kms:DescribeKey",
 			identity: []string{"identity-kms-admin.json"}, identityKnown: true, boundary: "boundary-describe-only.json", want: Allow, missing: []string{}, delegates: true},
+		// A key-policy Deny that cannot be evaluated: not allowed, but the key policy is not
+		// "missing" an allow either (documented choice); NotEvaluated says why.
+		"unevaluable key-policy deny": {keyPolicyDoc: mustParse(t, doc(stmt("Allow", `{"AWS":"`+otherRoot+`"}`, `"kms:*"`, `"*"`, ""),
+			stmt("Deny", `"*"`, `"kms:Decrypt"`, `"*"`, `{"StringNotEquals":{"aws:PrincipalTag/owner":"${aws:username}"}}`))),
+			principal: otherRoot, action: "kms:Decrypt", ctx: map[string][]string{"aws:PrincipalTag/owner": {"bob"}}, want: ImplicitDeny, missing: []string{},
+			notEvaluated: `key policy: Statement[1] (Deny, might apply): condition StringNotEquals aws:PrincipalTag/owner`, reason: "allow not confirmed"},
 		// Identity not known: the key policy alone decides, and the answer says so.
 		"identity unknown": {keyPolicy: "console-key-policy.json", principal: otherRoot, action: "kms:Decrypt",
 			want: Allow, missing: []string{}, notEvaluated: "identity policies of arn:aws:iam::444455556666:root not evaluated"},

@@ -28,7 +28,19 @@ func (t tri) not() tri { return yes - t }
 
 // glob matches s against a pattern where '*' matches any run of characters (':' included) and
 // '?' exactly one. Linear-time backtracking on the last star, so hostile patterns cannot blow up.
-func glob(pattern, s string) bool {
+func glob(pattern, s string) bool { return globMatch(pattern, s, false) }
+
+// globFold is glob ignoring ASCII case (IAM action names are case-insensitive).
+func globFold(pattern, s string) bool { return globMatch(pattern, s, true) }
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + ('a' - 'A')
+	}
+	return c
+}
+
+func globMatch(pattern, s string, fold bool) bool {
 	p, i := 0, 0
 	star, mark := -1, 0
 	for i < len(s) {
@@ -36,7 +48,8 @@ func glob(pattern, s string) bool {
 		case p < len(pattern) && pattern[p] == '*':
 			star, mark = p, i
 			p++
-		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i] ||
+			(fold && lowerASCII(pattern[p]) == lowerASCII(s[i]))):
 			p++
 			i++
 		case star >= 0:
@@ -53,17 +66,25 @@ func glob(pattern, s string) bool {
 	return p == len(pattern)
 }
 
-// globFold is glob ignoring ASCII case (IAM action names are case-insensitive).
-func globFold(pattern, s string) bool {
-	return glob(strings.ToLower(pattern), strings.ToLower(s))
+// splitARN splits an ARN into its six components (the last keeps any further ':').
+func splitARN(s string) (parts [6]string, ok bool) {
+	for i := 0; i < 5; i++ {
+		var found bool
+		parts[i], s, found = strings.Cut(s, ":")
+		if !found {
+			return parts, false
+		}
+	}
+	parts[5] = s
+	return parts, true
 }
 
 // arnGlob compares two ARNs component by component (partition, service, region, account,
 // resource), each with wildcards, as the Arn condition operators do.
 func arnGlob(pattern, s string) bool {
-	pp := strings.SplitN(pattern, ":", 6)
-	sp := strings.SplitN(s, ":", 6)
-	if len(pp) != 6 || len(sp) != 6 {
+	pp, ok1 := splitARN(pattern)
+	sp, ok2 := splitARN(s)
+	if !ok1 || !ok2 {
 		return false
 	}
 	for i := range pp {

@@ -129,6 +129,29 @@ func TestPolicy(t *testing.T) {
 				stmt("Allow", `"*"`, `"kms:*"`, `"*"`, ""),
 				`{"Effect":"Deny","NotPrincipal":{"AWS":["`+ownerUser+`","111122223333"]},"Action":"kms:*","Resource":"*"}`),
 			principal: ownerUser, want: Allow, matched: []int{0}},
+		// [notprincipal] The root user is exempt when its account (or root ARN) is listed.
+		"NotPrincipal exempts root by account": {
+			policy: doc(
+				stmt("Allow", `"*"`, `"kms:*"`, `"*"`, ""),
+				`{"Effect":"Deny","NotPrincipal":{"AWS":"111122223333"},"Action":"kms:*","Resource":"*"}`),
+			principal: ownerRoot, want: Allow, matched: []int{0}},
+		// [notprincipal] A service is exempt only when that service is listed.
+		"NotPrincipal exempts listed service": {
+			policy: doc(
+				stmt("Allow", `"*"`, `"kms:*"`, `"*"`, ""),
+				`{"Effect":"Deny","NotPrincipal":{"Service":"ec2.amazonaws.com","AWS":"111122223333"},"Action":"kms:*","Resource":"*"}`),
+			principal: ec2Service, want: Allow, matched: []int{0}},
+		"NotPrincipal denies unlisted service": {
+			policy: doc(
+				stmt("Allow", `"*"`, `"kms:*"`, `"*"`, ""),
+				`{"Effect":"Deny","NotPrincipal":{"AWS":"111122223333"},"Action":"kms:*","Resource":"*"}`),
+			principal: ec2Service, want: ExplicitDeny, matched: []int{0, 1}},
+		// [principal] A request principal given as a bare account ID is that account's root.
+		"request principal as account id": {policy: allowDecrypt(`{"AWS":"arn:aws:iam::444455556666:root"}`), principal: "444455556666", want: Allow, matched: []int{0}},
+		// [principal] The best match of a list wins: the principal itself beats its account.
+		"exact beats account in one list": {policy: allowDecrypt(`{"AWS":["444455556666","` + otherRole + `"]}`), principal: otherSess, want: Allow, matched: []int{0}},
+		// [principal] Anonymous requests match only "*".
+		"anonymous vs account": {policy: allowDecrypt(`{"AWS":"444455556666"}`), principal: "-", want: ImplicitDeny},
 		// [principal] Identity policies have no Principal: they apply to the caller.
 		"no principal applies to caller": {policy: doc(stmt("Allow", "", `["kms:Decrypt"]`, `"`+keyARN+`"`, "")), principal: otherRole, want: Allow, matched: []int{0}},
 		// [action] Actions are case-insensitive and take * and ?.
@@ -180,8 +203,11 @@ func TestPolicy(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			req := Request{PrincipalARN: tc.principal, Action: tc.action, Resource: tc.resource, Context: tc.ctx}
-			if req.PrincipalARN == "" {
+			switch req.PrincipalARN {
+			case "":
 				req.PrincipalARN = ownerUser
+			case "-":
+				req.PrincipalARN = ""
 			}
 			if req.Action == "" {
 				req.Action = "kms:Decrypt"

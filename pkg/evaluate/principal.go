@@ -57,8 +57,8 @@ func parsePrincipal(s string) principal {
 		}
 		return p
 	}
-	parts := strings.SplitN(s, ":", 6)
-	if len(parts) != 6 {
+	parts, ok := splitARN(s)
+	if !ok {
 		return p
 	}
 	p.partition, p.account = parts[1], parts[4]
@@ -166,6 +166,7 @@ func matchPrincipalValue(typ, v string, req principal) matchKind {
 	return matchNone
 }
 
+// sortedTypes gives the principal types in a fixed order, so reasons do not depend on map order.
 func sortedTypes(p *policy.Principal) []string {
 	types := make([]string, 0, len(p.By))
 	for t := range p.By {
@@ -181,12 +182,21 @@ func matchPrincipal(p *policy.Principal, req principal) (matchKind, string) {
 		return matchExact, "*"
 	}
 	best, via := matchNone, ""
-	for _, typ := range sortedTypes(p) {
-		for _, v := range p.By[typ] {
+	try := func(typ string, vals []string) {
+		for _, v := range vals {
 			if k := matchPrincipalValue(typ, v, req); k > best {
 				best, via = k, v
 			}
 		}
+	}
+	if len(p.By) == 1 { // the common case, without sorting
+		for typ, vals := range p.By {
+			try(typ, vals)
+		}
+		return best, via
+	}
+	for _, typ := range sortedTypes(p) {
+		try(typ, p.By[typ])
 	}
 	return best, via
 }

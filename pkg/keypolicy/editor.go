@@ -14,7 +14,7 @@ import (
 type need struct {
 	sid     string
 	actions []string
-	grant   bool // needs the kms:GrantIsForAWSResource condition
+	grant   bool   // needs the kms:GrantIsForAWSResource condition
 	what    string // for descriptions: "use the key (...)"
 }
 
@@ -294,37 +294,11 @@ func names(p *policy.Principal, a string) bool {
 
 func matchesAny(patterns []string, action string) bool {
 	for _, p := range patterns {
-		if wildcardMatch(strings.ToLower(p), strings.ToLower(action)) {
+		if policy.WildcardMatch(strings.ToLower(p), strings.ToLower(action)) {
 			return true
 		}
 	}
 	return false
-}
-
-// wildcardMatch matches s against pattern with '*' (any run) and '?' (one character).
-func wildcardMatch(pattern, s string) bool {
-	px, sx := 0, 0
-	starP, starS := -1, 0
-	for sx < len(s) {
-		switch {
-		case px < len(pattern) && (pattern[px] == '?' || pattern[px] == s[sx]):
-			px++
-			sx++
-		case px < len(pattern) && pattern[px] == '*':
-			starP, starS = px, sx
-			px++
-		case starP >= 0:
-			px = starP + 1
-			starS++
-			sx = starS
-		default:
-			return false
-		}
-	}
-	for px < len(pattern) && pattern[px] == '*' {
-		px++
-	}
-	return px == len(pattern)
 }
 
 // kmsCharacters checks the characters KMS accepts in a key policy (PutKeyPolicy): tab, line feed,

@@ -268,29 +268,3 @@ func TestFreeSid(t *testing.T) {
 		})
 	}
 }
-
-func TestWildcardMatch(t *testing.T) {
-	tests := map[string]struct {
-		pattern, s string
-		want       bool
-	}{
-		"star":           {"kms:*", "kms:decrypt", true},
-		"suffix star":    {"kms:reencrypt*", "kms:reencrypt*", true},
-		"suffix star 2":  {"kms:generatedatakey*", "kms:generatedatakeywithoutplaintext", true},
-		"question":       {"kms:?ncrypt", "kms:encrypt", true},
-		"no match":       {"kms:create*", "kms:creategrantx", true},
-		"prefix differs": {"kms:list*", "kms:revokegrant", false},
-		"exact":          {"kms:decrypt", "kms:decrypt", true},
-		"longer":         {"kms:decrypt", "kms:decrypts", false},
-		"inner star":     {"k*:*key", "kms:describekey", true},
-		"only star":      {"*", "anything", true},
-		"empty pattern":  {"", "x", false},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			if got := wildcardMatch(tc.pattern, tc.s); got != tc.want {
-				t.Fatalf("wildcardMatch(%q, %q) = %v", tc.pattern, tc.s, got)
-			}
-		})
-	}
-}

@@ -9,6 +9,7 @@ package localaws
 import (
 	"context"
 	"net/http"
+	"sync"
 )
 
 // Env is a running local AWS: moto plus the gap filler in front of it.
@@ -17,6 +18,9 @@ type Env struct {
 	Moto   *Moto
 	Filler *Filler
 	server *http.Server
+
+	faultMu      sync.Mutex
+	faultServers []*http.Server // ServeFaultProxy's servers, closed by Close
 }
 
 // Moto is a moto_server process on a free loopback port.

@@ -133,8 +133,9 @@ func (fi *fillerImpl) copyImage(w http.ResponseWriter, r *http.Request, c *call)
 // account can use each source snapshot's key and the KmsKeyId it asked for, else "failed" with a
 // state reason naming the key (on AWS the failure also surfaces only after the call succeeded).
 // It returns the IDs of the images it finished.
-func (f *Filler) CompleteCopies(ctx context.Context) []string {
-	fi := &f.impl
+func (f *Filler) CompleteCopies(ctx context.Context) []string { return f.impl.completeCopies(ctx) }
+
+func (fi *fillerImpl) completeCopies(ctx context.Context) []string {
 	fi.mu.Lock()
 	var pending []*image
 	jobs := map[string]copyJob{}
@@ -175,4 +176,13 @@ func (f *Filler) CompleteCopies(ctx context.Context) []string {
 		fi.mu.Unlock()
 	}
 	return done
+}
+
+// AutoCompleteCopies makes every DescribeImages first finish pending copies (as CompleteCopies
+// does), so a copy is "pending" in the CopyImage answer and finished at the next look. Off by
+// default: tests usually want to see the pending state.
+func (f *Filler) AutoCompleteCopies(on bool) {
+	f.impl.mu.Lock()
+	defer f.impl.mu.Unlock()
+	f.impl.autoCopies = on
 }

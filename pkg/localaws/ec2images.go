@@ -18,6 +18,12 @@ func (fi *fillerImpl) serveEC2(w http.ResponseWriter, r *http.Request, c *call) 
 	case "RegisterImage":
 		return fi.registerImage(w, r, c)
 	case "DescribeImages":
+		fi.mu.Lock()
+		auto := fi.autoCopies
+		fi.mu.Unlock()
+		if auto {
+			fi.completeCopies(r.Context())
+		}
 		return fi.describeImages(w, r, c)
 	case "DescribeSnapshots":
 		return fi.describeSnapshots(w, r, c)

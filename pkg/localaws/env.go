@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -35,7 +38,34 @@ func Attach(m *Moto) (*Env, error) {
 	}
 	srv := &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
+	go f.impl.warmUp()
 	return &Env{URL: "http://" + l.Addr().String(), Moto: m, Filler: f, server: srv}, nil
+}
+
+// warmUp makes moto import its EC2, KMS, IAM and STS modules now rather than on a test's first
+// call (the EC2 import alone takes seconds on a busy 2-core machine). Best effort.
+func (fi *fillerImpl) warmUp() {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	query := func(service string, params url.Values) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, fi.moto.String()+"/", strings.NewReader(params.Encode()))
+		if err != nil {
+			return
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", fakeAuth(defaultRegion, service))
+		if resp, err := fi.client.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		query("ec2", url.Values{"Action": {"DescribeImages"}, "Version": {"2016-11-15"}, "Owner.1": {"self"}})
+	})
+	wg.Go(func() { _ = fi.kmsCall(ctx, DefaultAccount, defaultRegion, "ListKeys", map[string]string{}, nil) })
+	wg.Go(func() { query("sts", url.Values{"Action": {"GetCallerIdentity"}, "Version": {"2011-06-15"}}) })
+	wg.Go(func() { query("iam", url.Values{"Action": {"ListRoles"}, "Version": {"2010-05-08"}}) })
+	wg.Wait()
 }
 
 // Close stops the filler and moto.
@@ -44,6 +74,12 @@ func (e *Env) Close() error {
 		return nil
 	}
 	var errs []error
+	e.faultMu.Lock()
+	for _, srv := range e.faultServers {
+		_ = srv.Close()
+	}
+	e.faultServers = nil
+	e.faultMu.Unlock()
 	if e.server != nil {
 		if err := e.server.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("stop filler: %w", err))
@@ -63,4 +99,20 @@ func (e *Env) Reset(ctx context.Context) error {
 	}
 	e.Filler.Reset()
 	return nil
+}
+
+// ServeFaultProxy serves a FaultProxy in front of the filler on 127.0.0.1 (a free port) and
+// returns its URL (give it to the SDK as the endpoint). Close stops it with the Env.
+func (e *Env) ServeFaultProxy(cfg FaultConfig) (string, *FaultProxy, error) {
+	p := NewFaultProxy(e.URL, cfg)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("listen for the fault proxy: %w", err)
+	}
+	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	e.faultMu.Lock()
+	e.faultServers = append(e.faultServers, srv)
+	e.faultMu.Unlock()
+	return "http://" + l.Addr().String(), p, nil
 }

@@ -3,6 +3,7 @@ package localaws
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -40,7 +41,7 @@ type fillerImpl struct {
 	instances  map[string]*instance
 	order      []string // image IDs in creation order, for stable listings
 	instOrder  []string
-	manualCopy bool
+	autoCopies bool
 }
 
 type keyHolder struct {
@@ -208,7 +209,13 @@ func (fi *fillerImpl) forward(w http.ResponseWriter, r *http.Request, c *call) {
 // to, so that later requests signed with them are attributed as moto attributes them.
 func (fi *fillerImpl) learnFromResponse(resp *http.Response) error {
 	c, _ := resp.Request.Context().Value(callKey{}).(*call)
-	if c == nil || resp.StatusCode != http.StatusOK || c.target != "" {
+	if c == nil || resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	if c.target == "TrentService.DescribeKey" {
+		return fi.fixKeyManager(resp)
+	}
+	if c.target != "" {
 		return nil
 	}
 	var learn func(body []byte)
@@ -276,4 +283,27 @@ func isAccountID(s string) bool {
 		}
 	}
 	return true
+}
+
+var customerManagerRE = regexp.MustCompile(`"KeyManager":\s*"CUSTOMER"`)
+
+// fixKeyManager corrects moto's DescribeKey answer for AWS managed keys (alias/aws/...), which
+// moto reports as KeyManager CUSTOMER. Only those bytes change.
+func (fi *fillerImpl) fixKeyManager(resp *http.Response) error {
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("read DescribeKey response: %w", err)
+	}
+	var out struct {
+		KeyMetadata keyMetadata `json:"KeyMetadata"`
+	}
+	if customerManagerRE.Match(body) && json.Unmarshal(body, &out) == nil &&
+		fi.isAWSManagedKey(resp.Request.Context(), out.KeyMetadata.Arn) {
+		body = customerManagerRE.ReplaceAll(body, []byte(`"KeyManager": "AWS"`))
+		resp.Header.Del("Content-Length")
+		resp.ContentLength = int64(len(body))
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return nil
 }

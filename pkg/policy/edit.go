@@ -483,3 +483,15 @@ func (st style) quote(buf *bytes.Buffer, s string) {
 	}
 	buf.WriteByte('"')
 }
+
+// Encode writes v as a new JSON document: one member or element per line indented by indent, or
+// compact when indent is "". Use it to create a policy; edit existing ones with the methods above.
+func Encode(v Value, indent string) []byte {
+	st := style{nl: "\n", indent: indent, colon: ": ", comma: " ", listLines: true}
+	if indent == "" {
+		st = style{colon: ":"}
+	}
+	var buf bytes.Buffer
+	st.render(&buf, v, "", indent != "")
+	return buf.Bytes()
+}

@@ -268,3 +268,30 @@ func TestEditFixturesOnlyTouchTarget(t *testing.T) {
 		}
 	}
 }
+
+func TestEncode(t *testing.T) {
+	v := Object(
+		Member{"Version", String("2012-10-17")},
+		Member{"Statement", List(Object(
+			Member{"Effect", String("Allow")},
+			Member{"Action", Strings("a", "b<&>")},
+			Member{"Condition", Object(Member{"Bool", Object(Member{"k", Bool(true)})})},
+			Member{"Empty", List()},
+		))},
+	)
+	tests := map[string]struct{ indent, want string }{
+		"pretty":  {"  ", "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [\n    {\n      \"Effect\": \"Allow\",\n      \"Action\": [\n        \"a\",\n        \"b<&>\"\n      ],\n      \"Condition\": {\n        \"Bool\": {\n          \"k\": true\n        }\n      },\n      \"Empty\": []\n    }\n  ]\n}"},
+		"compact": {"", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["a","b<&>"],"Condition":{"Bool":{"k":true}},"Empty":[]}]}`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := Encode(v, tc.indent)
+			if string(got) != tc.want {
+				t.Fatalf("got:\n%s\nwant:\n%s", got, tc.want)
+			}
+			if _, err := Parse(got); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -74,8 +74,18 @@ const maxDepth = 256
 
 type scanner struct {
 	data  []byte
+	src   string // data as a string: decoded strings without escapes are substrings of it
 	pos   int
 	depth int
+	slab  []node // nodes are carved from chunks to save allocations; chunks never move
+}
+
+func (s *scanner) node(n node) *node {
+	if len(s.slab) == cap(s.slab) {
+		s.slab = make([]node, 0, 32)
+	}
+	s.slab = append(s.slab, n)
+	return &s.slab[len(s.slab)-1]
 }
 
 // SyntaxError is a JSON syntax error at a position in the document.
@@ -130,7 +140,7 @@ func (s *scanner) skipSpace() {
 
 // parseTree parses exactly one JSON value surrounded by optional whitespace.
 func parseTree(data []byte) (*node, error) {
-	s := &scanner{data: data}
+	s := &scanner{data: data, src: string(data)}
 	s.skipSpace()
 	n, err := s.value()
 	if err != nil {
@@ -158,7 +168,7 @@ func (s *scanner) value() (*node, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &node{kind: kindString, start: start, end: s.pos, text: str}, nil
+		return s.node(node{kind: kindString, start: start, end: s.pos, text: str}), nil
 	case c == '-' || (c >= '0' && c <= '9'):
 		return s.number()
 	case c == 't':
@@ -177,7 +187,7 @@ func (s *scanner) literal(word string, k kind) (*node, error) {
 		return nil, s.errAt(s.pos, "invalid literal, expecting %s", word)
 	}
 	s.pos += len(word)
-	return &node{kind: k, start: start, end: s.pos, text: word}, nil
+	return s.node(node{kind: k, start: start, end: s.pos, text: word}), nil
 }
 
 func (s *scanner) number() (*node, error) {
@@ -214,7 +224,7 @@ func (s *scanner) number() (*node, error) {
 			return nil, s.errAt(s.pos, "invalid number: expecting an exponent digit, got %s", s.describe(s.pos))
 		}
 	}
-	return &node{kind: kindNumber, start: start, end: s.pos, text: string(d[start:s.pos])}, nil
+	return s.node(node{kind: kindNumber, start: start, end: s.pos, text: s.src[start:s.pos]}), nil
 }
 
 func (s *scanner) enter() error {
@@ -230,7 +240,7 @@ func (s *scanner) object() (*node, error) {
 		return nil, err
 	}
 	defer func() { s.depth-- }()
-	n := &node{kind: kindObject, start: s.pos}
+	n := s.node(node{kind: kindObject, start: s.pos})
 	s.pos++ // '{'
 	s.skipSpace()
 	if s.pos < len(s.data) && s.data[s.pos] == '}' {
@@ -282,7 +292,7 @@ func (s *scanner) array() (*node, error) {
 		return nil, err
 	}
 	defer func() { s.depth-- }()
-	n := &node{kind: kindArray, start: s.pos}
+	n := s.node(node{kind: kindArray, start: s.pos})
 	s.pos++ // '['
 	s.skipSpace()
 	if s.pos < len(s.data) && s.data[s.pos] == ']' {
@@ -331,7 +341,7 @@ func (s *scanner) str() (string, error) {
 			s.pos++
 			raw := d[start+1 : s.pos-1]
 			if simple && utf8.Valid(raw) {
-				return string(raw), nil
+				return s.src[start+1 : s.pos-1], nil
 			}
 			return decodeString(raw), nil
 		case c == '\\':

@@ -77,7 +77,7 @@ func (r *run) applyKey(ctx context.Context, n *keyNeed) report.Action {
 		act.Status, act.Reason = report.StatusUnchanged, "the key policy already grants these accounts what the editor adds"
 		return act
 	}
-	act.Diff = policyDiff(k.Policy, edit.Document)
+	act.Diff = PolicyDiff(k.Policy, edit.Document)
 	act.Document = string(edit.Document)
 	act.Reason = describeChanges(edit.Changes)
 	if r.cfg.Mode != config.ModeFix {

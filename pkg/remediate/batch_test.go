@@ -73,7 +73,7 @@ func TestBatchForOneKeyWritesOnce(t *testing.T) {
 	if resp.Stats["KMS:PutKeyPolicy"] != 1 || resp.Stats["KMS:GetKeyPolicy"] != 2 {
 		t.Errorf("want one write and one verify read for the key: %v", resp.Stats)
 	}
-	if len(resp.Actions) != 1 || joined(resp.Actions[0].Accounts) != scenario.Target+","+second || resp.Actions[0].Status != report.StatusApplied {
+	if len(resp.Actions) != 1 || joined(resp.Actions[0].Accounts) != second+","+scenario.Target || resp.Actions[0].Status != report.StatusApplied {
 		t.Fatalf("actions: %+v", resp.Actions)
 	}
 	pol := keyPolicy(t, f.key)

@@ -7,9 +7,9 @@ import (
 	"strings"
 )
 
-// policyDiff is a unified-style line diff of two policies for people. Compact documents are
+// PolicyDiff is a unified-style line diff of two policies for people. Compact documents are
 // indented first (for display only: the policy itself is never reformatted).
-func policyDiff(before, after []byte) string {
+func PolicyDiff(before, after []byte) string {
 	a, b := displayLines(before), displayLines(after)
 	// Longest common subsequence over lines; policies are small (≤ 32 KB).
 	n, m := len(a), len(b)
@@ -29,18 +29,49 @@ func policyDiff(before, after []byte) string {
 			}
 		}
 	}
-	var out strings.Builder
+	// Walk the table: removals before additions, like diff -u.
+	type line struct {
+		op   byte
+		text string
+	}
+	var ops []line
 	for i, j := 0, 0; i < n || j < m; {
 		switch {
 		case i < n && j < m && a[i] == b[j]:
+			ops = append(ops, line{' ', a[i]})
 			i, j = i+1, j+1
-		case j < m && (i == n || lcs[i][j+1] >= lcs[i+1][j]):
-			out.WriteString("+ " + b[j] + "\n")
-			j++
-		default:
-			out.WriteString("- " + a[i] + "\n")
+		case i < n && (j == m || lcs[i+1][j] >= lcs[i][j+1]):
+			ops = append(ops, line{'-', a[i]})
 			i++
+		default:
+			ops = append(ops, line{'+', b[j]})
+			j++
 		}
+	}
+	// Keep two lines of context around each change; elide the rest.
+	const context = 2
+	keep := make([]bool, len(ops))
+	for k, o := range ops {
+		if o.op == ' ' {
+			continue
+		}
+		for d := max(0, k-context); d <= min(len(ops)-1, k+context); d++ {
+			keep[d] = true
+		}
+	}
+	var out strings.Builder
+	elided := false
+	for k, o := range ops {
+		if !keep[k] {
+			if !elided {
+				out.WriteString("  ...\n")
+				elided = true
+			}
+			continue
+		}
+		elided = false
+		out.WriteByte(o.op)
+		out.WriteString(" " + o.text + "\n")
 	}
 	return out.String()
 }

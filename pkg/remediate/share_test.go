@@ -195,8 +195,9 @@ func TestAwkwardPolicyKeepsEveryByte(t *testing.T) {
 		t.Fatalf("actions %+v records %+v", res.Actions, res.Records)
 	}
 	after := keyPolicy(t, f.key)
-	for _, line := range strings.Split(policyDiff([]byte(pol), []byte(after)), "\n") {
-		if strings.HasPrefix(line, "- ") {
+	for _, line := range strings.Split(PolicyDiff([]byte(pol), []byte(after)), "\n") {
+		// The only rewrite allowed: a string principal that gains a value becomes a list.
+		if strings.HasPrefix(line, "- ") && !strings.Contains(line, `"AWS": "arn:aws:iam::111122223333:role/ImageBuilder"`) {
 			t.Errorf("fix removed or rewrote a line: %q\nfull policy:\n%s", line, after)
 		}
 	}

@@ -248,7 +248,7 @@ func (w *World) Share(ctx context.Context, owner, region, imageID string, accoun
 func (w *World) MemberRole(ctx context.Context, account string) error {
 	trust := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%s:root"},"Action":"sts:AssumeRole"}]}`, Owner)
 	_, err := w.IAM(account).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(MemberRoleName), AssumeRolePolicyDocument: aws.String(trust)})
-	if err != nil && !strings.Contains(err.Error(), "EntityAlreadyExists") {
+	if err != nil && !isAlreadyExists(err) {
 		return fmt.Errorf("create member role in %s: %w", account, err)
 	}
 	return nil
@@ -345,3 +345,5 @@ func Event(path string, replace map[string]string) ([]byte, error) {
 	}
 	return []byte(s), nil
 }
+
+func isAlreadyExists(err error) bool { return strings.Contains(err.Error(), "EntityAlreadyExists") }
