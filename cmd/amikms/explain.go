@@ -16,7 +16,7 @@ import (
 
 const explainUsage = `usage: amikms explain --key-policy FILE [--identity-policy FILE]... [--boundary FILE]
                       [--identity-known] --principal ARN --action ACTION --resource KEY_ARN
-                      [--context KEY=VALUE]...
+                      [--context KEY=VALUE]... [--via-ec2 REGION]
 
 Explains whether a KMS request is allowed under AWS's key-policy rules and prints the decision as
 JSON: {"decision", "key_policy", "identity", "missing", "not_evaluated"}.
@@ -25,7 +25,10 @@ A FILE holds a policy document, a GetKeyPolicy response ({"Policy": "..."}), a G
 response ({"PolicyVersion": {"Document": "<url-encoded>"}}) or a GetRolePolicy/GetUserPolicy
 response ({"PolicyDocument": "<url-encoded>"}). Without --identity-policy (or --identity-known) the
 principal's identity policies are not evaluated and the answer says so. --context may repeat a
-key for multi-valued keys. The key's account is the account in KEY_ARN.
+key for multi-valued keys. --via-ec2 adds the context EC2 presents when it uses the key for the
+principal in REGION (kms:ViaService, kms:CallerAccount, aws:PrincipalAccount, aws:PrincipalArn,
+and kms:GrantIsForAWSResource=true for grant operations); --context values are added to it. The
+key's account is the account in KEY_ARN.
 
 flags:
 `
@@ -65,6 +68,7 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		action        = fs.String("action", "", "`ACTION`, e.g. kms:Decrypt (required)")
 		resource      = fs.String("resource", "", "`KEY_ARN` of the key (required)")
 		identityKnown = fs.Bool("identity-known", false, "the given identity policies are all the principal has (none if no --identity-policy)")
+		viaEC2        = fs.String("via-ec2", "", "add the context EC2 presents in `REGION`")
 		identityFiles stringList
 		ctx           = contextFlag{}
 	)
@@ -94,6 +98,13 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	keyAccount := evaluate.KeyAccount(*resource)
 	if keyAccount == "" {
 		return fail("--resource %q is not a key ARN with a 12-digit account (arn:aws:kms:REGION:ACCOUNT:key/ID)", *resource)
+	}
+
+	if *viaEC2 != "" {
+		grant := strings.HasSuffix(strings.ToLower(*action), "grant") || strings.EqualFold(*action, "kms:ListGrants")
+		for k, v := range evaluate.EC2Context(*viaEC2, *principal, grant) {
+			ctx[k] = append(v, ctx[k]...)
+		}
 	}
 
 	in := evaluate.KMSInput{

@@ -128,6 +128,14 @@ type analysis struct {
 	res   report.Result
 	ctx   Context
 	items []item
+	sev   string
+
+	// Indexes over all findings (whatever their state).
+	untrusted map[string]bool // accounts with an untrusted-account finding
+	denied    map[pair]bool   // (key, account) with an explicit-deny finding
+	managed   map[string]bool // keys with an aws-managed-key finding
+
+	parts map[string]string // rendered body parts, by name and detail
 }
 
 func analyze(res report.Result, in Context) *analysis {
@@ -137,7 +145,7 @@ func analyze(res report.Result, in Context) *analysis {
 	if in.PolicyName == "" {
 		in.PolicyName = DefaultPolicyName
 	}
-	a := &analysis{res: res, ctx: in}
+	a := &analysis{res: res, ctx: in, untrusted: map[string]bool{}, denied: map[pair]bool{}, managed: map[string]bool{}}
 	for i := range a.res.Records {
 		rec := &a.res.Records[i]
 		for _, f := range rec.Findings {
@@ -145,8 +153,17 @@ func analyze(res report.Result, in Context) *analysis {
 			it.act = a.coveringAction(it)
 			it.st = stateOf(it.act)
 			a.items = append(a.items, it)
+			switch f.Code {
+			case report.UntrustedAccount:
+				a.untrusted[f.Account] = true
+			case report.ExplicitDeny:
+				a.denied[pair{f.KeyARN, f.Account}] = true
+			case report.AWSManagedKey:
+				a.managed[f.KeyARN] = true
+			}
 		}
 	}
+	a.sev = a.computeSeverity()
 	return a
 }
 
@@ -243,7 +260,9 @@ func alreadyFailed(kind string) bool {
 	return false
 }
 
-func (a *analysis) severity() string {
+func (a *analysis) severity() string { return a.sev }
+
+func (a *analysis) computeSeverity() string {
 	for _, it := range a.items {
 		if it.st != stateFixed && alreadyFailed(it.rec.Trigger) {
 			return SeverityCritical

@@ -91,25 +91,17 @@ func ownerOf(arn string) string {
 
 // messages lists the distinct finding messages of items as indented lines.
 func messages(items []item) string {
-	var seen []string
-	var b strings.Builder
+	var seen distinct
 	for _, it := range items {
-		if it.f.Message == "" || contains(seen, it.f.Message) {
-			continue
+		if it.f.Message != "" {
+			seen.add(it.f.Message)
 		}
-		seen = append(seen, it.f.Message)
-		fmt.Fprintf(&b, "%sfound: %s\n", textIndent, cleanValue(it.f.Message))
+	}
+	var b strings.Builder
+	for _, m := range seen.list {
+		fmt.Fprintf(&b, "%sfound: %s\n", textIndent, cleanValue(m))
 	}
 	return b.String()
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // accountList joins cleaned account values.
@@ -128,13 +120,12 @@ func command(args ...string) string {
 
 func (a *analysis) keyStateRemedies() []string {
 	var out []string
-	var done []string
+	done := map[pair]bool{}
 	for _, it := range a.open(report.KeyNotFound, report.KeyPendingDeletion, report.KeyDisabled) {
-		id := it.f.Code + "\x00" + it.f.KeyARN
-		if contains(done, id) {
+		if done[pair{it.f.Code, it.f.KeyARN}] {
 			continue
 		}
-		done = append(done, id)
+		done[pair{it.f.Code, it.f.KeyARN}] = true
 		key, region := it.f.KeyARN, a.regionOf(it.f.KeyARN, it.rec)
 		var b strings.Builder
 		switch it.f.Code {
@@ -165,13 +156,9 @@ func (a *analysis) awsManagedRemedies() []string {
 		items              []item
 	}
 	var groups []*group
+	index := map[pair]*group{}
 	for _, it := range a.open(report.AWSManagedKey) {
-		var g *group
-		for _, x := range groups {
-			if x.image == it.rec.ImageID && x.key == it.f.KeyARN {
-				g = x
-			}
-		}
+		g := index[pair{it.rec.ImageID, it.f.KeyARN}]
 		if g == nil {
 			region := it.rec.Region
 			if region == "" {
@@ -179,6 +166,7 @@ func (a *analysis) awsManagedRemedies() []string {
 			}
 			g = &group{image: it.rec.ImageID, key: it.f.KeyARN, region: region, rec: it.rec}
 			groups = append(groups, g)
+			index[pair{g.image, g.key}] = g
 		}
 		if it.f.Account != "" {
 			g.accounts = appendNew(g.accounts, it.f.Account)
@@ -212,12 +200,12 @@ func (a *analysis) awsManagedRemedies() []string {
 
 func (a *analysis) publicRemedies() []string {
 	var out []string
-	var done []string
+	done := map[string]bool{}
 	for _, it := range a.open(report.PublicImage) {
-		if contains(done, it.rec.ImageID) {
+		if done[it.rec.ImageID] {
 			continue
 		}
-		done = append(done, it.rec.ImageID)
+		done[it.rec.ImageID] = true
 		image := it.rec.ImageID
 		if image == "" {
 			image = "IMAGE_ID"
@@ -240,22 +228,15 @@ func (a *analysis) publicRemedies() []string {
 
 func (a *analysis) denyRemedies() []string {
 	var out []string
-	var keys []string
-	open := a.open(report.ExplicitDeny)
-	for _, it := range open {
-		keys = appendNew(keys, it.f.KeyARN)
-	}
+	keys, groups := groupBy(a.open(report.ExplicitDeny), byKey)
 	for _, key := range keys {
-		var items []item
-		var accounts []string
-		for _, it := range open {
-			if it.f.KeyARN == key {
-				items = append(items, it)
-				accounts = appendNew(accounts, it.f.Account)
-			}
+		items := groups[key]
+		var accounts distinct
+		for _, it := range items {
+			accounts.add(it.f.Account)
 		}
 		var b strings.Builder
-		fmt.Fprintf(&b, "Key %s: a Deny statement blocks account(s) %s (explicit-deny).\n", orNone(key), accountList(accounts))
+		fmt.Fprintf(&b, "Key %s: a Deny statement blocks account(s) %s (explicit-deny).\n", orNone(key), accountList(accounts.list))
 		fmt.Fprintf(&b, "%sWhy nothing was fixed: the remediator never removes or rewrites statements, and an Allow cannot override a Deny.\n", textIndent)
 		fmt.Fprintf(&b, "%sReview the Deny in the key policy (in %s) and change it if the accounts should use the key:\n", textIndent, ownerOf(key))
 		b.WriteString(command("aws kms get-key-policy --key-id", shellArg(key), "--policy-name default --output text --region",
@@ -271,12 +252,12 @@ func (a *analysis) untrustedRemedies() []string {
 	if len(open) == 0 {
 		return nil
 	}
-	var accounts []string
+	var accounts distinct
 	for _, it := range open {
-		accounts = appendNew(accounts, it.f.Account)
+		accounts.add(it.f.Account)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Account(s) %s are not trusted (untrusted-account).\n", accountList(accounts))
+	fmt.Fprintf(&b, "Account(s) %s are not trusted (untrusted-account).\n", accountList(accounts.list))
 	fmt.Fprintf(&b, "%sWhy nothing was fixed: they are neither in TRUSTED_ACCOUNT_IDS nor confirmed members of TRUSTED_ORGANIZATION_ID, and the remediator grants only to trusted accounts.\n", textIndent)
 	fmt.Fprintf(&b, "%sIf they should use the image, add them to TRUSTED_ACCOUNT_IDS (the next event fixes it), or apply the key-policy statements below by hand.\n", textIndent)
 	b.WriteString(messages(open))
@@ -327,7 +308,7 @@ func keyPolicyStatements(keyARN string, accounts []string) string {
 
 // whyOpen says why items were not fixed, one distinct reason per cause.
 func (a *analysis) whyOpen(items []item) string {
-	var reasons []string
+	var reasons distinct
 	for _, it := range items {
 		var r string
 		switch {
@@ -337,82 +318,59 @@ func (a *analysis) whyOpen(items []item) string {
 			r = it.act.Status + ": " + it.act.Reason
 		case it.act != nil:
 			r = it.act.Status
-		case a.isUntrusted(it.f.Account):
+		case a.untrusted[it.f.Account]:
 			r = "the account is not trusted"
 		default:
 			r = "no fix was attempted"
 		}
-		reasons = appendNew(reasons, r)
+		reasons.add(r)
 	}
-	for i := range reasons {
-		reasons[i] = cleanValue(reasons[i])
+	cleaned := make([]string, len(reasons.list))
+	for i, r := range reasons.list {
+		cleaned[i] = cleanValue(r)
 	}
-	return strings.Join(reasons, "; ")
-}
-
-func (a *analysis) isUntrusted(account string) bool {
-	for _, it := range a.items {
-		if it.f.Code == report.UntrustedAccount && it.f.Account == account {
-			return true
-		}
-	}
-	return false
-}
-
-func (a *analysis) hasCodeForKey(code, key string) bool {
-	for _, it := range a.items {
-		if it.f.Code == code && it.f.KeyARN == key {
-			return true
-		}
-	}
-	return false
+	return strings.Join(cleaned, "; ")
 }
 
 func (a *analysis) keyPolicyRemedies(d detail) []string {
-	open := a.open(report.KeyPolicyMissingUse, report.KeyPolicyMissingGrant)
-	var keys []string
-	for _, it := range open {
-		if !a.hasCodeForKey(report.AWSManagedKey, it.f.KeyARN) { // its policy cannot be edited: see above
-			keys = appendNew(keys, it.f.KeyARN)
-		}
-	}
+	keys, groups := groupBy(a.open(report.KeyPolicyMissingUse, report.KeyPolicyMissingGrant), byKey)
 	var out []string
 	for _, key := range keys {
-		var items []item
-		var codes, accounts, invalid, untrusted, denied []string
+		if a.managed[key] { // an AWS managed key's policy cannot be edited: see its own item
+			continue
+		}
+		items := groups[key]
+		var codes, invalid, untrusted, denied []string
+		var accounts distinct
 		var act *report.Action
-		for _, it := range open {
-			if it.f.KeyARN != key {
-				continue
-			}
-			items = append(items, it)
+		for _, it := range items {
 			codes = appendNew(codes, it.f.Code)
 			switch {
 			case !isAccountID(it.f.Account):
 				invalid = appendNew(invalid, it.f.Account)
 				continue
-			case a.isUntrusted(it.f.Account):
+			case a.untrusted[it.f.Account]:
 				untrusted = appendNew(untrusted, it.f.Account)
 			}
-			if a.hasDeny(key, it.f.Account) {
+			if a.denied[pair{key, it.f.Account}] {
 				denied = appendNew(denied, it.f.Account)
 			}
-			accounts = appendNew(accounts, it.f.Account)
+			accounts.add(it.f.Account)
 			if it.act != nil && (act == nil || statusRank(it.act.Status) > statusRank(act.Status)) {
 				act = it.act
 			}
 		}
 		sort.Strings(codes)
 		var b strings.Builder
-		all := append(append([]string{}, accounts...), invalid...)
+		all := append(append([]string{}, accounts.list...), invalid...)
 		fmt.Fprintf(&b, "Key %s: account(s) %s cannot use it from EC2 (%s).\n", orNone(key), accountList(all), strings.Join(codes, ", "))
 		fmt.Fprintf(&b, "%sNot fixed: %s.\n", textIndent, a.whyOpen(items))
 		if len(invalid) > 0 {
 			fmt.Fprintf(&b, "%s%s: not 12-digit account IDs; no statement is given for them.\n", textIndent, accountList(invalid))
 		}
-		if len(accounts) > 0 {
+		if len(accounts.list) > 0 {
 			fmt.Fprintf(&b, "%sIn %s, add these two statements to the key policy's \"Statement\" list (change nothing else):\n", textIndent, ownerOf(key))
-			b.WriteString(keyPolicyStatements(key, accounts))
+			b.WriteString(keyPolicyStatements(key, accounts.list))
 			if len(untrusted) > 0 {
 				fmt.Fprintf(&b, "%sCaution: the remediator does not trust %s; add them only if you do.\n", textIndent, accountList(untrusted))
 			}
@@ -441,15 +399,6 @@ func planVerb(status string) string {
 		return "planned"
 	}
 	return "prepared"
-}
-
-func (a *analysis) hasDeny(key, account string) bool {
-	for _, it := range a.items {
-		if it.f.Code == report.ExplicitDeny && it.f.KeyARN == key && it.f.Account == account {
-			return true
-		}
-	}
-	return false
 }
 
 // maxDocumentBytes: a key policy is at most 32 KB; anything much larger is not a policy to paste.
@@ -506,21 +455,13 @@ func iamDocument(keys []string) any {
 }
 
 func (a *analysis) iamRemedies(d detail) []string {
-	open := a.open(report.IAMMissingUse, report.IAMMissingGrant)
-	var principals []string
-	for _, it := range open {
-		principals = appendNew(principals, it.principal())
-	}
+	principals, groups := groupBy(a.open(report.IAMMissingUse, report.IAMMissingGrant), item.principal)
 	var out []string
 	for _, arn := range principals {
-		var items []item
+		items := groups[arn]
 		var keys, codes []string
 		var act *report.Action
-		for _, it := range open {
-			if it.principal() != arn {
-				continue
-			}
-			items = append(items, it)
+		for _, it := range items {
 			codes = appendNew(codes, it.f.Code)
 			if strings.HasPrefix(it.f.KeyARN, "arn:") {
 				keys = appendNew(keys, it.f.KeyARN)
@@ -598,18 +539,16 @@ func (a *analysis) otherRemedies() []string {
 		}
 		out = append(out, fmt.Sprintf("%s for account %s, key %s: %s\n", orNone(it.f.Code), orNone(it.f.Account), orNone(it.f.KeyARN), orNone(it.f.Message)))
 	}
+	explained := map[*report.Action]bool{}
+	for _, it := range a.items {
+		explained[it.act] = true
+	}
 	for i := range a.res.Actions {
 		act := &a.res.Actions[i]
 		if act.Status != report.StatusRefused && act.Status != report.StatusFailed {
 			continue
 		}
-		explained := false
-		for _, it := range a.items {
-			if it.act == act {
-				explained = true
-			}
-		}
-		if !explained {
+		if !explained[act] {
 			out = append(out, fmt.Sprintf("Action %s on %s %s: %s\n", orNone(act.Type), orNone(act.Target), orNone(act.Status), orNone(act.Reason)))
 		}
 	}

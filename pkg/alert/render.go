@@ -41,13 +41,25 @@ func (a *analysis) render(d detail) (head, rest string) {
 	head = fmt.Sprintf("ami-kms-remediator: %s\nSeverity: %s | Mode: %s | Region: %s | Request: %s\n",
 		long, a.severity(), cleanValue(a.ctx.Mode), orNone(a.ctx.Region), orNone(a.ctx.RequestID))
 
+	// fit renders up to five times; each part is built once per detail level that changes it.
+	return head, a.part("happened", func(b *strings.Builder) { a.writeHappened(b) }) +
+		a.part("findings", func(b *strings.Builder) { a.writeFindings(b) }) +
+		a.part(fmt.Sprint("actions", d.diffs), func(b *strings.Builder) { a.writeActions(b, d) }) +
+		a.part(fmt.Sprint("human", d.documents), func(b *strings.Builder) { a.writeHuman(b, d) }) +
+		a.part(fmt.Sprint("result", d.machine), func(b *strings.Builder) { a.writeResult(b, d) })
+}
+
+func (a *analysis) part(name string, write func(*strings.Builder)) string {
+	if s, ok := a.parts[name]; ok {
+		return s
+	}
 	var b strings.Builder
-	a.writeHappened(&b)
-	a.writeFindings(&b)
-	a.writeActions(&b, d)
-	a.writeHuman(&b, d)
-	a.writeResult(&b, d)
-	return head, b.String()
+	write(&b)
+	if a.parts == nil {
+		a.parts = map[string]string{}
+	}
+	a.parts[name] = b.String()
+	return a.parts[name]
 }
 
 // orNone is cleanValue, with "(none)" for empty values.
@@ -92,20 +104,14 @@ func (a *analysis) writeFindings(b *strings.Builder) {
 		return
 	}
 	b.WriteString("\n" + headingFindings + "\n")
-	var keys []string
-	for _, it := range a.items {
-		keys = appendNew(keys, it.f.KeyARN)
-	}
+	keys, groups := groupBy(a.items, byKey)
 	for _, key := range keys {
 		if key == "" {
 			b.WriteString("Not about one key\n")
 		} else {
 			fmt.Fprintf(b, "Key %s\n", cleanValue(key))
 		}
-		for _, it := range a.items {
-			if it.f.KeyARN != key {
-				continue
-			}
+		for _, it := range groups[key] {
 			fmt.Fprintf(b, "  - %s, account %s", orNone(it.f.Code), orNone(it.f.Account))
 			if it.f.PrincipalARN != "" {
 				fmt.Fprintf(b, ", principal %s", cleanValue(it.f.PrincipalARN))

@@ -68,6 +68,9 @@ func cutBytes(s string, n int) string {
 // newline, carriage return and tab), format characters (bidi overrides, zero-width joiners, BOM),
 // line and paragraph separators.
 func isHazard(r rune) bool {
+	if r >= 0x20 && r < 0x7f {
+		return false
+	}
 	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Zl, r) ||
 		unicode.Is(unicode.Zp, r) || r == utf8.RuneError
 }

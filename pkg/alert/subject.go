@@ -47,49 +47,50 @@ func (a *analysis) subject() string {
 
 // images are the images of records with findings (or of all records), in order, distinct.
 func (a *analysis) images() []string {
-	var withFindings, all []string
+	var withFindings, all distinct
 	for _, r := range a.res.Records {
 		if r.ImageID == "" {
 			continue
 		}
-		all = appendNew(all, r.ImageID)
+		all.add(r.ImageID)
 		if len(r.Findings) > 0 {
-			withFindings = appendNew(withFindings, r.ImageID)
+			withFindings.add(r.ImageID)
 		}
 	}
-	if len(withFindings) > 0 {
-		return withFindings
+	if len(withFindings.list) > 0 {
+		return withFindings.list
 	}
-	return all
+	return all.list
 }
 
 // accounts are the accounts findings are about; else those actions name; else the records'.
 func (a *analysis) accounts() []string {
-	var out []string
+	var out distinct
 	for _, it := range a.items {
 		if it.f.Account != "" {
-			out = appendNew(out, it.f.Account)
+			out.add(it.f.Account)
 		}
 	}
-	if len(out) > 0 {
-		return out
+	if len(out.list) > 0 {
+		return out.list
 	}
 	for _, act := range a.res.Actions {
 		for _, acc := range act.Accounts {
-			out = appendNew(out, acc)
+			out.add(acc)
 		}
 	}
-	if len(out) > 0 {
-		return out
+	if len(out.list) > 0 {
+		return out.list
 	}
 	for _, r := range a.res.Records {
 		if r.Account != "" {
-			out = appendNew(out, r.Account)
+			out.add(r.Account)
 		}
 	}
-	return out
+	return out.list
 }
 
+// appendNew is for short lists (one group's accounts); use distinct across a whole batch.
 func appendNew(list []string, s string) []string {
 	for _, x := range list {
 		if x == s {
@@ -167,12 +168,13 @@ func withCodes(s string, codes []string) string {
 
 // openCodes are the distinct codes of findings that are not fixed, most important first.
 func (a *analysis) openCodes() []string {
-	var codes []string
+	var open distinct
 	for _, it := range a.items {
 		if it.st != stateFixed && validCode(it.f.Code) {
-			codes = appendNew(codes, it.f.Code)
+			open.add(it.f.Code)
 		}
 	}
+	codes := open.list
 	sort.SliceStable(codes, func(i, j int) bool {
 		if rank(codes[i]) != rank(codes[j]) {
 			return rank(codes[i]) < rank(codes[j])
@@ -213,10 +215,10 @@ func (a *analysis) attributes() map[string]Attribute {
 	attrs := map[string]Attribute{
 		AttrSeverity: {DataType: "String", Value: a.severity()},
 	}
-	var accounts []string
+	var involved distinct
 	add := func(acc string) {
 		if isAccountID(acc) {
-			accounts = appendNew(accounts, acc)
+			involved.add(acc)
 		}
 	}
 	for _, r := range a.res.Records {
@@ -230,21 +232,30 @@ func (a *analysis) attributes() map[string]Attribute {
 			add(acc)
 		}
 	}
+	accounts := involved.list
 	sort.Strings(accounts)
+	if len(accounts) > maxAccountsInAttribute {
+		accounts = accounts[:maxAccountsInAttribute]
+	}
 	if len(accounts) > 0 {
 		attrs[AttrAccount] = Attribute{DataType: "String", Value: strings.Join(accounts, ",")}
 	}
-	codes := []string{}
+	var all distinct
 	for _, it := range a.items {
 		if validCode(it.f.Code) {
-			codes = appendNew(codes, it.f.Code)
+			all.add(it.f.Code)
 		}
 	}
+	codes := append([]string{}, all.list...)
 	sort.Strings(codes)
 	raw, _ := json.Marshal(codes) // a []string always marshals
 	attrs[AttrFindingCodes] = Attribute{DataType: "String.Array", Value: string(raw)}
 	return attrs
 }
+
+// maxAccountsInAttribute bounds the account attribute (13 bytes each) for absurd batches: the
+// body lists every account anyway.
+const maxAccountsInAttribute = 100
 
 // attributesBytes is what SNS counts for the attributes: names, types and values.
 func attributesBytes(attrs map[string]Attribute) int {

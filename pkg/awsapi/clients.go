@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -35,6 +36,7 @@ type Clients struct {
 	kmss      map[string]*kms.Client
 	iams      map[string]*iam.Client
 	snss      map[string]*sns.Client
+	asgs      map[string]*autoscaling.Client
 	orgs      *organizations.Client
 	stsCl     *sts.Client
 }
@@ -54,6 +56,7 @@ func NewClients(base aws.Config, roleName, central string) *Clients {
 		kmss:      map[string]*kms.Client{},
 		iams:      map[string]*iam.Client{},
 		snss:      map[string]*sns.Client{},
+		asgs:      map[string]*autoscaling.Client{},
 	}
 }
 
@@ -129,6 +132,11 @@ func (c *Clients) EC2(ctx context.Context, account, region string) (EC2, error) 
 // KMS returns a KMS client acting in account and region.
 func (c *Clients) KMS(ctx context.Context, account, region string) (KMS, error) {
 	return client(ctx, c, c.kmss, account, region, func(cfg aws.Config) *kms.Client { return kms.NewFromConfig(cfg) })
+}
+
+// AutoScaling returns an Auto Scaling client acting in account and region.
+func (c *Clients) AutoScaling(ctx context.Context, account, region string) (AutoScaling, error) {
+	return client(ctx, c, c.asgs, account, region, func(cfg aws.Config) *autoscaling.Client { return autoscaling.NewFromConfig(cfg) })
 }
 
 // IAM returns an IAM client acting in account.

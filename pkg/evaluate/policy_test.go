@@ -164,8 +164,9 @@ func TestPolicy(t *testing.T) {
 		"NotAction excludes": {policy: doc(`{"Effect":"Allow","NotAction":"kms:Schedule*","Resource":"*"}`), action: "kms:ScheduleKeyDeletion", want: ImplicitDeny},
 		"NotAction includes": {policy: doc(`{"Effect":"Allow","NotAction":["kms:Schedule*"],"Resource":"*"}`), action: "kms:Decrypt", want: Allow, matched: []int{0}},
 		// [resource] Resource ARNs with wildcards.
-		"resource wildcard":          {policy: doc(stmt("Allow", "", `"kms:Decrypt"`, `"arn:aws:kms:*:111122223333:key/*"`, "")), want: Allow, matched: []int{0}},
-		"resource other account":     {policy: doc(stmt("Allow", "", `"kms:Decrypt"`, `"arn:aws:kms:*:444455556666:key/*"`, "")), want: ImplicitDeny},
+		"resource wildcard": {policy: doc(stmt("Allow", "", `"kms:Decrypt"`, `"arn:aws:kms:*:111122223333:key/*"`, "")), want: Allow, matched: []int{0}},
+		"resource other account": {policy: doc(stmt("Allow", "", `"kms:Decrypt"`, `"arn:aws:kms:*:444455556666:key/*"`, "")), want: ImplicitDeny,
+			reason: `Statement[0] would allow kms:Decrypt for ` + ownerUser + `, but Resource "arn:aws:kms:*:444455556666:key/*" does not cover ` + keyARN},
 		"resource list":              {policy: doc(stmt("Allow", "", `"kms:Decrypt"`, `["arn:aws:kms:us-east-1:111122223333:alias/x","`+keyARN+`"]`, "")), want: Allow, matched: []int{0}},
 		"resource star spans colons": {policy: doc(stmt("Allow", "", `"kms:Decrypt"`, `"arn:aws:kms:*"`, "")), want: Allow, matched: []int{0}},
 		"resource case-sensitive":    {policy: doc(stmt("Allow", "", `"kms:Decrypt"`, `"`+strings.ToUpper(keyARN)+`"`, "")), want: ImplicitDeny},

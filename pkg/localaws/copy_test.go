@@ -177,3 +177,19 @@ func TestCopyCompletesOnlyWithKeyAccess(t *testing.T) {
 		t.Errorf("launch from the copy: %s %+v", in.State.Name, in.StateReason)
 	}
 }
+
+// With AutoCompleteCopies the copy is pending in nobody's view after CopyImage returns: the next
+// DescribeImages finishes it first.
+func TestAutoCompleteCopies(t *testing.T) {
+	env.Filler.AutoCompleteCopies(true)
+	defer env.Filler.AutoCompleteCopies(false)
+	source, _ := registerEncryptedImage(t, owner, region, newKey(t, owner, region))
+	c := ec2For(t, owner, region)
+	out, err := c.CopyImage(testCtx(t), &ec2.CopyImageInput{Name: aws.String("copy"), SourceImageId: aws.String(source), SourceRegion: aws.String(region)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im := describeImage(t, c, aws.ToString(out.ImageId)); im.State != ec2types.ImageStateAvailable {
+		t.Errorf("state %s, want available", im.State)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/localaws"
@@ -380,6 +381,15 @@ func TestAWSManagedKeyNeverShared(t *testing.T) {
 	if info.Devices[0].KmsKeyID != aws.ToString(md.KeyMetadata.Arn) {
 		t.Errorf("default key = %s, want aws/ebs %s", info.Devices[0].KmsKeyID, aws.ToString(md.KeyMetadata.Arn))
 	}
+	// moto reports aws/ebs as CUSTOMER; the filler corrects DescribeKey (KMS API Reference,
+	// KeyMetadata.KeyManager: AWS for AWS managed keys), and only for such keys.
+	if md.KeyMetadata.KeyManager != kmstypes.KeyManagerTypeAws {
+		t.Errorf("aws/ebs KeyManager = %s, want AWS", md.KeyMetadata.KeyManager)
+	}
+	cmk, err := kmsFor(t, owner, region).DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(newKey(t, owner, region))})
+	if err != nil || cmk.KeyMetadata.KeyManager != kmstypes.KeyManagerTypeCustomer {
+		t.Errorf("customer key KeyManager = %v (%v), want CUSTOMER", cmk, err)
+	}
 	// Even a policy that names the target does not help: the key is AWS managed.
 	_, _ = kmsFor(t, owner, region).PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: md.KeyMetadata.KeyId, PolicyName: aws.String("default"), Policy: aws.String(sharePolicy(owner, owner, target))})
 	env.Filler.ShareImage(imageID, target)
@@ -392,5 +402,78 @@ func TestAWSManagedKeyNeverShared(t *testing.T) {
 	})
 	if apiCode(err) != "InvalidParameter" {
 		t.Errorf("share aws/ebs snapshot: err %v, want InvalidParameter", err)
+	}
+}
+
+// A snapshot made in moto keeps its key when copied with KmsKeyId (EC2 API Reference,
+// CopySnapshot); registering an AMI on it through the filler carries the encryption into
+// DescribeImages/DescribeSnapshots, which moto alone would not.
+func TestRegisterImageOnMotoSnapshot(t *testing.T) {
+	ctx := testCtx(t)
+	key := newKey(t, owner, region)
+	c := ec2For(t, owner, region)
+	vol, err := c.CreateVolume(ctx, &ec2.CreateVolumeInput{AvailabilityZone: aws.String(region + "a"), Size: aws.Int32(12)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := c.CreateSnapshot(ctx, &ec2.CreateSnapshotInput{VolumeId: vol.VolumeId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := c.CopySnapshot(ctx, &ec2.CopySnapshotInput{SourceSnapshotId: snap.SnapshotId, SourceRegion: aws.String(region), Encrypted: aws.Bool(true), KmsKeyId: aws.String(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("on-moto-snapshot"), BlockDeviceMappings: []ec2types.BlockDeviceMapping{
+		{DeviceName: aws.String("/dev/xvda"), Ebs: &ec2types.EbsBlockDevice{SnapshotId: cp.SnapshotId}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := describeImage(t, c, aws.ToString(out.ImageId))
+	if ebs := im.BlockDeviceMappings[0].Ebs; !aws.ToBool(ebs.Encrypted) || aws.ToString(ebs.SnapshotId) != aws.ToString(cp.SnapshotId) || aws.ToInt32(ebs.VolumeSize) != 12 {
+		t.Errorf("ebs = %+v", ebs)
+	}
+	if info, _ := env.Filler.Snapshot(aws.ToString(cp.SnapshotId)); info.KmsKeyID != key {
+		t.Errorf("imported snapshot key %q, want %s", info.KmsKeyID, key)
+	}
+	if _, err := c.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("x"), BlockDeviceMappings: []ec2types.BlockDeviceMapping{
+		{DeviceName: aws.String("/dev/xvda"), Ebs: &ec2types.EbsBlockDevice{SnapshotId: aws.String("snap-0123456789abcdef0")}},
+	}}); apiCode(err) != "InvalidSnapshot.NotFound" {
+		t.Errorf("register on unknown snapshot: err %v, want InvalidSnapshot.NotFound", err)
+	}
+}
+
+// Reset empties moto and the filler; static access-key mappings are configuration and stay.
+func TestReset(t *testing.T) {
+	ctx := testCtx(t)
+	key := newKey(t, owner, region)
+	imageID, snapID := registerEncryptedImage(t, owner, region, key)
+	if err := env.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := env.Filler.Image(imageID); ok {
+		t.Error("image survived Reset")
+	}
+	if _, ok := env.Filler.Snapshot(snapID); ok {
+		t.Error("snapshot survived Reset")
+	}
+	if _, err := kmsFor(t, owner, region).DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(key)}); apiCode(err) != "NotFoundException" {
+		t.Errorf("key after Reset: err %v, want NotFoundException", err)
+	}
+	if acct, ok := env.Filler.AccountOf(localaws.AccessKeyFor(owner)); !ok || acct != owner {
+		t.Errorf("static mapping lost: %s %v", acct, ok)
+	}
+}
+
+func TestStartWithoutMoto(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	e, err := localaws.Start(testCtx(t))
+	if err == nil {
+		_ = e.Close()
+		t.Fatal("Start succeeded without moto_server on PATH")
+	}
+	if want := "moto_server not found: pip install 'moto[server]'"; err.Error() != want {
+		t.Errorf("err = %q, want %q", err, want)
 	}
 }

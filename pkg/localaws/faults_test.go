@@ -155,7 +155,10 @@ func TestFaultsClassifiedBySDK(t *testing.T) {
 // Under 30% injected faults of every kind, the SDK's own standard retryer (bounded attempts, no
 // hand-written loop) completes every call.
 func TestSDKRetriesThroughFaults(t *testing.T) {
-	p, url := startFaultProxy(t, localaws.FaultConfig{Seed: 42, Rate: 0.3, LatencyMillis: 2})
+	url, p, err := env.ServeFaultProxy(localaws.FaultConfig{Seed: 42, Rate: 0.3, LatencyMillis: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
 	retryer := func() aws.Retryer {
 		return retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = 10

@@ -287,6 +287,7 @@ func TestParseErrors(t *testing.T) {
 		"duplicate top-level":  {`{"Statement":[],"Statement":[]}`, `duplicate member "Statement"`},
 		"duplicate effect":     {`{"Statement":[{"Effect":"Deny","Effect":"Allow"}]}`, `Statement[0]: duplicate member "Effect"`},
 		"duplicate cond key":   {`{"Statement":[{"Effect":"Allow","Condition":{"Bool":{"k":"true","k":"false"}}}]}`, `Statement[0].Condition.Bool: duplicate member "k"`},
+		"duplicate among many": {`{"Statement":{"Effect":"Allow","a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"Sid":"x","Sid":"y"}}`, `Statement: duplicate member "Sid"`},
 		"too deep":             {strings.Repeat("[", 300), `line 1, column 257: nesting deeper than 256 levels`},
 	}
 	for name, tc := range tests {

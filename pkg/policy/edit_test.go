@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -293,5 +294,20 @@ func TestEncode(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+func TestEncodeEscapes(t *testing.T) {
+	got := string(Encode(Strings("q\"b\\s\n\r\t\x01\x1f/<é>\xff", ""), ""))
+	want := `["q\"b\\s\n\r\t\u0001\u001f/<é>\ufffd",""]`
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	var back []string
+	if err := json.Unmarshal([]byte(got), &back); err != nil || back[0] != "q\"b\\s\n\r\t\x01\x1f/<é>\uFFFD" {
+		t.Fatalf("encoding/json reads %q, %v", back, err)
+	}
+	if got := string(Encode(List(Bool(false), Object()), "  ")); got != "[\n  false,\n  {}\n]" {
+		t.Fatalf("got %q", got)
 	}
 }

@@ -1,0 +1,69 @@
+package localaws
+
+// # The moto gaps this package fills, and how
+//
+// Everything not listed here goes to moto_server unchanged (the filler is a reverse proxy).
+// The filler keeps its own in-memory model of images, snapshots and instances; moto keeps
+// everything else (KMS keys and policies, IAM, STS, SNS, SQS, EventBridge, Organizations, and
+// its own EC2 objects). All calls still go through the SDK's real request/response code.
+//
+//   - RegisterImage ignores BlockDeviceMappings (one unencrypted 15 GB snapshot for every AMI).
+//     Filled: RegisterImage with BlockDeviceMapping.N.Ebs.SnapshotId is answered by the filler.
+//     The snapshots come from the Go seeders (Filler.CreateSnapshot, Filler.CreateImage) or are
+//     imported from moto on first use (moto's CopySnapshot with KmsKeyId keeps the key).
+//   - DescribeImages never reports Encrypted. Filled: modeled images are answered with EC2's XML
+//     (blockDeviceMapping/ebs with snapshotId, encrypted, volumeSize, volumeType,
+//     deleteOnTermination), filtered by ImageId.N, Owner.N, ExecutableBy.N and the common
+//     Filter.N names, and merged into moto's answer for listings. Visibility is AWS's: the owner,
+//     public images, and accounts with a launch permission. Unknown IDs go to moto, which answers
+//     InvalidAMIID.NotFound.
+//   - Snapshot keys behind AMIs (moto's CreateSnapshot of an encrypted volume loses KmsKeyId).
+//     Filled: DescribeSnapshots answers modeled snapshots with encrypted and kmsKeyId (the key
+//     ARN), visible to the owner and accounts with createVolumePermission only — sharing an AMI
+//     does not share its snapshots, as on AWS. An imported encrypted moto snapshot without a key
+//     gets the owner's aws/ebs key.
+//   - Launch permissions of those images. Filled: DescribeImageAttribute (launchPermission,
+//     description, blockDeviceMapping) and ModifyImageAttribute (LaunchPermission.Add/Remove.N
+//     with UserId, Group=all, OrganizationArn, OrganizationalUnitArn, and the older
+//     Attribute/OperationType/UserId.N/UserGroup.N form), owner only (others get AuthFailure),
+//     user IDs must be 12 digits. Organization/OU permissions are stored and reported but do not
+//     make the image visible to member accounts. DeregisterImage; ModifySnapshotAttribute
+//     createVolumePermission, refusing snapshots under an AWS managed key and public encrypted
+//     snapshots.
+//   - CopyImage ignores Encrypted/KmsKeyId and only finds the caller's own source images.
+//     Filled: any modeled source image visible to the caller (cross-account, cross-Region); the
+//     copy belongs to the caller in the request's Region, with new snapshots encrypted per the
+//     EC2 User Guide's image-copying scenarios (see copyImage). The copy stays "pending" until
+//     Filler.CompleteCopies (or every DescribeImages with Filler.AutoCompleteCopies), then ends
+//     "available", or "failed" when the copying account cannot use a source key or the
+//     requested KmsKeyId.
+//   - RunInstances never fails for KMS reasons. Filled: RunInstances on a modeled image creates
+//     modeled instances; when the launching account cannot use an encrypted snapshot's key the
+//     call still succeeds and the instance is "terminated" with state reason
+//     Client.InternalError / "Client.InternalError: Client error on launch". DescribeInstances
+//     and TerminateInstances answer for them (merged with moto's reservations in listings).
+//     "Can use" is a small, independent stand-in (keyaccess.go): key Enabled; same account
+//     always; AWS managed keys never cross-account; otherwise the key policy read from moto
+//     must Allow kms:Decrypt and kms:CreateGrant to the account without a Deny. IAM policies
+//     of the launching account, grants and SCPs are not evaluated.
+//   - KMS DescribeKey reports KeyManager CUSTOMER for aws/ebs. Filled: the filler rewrites
+//     KeyManager to AWS in DescribeKey answers for keys with an alias/aws/... alias.
+//   - Accounts: the filler attributes requests as moto does (x-moto-account-id; else the access
+//     key — learned from STS AssumeRole and IAM CreateAccessKey answers passing through, or
+//     mapped with Filler.MapAccessKey; else 123456789012) and adds x-moto-account-id when it
+//     forwards a request signed with a statically mapped key, so moto agrees.
+//
+// Not filled (known differences from AWS that tests must not rely on): key-policy enforcement
+// on KMS calls themselves, PutKeyPolicy validation (moto accepts anything, even on aws/ebs),
+// cross-account KMS calls by key ARN, tags on modeled images/snapshots (CreateTags goes to moto
+// and DescribeImages does not show them), pagination of modeled objects, CloudTrail and
+// EventBridge events for any of this (tests synthesize them), IAM policy simulation, and
+// request signatures (moto does not check them; the filler rewrites bodies it merges).
+//
+// # Faults
+//
+// FaultProxy sits in front of any endpoint (Env.ServeFaultProxy puts one in front of the
+// filler). Seeded math/rand draws, in request order, whether a request fails (Rate) and how
+// (Kinds): an AWS-shaped throttle for the protocol addressed, HTTP 500 or 503 with an AWS error
+// body, a reset connection (TCP RST, no answer), added latency, or — only when asked for —
+// "reset-after", where the request reaches AWS and only the answer is lost.

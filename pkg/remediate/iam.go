@@ -1,0 +1,363 @@
+package remediate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/rs/zerolog"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/evaluate"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/identity"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
+)
+
+// The IAM half (issue 4). A key policy that names an account only delegates: the user or role in
+// that account still needs an identity policy allowing the key. For every record that names a
+// principal, the principal's identity policies are gathered in its account (once per
+// invocation) and evaluated for each key the record depends on; what is missing becomes
+// iam-missing-use / iam-missing-grant findings, and, where the guardrails allow, one iam-policy
+// action per (account, principal) that creates or extends IAM_POLICY_NAME and attaches it.
+
+// iamNeed is what one principal's KmsKeyUsagePolicy must gain, across the batch.
+type iamNeed struct {
+	principal *trigger.Principal
+	set       *identity.Set
+	keys      map[string]*key
+	items     []*item
+	refused   string // non-empty: the fix is not attempted, for this reason
+}
+
+// iamRun is the IAM side of one invocation.
+type iamRun struct {
+	*run
+	gather *identity.Gatherer
+	needs  map[string]*iamNeed // principal ARN -> need
+}
+
+// applyIAM checks the principals' identity policies and plans (in fix mode: applies and
+// verifies) one iam-policy action per principal.
+func (r *run) applyIAM(ctx context.Context) []report.Action {
+	c := &iamRun{run: r, gather: identity.New(), needs: map[string]*iamNeed{}}
+	for _, it := range r.items {
+		c.checkItem(ctx, it)
+	}
+	return c.applyAll(ctx)
+}
+
+// checkItem runs the IAM check for one record.
+func (c *iamRun) checkItem(ctx context.Context, it *item) {
+	if it.rec.Error != "" || it.trig.Kind == trigger.Ignored || it.rec.IgnoredReason != "" {
+		return
+	}
+	keys := iamKeys(it.keys)
+	if len(keys) == 0 {
+		return
+	}
+	p := it.trig.Principal
+	if p == nil {
+		it.addNote("no principal is named (the event has none, or check ran without --principal): identity policies were not checked")
+		return
+	}
+	log := c.log.With().Str("event_id", it.rec.EventID).Str("image", it.rec.ImageID).Str("principal", p.ARN).
+		Str("account", p.Account).Logger()
+	switch p.Type {
+	case trigger.PrincipalRoot:
+		log.Debug().Str("decision", "root").Msg("the account root user is not governed by identity policies")
+	case trigger.PrincipalServiceLinkedRole:
+		c.checkServiceLinkedRole(ctx, it, p, keys, log)
+	case trigger.PrincipalUser, trigger.PrincipalRole:
+		c.checkIdentity(ctx, it, p, keys, log)
+	default:
+		it.addNote(fmt.Sprintf("principal %s is not an IAM user or role: its identity policies were not checked", clip(p.ARN, 256)))
+	}
+}
+
+// iamKeys returns the keys whose IAM side can matter: readable, enabled, customer managed (the
+// others already have their own findings), each once.
+func iamKeys(ks []*key) []*key {
+	seen := map[string]bool{}
+	var out []*key
+	for _, k := range ks {
+		if k == nil || k.Err != nil || k.Doc == nil || k.Manager == kmstypes.KeyManagerTypeAws || k.State != kmstypes.KeyStateEnabled || seen[k.ARN] {
+			continue
+		}
+		seen[k.ARN] = true
+		out = append(out, k)
+	}
+	return out
+}
+
+// identityPrincipal maps a trigger principal to what pkg/identity gathers.
+func identityPrincipal(p *trigger.Principal) identity.Principal {
+	kind := identity.Role
+	if p.Type == trigger.PrincipalUser {
+		kind = identity.User
+	}
+	name := p.Name
+	if name == "" {
+		name = p.ARN[strings.LastIndex(p.ARN, "/")+1:]
+	}
+	return identity.Principal{Account: p.Account, Kind: kind, Name: name}
+}
+
+func (c *iamRun) checkIdentity(ctx context.Context, it *item, p *trigger.Principal, keys []*key, log zerolog.Logger) {
+	set, err := c.gatherSet(ctx, p)
+	if err != nil {
+		c.gatherFailed(it, p, err, log)
+		return
+	}
+	for _, u := range set.Unparsed() {
+		it.addNote(fmt.Sprintf("%s: %s could not be parsed and was not evaluated", shortPrincipal(p.ARN), clip(u, 300)))
+	}
+	trusted, err := c.trusted(ctx, p.Account)
+	if err != nil {
+		it.addNote(fmt.Sprintf("trust of account %s not confirmed: %s", p.Account, clip(err.Error(), 200)))
+		it.retry = it.retry || awsapi.Transient(err)
+		return
+	}
+	for _, k := range keys {
+		g := evaluateIdentity(set, k, p.ARN)
+		klog := log.With().Str("key", k.ARN).Logger()
+		klog.Debug().Strs("not_evaluated", g.notEvaluated).Msg("identity side evaluated")
+		if len(g.denies) > 0 {
+			it.addFinding(report.Finding{Code: report.ExplicitDeny, Account: p.Account, KeyARN: k.ARN, PrincipalARN: p.ARN,
+				Message: fmt.Sprintf("a Deny in the identity policies or permissions boundary of %s blocks the key %s: never fixed automatically (%s)",
+					shortPrincipal(p.ARN), k.ARN, clip(strings.Join(g.denies, "; "), 600))})
+			klog.Info().Str("decision", "explicit-deny").Msg("identity side denies")
+			continue
+		}
+		if !g.missing() {
+			klog.Debug().Str("decision", "allow").Msg("identity policies allow the key")
+			continue
+		}
+		why := c.whyNotFixable(ctx, it, p, k, trusted, set, g)
+		fixable := why == ""
+		c.addIAMFindings(it, p, k, set, g, fixable, why)
+		klog.Info().Str("decision", "missing").Strs("missing_use", g.use).Bool("missing_grant", g.grant).
+			Bool("boundary_blocks", len(g.boundary) > 0).Bool("fixable", fixable).Str("not_fixable_because", why).Msg("identity policy gap")
+		switch {
+		case fixable:
+			c.need(p, set, k, it, "")
+		case g.boundaryBlocks() && trusted && why == whyBoundary(set):
+			// The identity policy would still be needed once the boundary allows the key: plan it,
+			// but refuse to apply it, so nobody reads a changed policy as "solved".
+			c.need(p, set, k, it, why)
+		}
+	}
+}
+
+func (c *iamRun) gatherSet(ctx context.Context, p *trigger.Principal) (*identity.Set, error) {
+	cl, err := c.clients.IAM(ctx, p.Account)
+	if err != nil {
+		return nil, err
+	}
+	return c.gather.Gather(ctx, cl, identityPrincipal(p))
+}
+
+// gatherFailed notes why the identity side could not be checked; transient failures hand the
+// record back for retry.
+func (c *iamRun) gatherFailed(it *item, p *trigger.Principal, err error, log zerolog.Logger) {
+	switch {
+	case errors.Is(err, identity.ErrPrincipalNotFound):
+		it.addNote(fmt.Sprintf("%s does not exist in account %s (any more): its identity policies were not checked", shortPrincipal(p.ARN), p.Account))
+	case awsapi.Transient(err):
+		it.retry = true
+		it.addNote(fmt.Sprintf("identity policies of %s could not be read (transient, handed back for retry): %s", shortPrincipal(p.ARN), clip(err.Error(), 300)))
+	default:
+		it.addNote(fmt.Sprintf("identity policies of %s could not be read (is %s deployed in %s with the IAM read permissions?): %s",
+			shortPrincipal(p.ARN), c.cfg.MemberRoleName, p.Account, clip(err.Error(), 300)))
+	}
+	log.Warn().Err(err).Bool("retry", it.retry).Msg("identity policies not read")
+}
+
+// whyNotFixable returns "" when the remediator may fix the principal's identity side for k.
+func (c *iamRun) whyNotFixable(ctx context.Context, it *item, p *trigger.Principal, k *key, trusted bool, set *identity.Set, g identityGap) string {
+	switch {
+	case !trusted:
+		if !it.untrusted[p.Account] {
+			it.untrusted[p.Account] = true
+			it.addFinding(report.Finding{Code: report.UntrustedAccount, Account: p.Account, KeyARN: k.ARN,
+				Message: fmt.Sprintf("account %s is not in TRUSTED_ACCOUNT_IDS or the trusted organization: its IAM is not changed", p.Account)})
+		}
+		return "account " + p.Account + " is not trusted"
+	case p.Account != it.trig.Account:
+		return fmt.Sprintf("the principal's account %s is not the event's account %s", p.Account, it.trig.Account)
+	case p.Type == trigger.PrincipalRole && strings.EqualFold(identityPrincipal(p).Name, c.cfg.MemberRoleName):
+		return "the principal is the remediator's own member role"
+	case g.boundaryBlocks():
+		return whyBoundary(set)
+	}
+	ok, err := c.ownerTrusted(ctx, k.Account)
+	if err != nil {
+		it.retry = it.retry || awsapi.Transient(err)
+		return "the trust of the key's account " + k.Account + " could not be confirmed"
+	}
+	if !ok {
+		return "the key belongs to account " + k.Account + ", which is not trusted"
+	}
+	return ""
+}
+
+func whyBoundary(set *identity.Set) string {
+	name := "(unreadable)"
+	if set.Boundary != nil {
+		name = set.Boundary.Name
+	}
+	return "the permissions boundary " + name + " does not allow the key: an identity policy alone would not let the principal use it; the boundary must change first (never done automatically)"
+}
+
+func (c *iamRun) addIAMFindings(it *item, p *trigger.Principal, k *key, set *identity.Set, g identityGap, fixable bool, why string) {
+	who := shortPrincipal(p.ARN)
+	checked := fmt.Sprintf("checked: %s; not evaluated: %s", set.Counts(), strings.Join(identity.NotEvaluated, ", "))
+	var tail string
+	switch {
+	case g.boundaryBlocks():
+		tail = fmt.Sprintf("; the permissions boundary %s does not allow %s, so adding %s alone will NOT fix this: the boundary must allow these actions too (not changed automatically)",
+			boundaryName(set), strings.Join(g.boundary, ", "), c.cfg.IAMPolicyName)
+	case !fixable:
+		tail = "; not fixed automatically: " + why
+	}
+	if len(g.use) > 0 {
+		it.addFinding(report.Finding{Code: report.IAMMissingUse, Account: p.Account, KeyARN: k.ARN, PrincipalARN: p.ARN, Fixable: fixable,
+			Message: fmt.Sprintf("no identity policy of %s allows %s on the key %s (%s)%s", who, strings.Join(g.use, ", "), k.ARN, checked, tail)})
+	}
+	if g.grant {
+		it.addFinding(report.Finding{Code: report.IAMMissingGrant, Account: p.Account, KeyARN: k.ARN, PrincipalARN: p.ARN, Fixable: fixable,
+			Message: fmt.Sprintf("no identity policy of %s allows kms:CreateGrant with kms:GrantIsForAWSResource on the key %s (%s)%s", who, k.ARN, checked, tail)})
+	}
+}
+
+func boundaryName(set *identity.Set) string {
+	if set.Boundary == nil {
+		return ""
+	}
+	return set.Boundary.Name
+}
+
+func (c *iamRun) need(p *trigger.Principal, set *identity.Set, k *key, it *item, refused string) {
+	n, ok := c.needs[p.ARN]
+	if !ok {
+		n = &iamNeed{principal: p, set: set, keys: map[string]*key{}}
+		c.needs[p.ARN] = n
+	}
+	n.keys[k.ARN] = k
+	if refused != "" && n.refused == "" {
+		n.refused = refused
+	}
+	for _, x := range n.items {
+		if x == it {
+			return
+		}
+	}
+	n.items = append(n.items, it)
+}
+
+// identityGap is what the identity side (identity policies and boundary) lacks for one key.
+type identityGap struct {
+	use          []string // use requests not allowed where the identity side is needed
+	grant        bool     // kms:CreateGrant (for AWS resources) not allowed
+	denies       []string // explicit denies (identity policies or boundary)
+	boundary     []string // requests the permissions boundary does not allow
+	boundaryBad  bool     // a boundary is set but could not be parsed: it may block anything
+	reasons      []string
+	notEvaluated []string
+}
+
+func (g identityGap) missing() bool { return len(g.use) > 0 || g.grant }
+func (g identityGap) boundaryBlocks() bool {
+	return len(g.boundary) > 0 || (g.boundaryBad && g.missing())
+}
+
+// evaluateIdentity evaluates the identity side of EC2's requests on k for the principal: the
+// policy engine's KMS rules decide whether the identity side is needed at all (in the key's own
+// account a key policy naming the principal itself is enough).
+func evaluateIdentity(set *identity.Set, k *key, principalARN string) identityGap {
+	var g identityGap
+	docs, boundary := set.Documents(), set.BoundaryDocument()
+	g.boundaryBad = set.Boundary != nil && boundary == nil
+	for _, a := range append(append([]string{}, useRequests...), grantRequests...) {
+		grant := a == "kms:CreateGrant"
+		req := evaluate.Request{PrincipalARN: principalARN, Action: a, Resource: k.ARN, Context: evaluate.EC2Context(k.Region, principalARN, grant)}
+		res := evaluate.KMS(evaluate.KMSInput{KeyPolicy: k.Doc, KeyAccount: k.Account, IdentityPolicies: docs, IdentityKnown: true,
+			Boundary: boundary, Request: req})
+		for _, ne := range res.NotEvaluated {
+			g.notEvaluated = appendUnique(g.notEvaluated, ne)
+		}
+		if res.Identity == nil {
+			continue
+		}
+		if res.Identity.Decision == evaluate.ExplicitDeny {
+			for _, r := range res.Identity.Reasons {
+				if strings.Contains(strings.ToLower(r), "deny") {
+					g.denies = appendUnique(g.denies, r)
+				}
+			}
+			if len(g.denies) == 0 {
+				g.denies = append(g.denies, "explicit deny of "+a)
+			}
+			continue
+		}
+		if !contains(res.Missing, evaluate.SideIdentity) {
+			continue
+		}
+		if grant {
+			g.grant = true
+		} else {
+			g.use = append(g.use, a)
+		}
+		if boundary != nil && evaluate.Policy(boundary, req).Decision != evaluate.Allow {
+			g.boundary = append(g.boundary, a)
+		}
+		for _, r := range res.Identity.Reasons {
+			g.reasons = appendUnique(g.reasons, r)
+		}
+	}
+	return g
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// shortPrincipal is "role/app-deployer" for an IAM ARN, the ARN otherwise.
+func shortPrincipal(a string) string {
+	if x, ok := parseARN(a); ok && x.Service == "iam" {
+		return clip(x.Resource, 200)
+	}
+	return clip(a, 256)
+}
+
+func (it *item) addNote(n string) {
+	for _, x := range it.rec.Notes {
+		if x == n {
+			return
+		}
+	}
+	it.rec.Notes = append(it.rec.Notes, n)
+}
+
+// sortedNeeds returns the needs by account, then principal ARN.
+func (c *iamRun) sortedNeeds() []*iamNeed {
+	out := make([]*iamNeed, 0, len(c.needs))
+	for _, n := range c.needs {
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].principal.Account != out[j].principal.Account {
+			return out[i].principal.Account < out[j].principal.Account
+		}
+		return out[i].principal.ARN < out[j].principal.ARN
+	})
+	return out
+}

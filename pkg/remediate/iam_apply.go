@@ -1,0 +1,368 @@
+package remediate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/identity"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/usagepolicy"
+)
+
+// maxPolicyVersions is how many versions IAM keeps of a managed policy.
+const maxPolicyVersions = 5
+
+// iamPolicyLocks serialises writes to one (account, policy) within this process, like keyLocks.
+var iamPolicyLocks sync.Map
+
+const usagePolicyDescription = "Lets principals of this account use specific KMS keys from EC2 (managed by ami-kms-remediator)"
+
+// applyAll makes one iam-policy action per principal.
+func (c *iamRun) applyAll(ctx context.Context) []report.Action {
+	var actions []report.Action
+	for _, n := range c.sortedNeeds() {
+		act := c.applyNeed(ctx, n)
+		c.log.Info().Str("action", act.Type).Str("target", act.Target).Str("principal", act.Principal).
+			Strs("keys", sortedKeyARNs(n)).Str("status", act.Status).Str("reason", act.Reason).Msg("iam policy action")
+		if act.Status == report.StatusFailed {
+			for _, it := range n.items {
+				it.retry = it.retry || act.Reason == reasonDeadline || strings.HasPrefix(act.Reason, "transient")
+			}
+		}
+		actions = append(actions, act)
+	}
+	return actions
+}
+
+func sortedKeyARNs(n *iamNeed) []string {
+	out := make([]string, 0, len(n.keys))
+	for a := range n.keys {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// usagePolicyARN is IAM_POLICY_NAME's ARN in the principal's account and partition.
+func usagePolicyARN(principalARN, account, name string) string {
+	partition := "aws"
+	if a, ok := parseARN(principalARN); ok && a.Partition != "" {
+		partition = a.Partition
+	}
+	return "arn:" + partition + ":iam::" + account + ":policy/" + name
+}
+
+// storedPolicy is IAM_POLICY_NAME as it is in IAM now.
+type storedPolicy struct {
+	exists  bool
+	doc     []byte
+	version string
+}
+
+func readUsagePolicy(ctx context.Context, cl awsapi.IAM, policyARN string) (storedPolicy, error) {
+	doc, version, err := identity.ReadDefaultVersion(ctx, cl, policyARN)
+	if err != nil {
+		if awsapi.Classify(err) == awsapi.ClassNotFound {
+			return storedPolicy{}, nil
+		}
+		return storedPolicy{}, err
+	}
+	return storedPolicy{exists: true, doc: []byte(doc), version: version}, nil
+}
+
+func (c *iamRun) applyNeed(ctx context.Context, n *iamNeed) report.Action {
+	p := n.principal
+	keys := sortedKeyARNs(n)
+	policyARN := usagePolicyARN(p.ARN, p.Account, c.cfg.IAMPolicyName)
+	act := report.Action{Type: report.ActionIAMPolicy, Target: policyARN, Accounts: []string{p.Account}, Principal: p.ARN}
+	fail := func(err error) report.Action {
+		act.Status, act.Reason = report.StatusFailed, err.Error()
+		if awsapi.Transient(err) {
+			act.Reason = "transient: " + act.Reason
+		}
+		return act
+	}
+	cl, err := c.clients.IAM(ctx, p.Account)
+	if err != nil {
+		return fail(err)
+	}
+	cur, err := readUsagePolicy(ctx, cl, policyARN)
+	if err != nil {
+		return fail(err)
+	}
+	plan, err := planUsagePolicy(cur, keys)
+	if err != nil {
+		act.Status, act.Reason = report.StatusRefused, err.Error()
+		return act
+	}
+	attached := n.set.IsAttached(policyARN)
+	act.Document = string(plan.Document)
+	if cur.exists && plan.Changed {
+		act.Diff = PolicyDiff(cur.doc, plan.Document)
+	}
+	act.Reason = describeUsagePlan(c.cfg.IAMPolicyName, cur, plan, attached, shortPrincipal(p.ARN))
+	switch {
+	case n.refused != "":
+		act.Status, act.Reason = report.StatusRefused, n.refused
+		return act
+	case !plan.Changed && attached:
+		act.Status = report.StatusUnchanged
+		act.Reason = fmt.Sprintf("%s already allows %s and is attached to %s; what is still missing is elsewhere (see the findings)",
+			c.cfg.IAMPolicyName, strings.Join(keys, ", "), shortPrincipal(p.ARN))
+		return act
+	case c.cfg.Mode != config.ModeFix:
+		act.Status, act.Reason = report.StatusPlanned, "MODE=alert: "+act.Reason
+		return act
+	case c.deadlineNear(ctx):
+		act.Status, act.Reason = report.StatusFailed, reasonDeadline
+		return act
+	}
+	mu := lockFor(&iamPolicyLocks, p.Account+"/"+c.cfg.IAMPolicyName)
+	mu.Lock()
+	defer mu.Unlock()
+	reason, err := c.writeUsagePolicy(ctx, cl, n, policyARN, keys)
+	if err != nil {
+		return fail(err)
+	}
+	act.Status, act.Reason = report.StatusApplied, reason
+	return act
+}
+
+// planUsagePolicy is the pure plan: the document the principal's keys need.
+func planUsagePolicy(cur storedPolicy, keys []string) (usagepolicy.Result, error) {
+	var existing []byte
+	if cur.exists {
+		existing = cur.doc
+	}
+	return usagepolicy.Ensure(existing, keys)
+}
+
+func describeUsagePlan(name string, cur storedPolicy, plan usagepolicy.Result, attached bool, who string) string {
+	var parts []string
+	switch {
+	case !cur.exists:
+		parts = append(parts, fmt.Sprintf("create %s allowing %s", name, strings.Join(plan.Added, ", ")))
+	case plan.Changed:
+		parts = append(parts, fmt.Sprintf("add %s to %s as a new default version (was %s)", strings.Join(plan.Added, ", "), name, cur.version))
+	}
+	if !attached {
+		parts = append(parts, fmt.Sprintf("attach %s to %s", name, who))
+	}
+	if len(parts) == 0 {
+		return "nothing to change"
+	}
+	return strings.Join(parts, "; ")
+}
+
+var errUsageConcurrent = errors.New("transient: a concurrent writer kept changing the policy; handed back for retry")
+
+// writeUsagePolicy creates or versions the policy and attaches it, then verifies by reading
+// everything back and evaluating again. A concurrent writer (policy created or versioned in
+// between) makes it re-plan from the fresh policy, a bounded number of times.
+func (c *iamRun) writeUsagePolicy(ctx context.Context, cl awsapi.IAM, n *iamNeed, policyARN string, keys []string) (string, error) {
+	p := n.principal
+	who := shortPrincipal(p.ARN)
+	var done []string
+	for attempt := 1; attempt <= maxWriteAttempts; attempt++ {
+		cur, err := readUsagePolicy(ctx, cl, policyARN)
+		if err != nil {
+			return "", err
+		}
+		plan, err := planUsagePolicy(cur, keys)
+		if err != nil {
+			return "", err
+		}
+		if c.deadlineNear(ctx) {
+			return "", errors.New(reasonDeadline)
+		}
+		if plan.Changed {
+			retry, err := c.putUsagePolicy(ctx, cl, policyARN, cur, plan)
+			if err != nil {
+				return "", err
+			}
+			if retry {
+				c.log.Warn().Str("policy", policyARN).Int("attempt", attempt).Msg("policy changed under us: re-planning")
+				continue
+			}
+			if cur.exists {
+				done = append(done, fmt.Sprintf("added %s to %s (new default version)", strings.Join(plan.Added, ", "), c.cfg.IAMPolicyName))
+			} else {
+				done = append(done, fmt.Sprintf("created %s allowing %s", c.cfg.IAMPolicyName, strings.Join(plan.Added, ", ")))
+			}
+		}
+		if !n.set.IsAttached(policyARN) {
+			if err := attachUsagePolicy(ctx, cl, n, policyARN); err != nil {
+				return "", err
+			}
+			done = appendUnique(done, fmt.Sprintf("attached it to %s", who))
+		}
+		ok, why, err := c.verifyUsage(ctx, cl, n, policyARN, keys)
+		if err != nil {
+			return "", fmt.Errorf("verify %s: %w", policyARN, err)
+		}
+		if ok {
+			if len(done) == 0 {
+				done = append(done, "another writer already made the change")
+			}
+			return strings.Join(done, "; ") + "; verified by reading it back", nil
+		}
+		if why != "" {
+			return "", fmt.Errorf("after the change %s still cannot use the keys: %s", who, why)
+		}
+		c.log.Warn().Str("policy", policyARN).Int("attempt", attempt).Msg("read-back misses our change: re-planning")
+	}
+	return "", fmt.Errorf("%s: %w", policyARN, errUsageConcurrent)
+}
+
+// putUsagePolicy writes the planned document. retry is true when someone else created or
+// versioned the policy in between (re-plan from the fresh one).
+func (c *iamRun) putUsagePolicy(ctx context.Context, cl awsapi.IAM, policyARN string, cur storedPolicy, plan usagepolicy.Result) (retry bool, err error) {
+	if !cur.exists {
+		_, err := cl.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String(c.cfg.IAMPolicyName),
+			PolicyDocument: aws.String(string(plan.Document)), Description: aws.String(usagePolicyDescription)})
+		if err != nil {
+			if isEntityExists(err) {
+				return true, nil
+			}
+			return false, fmt.Errorf("create policy %s: %w", policyARN, err)
+		}
+		return false, nil
+	}
+	if err := makeVersionRoom(ctx, cl, policyARN); err != nil {
+		return false, err
+	}
+	_, err = cl.CreatePolicyVersion(ctx, &iam.CreatePolicyVersionInput{PolicyArn: aws.String(policyARN),
+		PolicyDocument: aws.String(string(plan.Document)), SetAsDefault: true})
+	if err != nil {
+		if awsapi.Classify(err) == awsapi.ClassLimitExceeded {
+			return true, nil // a concurrent writer took the free slot
+		}
+		return false, fmt.Errorf("create policy version of %s: %w", policyARN, err)
+	}
+	return false, nil
+}
+
+// makeVersionRoom deletes the oldest non-default version when IAM's limit of five is reached.
+func makeVersionRoom(ctx context.Context, cl awsapi.IAM, policyARN string) error {
+	var versions []iamtypes.PolicyVersion
+	pg := iam.NewListPolicyVersionsPaginator(cl, &iam.ListPolicyVersionsInput{PolicyArn: aws.String(policyARN)})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list versions of %s: %w", policyARN, err)
+		}
+		versions = append(versions, page.Versions...)
+	}
+	if len(versions) < maxPolicyVersions {
+		return nil
+	}
+	oldest := oldestNonDefault(versions)
+	if oldest == "" {
+		return fmt.Errorf("policy %s has %d versions and none can be deleted", policyARN, len(versions))
+	}
+	if _, err := cl.DeletePolicyVersion(ctx, &iam.DeletePolicyVersionInput{PolicyArn: aws.String(policyARN), VersionId: aws.String(oldest)}); err != nil {
+		if awsapi.Classify(err) == awsapi.ClassNotFound {
+			return nil // a concurrent writer deleted it already
+		}
+		return fmt.Errorf("delete version %s of %s: %w", oldest, policyARN, err)
+	}
+	return nil
+}
+
+// oldestNonDefault picks the non-default version created first (ties: the lower version
+// number; IAM numbers versions in creation order).
+func oldestNonDefault(vs []iamtypes.PolicyVersion) string {
+	var best *iamtypes.PolicyVersion
+	for i := range vs {
+		v := &vs[i]
+		if v.IsDefaultVersion || aws.ToString(v.VersionId) == "" {
+			continue
+		}
+		if best == nil || older(v, best) {
+			best = v
+		}
+	}
+	if best == nil {
+		return ""
+	}
+	return aws.ToString(best.VersionId)
+}
+
+func older(a, b *iamtypes.PolicyVersion) bool {
+	if a.CreateDate != nil && b.CreateDate != nil && !a.CreateDate.Equal(*b.CreateDate) {
+		return a.CreateDate.Before(*b.CreateDate)
+	}
+	return versionNumber(aws.ToString(a.VersionId)) < versionNumber(aws.ToString(b.VersionId))
+}
+
+func versionNumber(id string) int {
+	n, err := strconv.Atoi(strings.TrimPrefix(id, "v"))
+	if err != nil {
+		return 1 << 30
+	}
+	return n
+}
+
+func attachUsagePolicy(ctx context.Context, cl awsapi.IAM, n *iamNeed, policyARN string) error {
+	name := identityPrincipal(n.principal).Name
+	var err error
+	if n.set.Principal.Kind == identity.User {
+		_, err = cl.AttachUserPolicy(ctx, &iam.AttachUserPolicyInput{UserName: aws.String(name), PolicyArn: aws.String(policyARN)})
+	} else {
+		_, err = cl.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: aws.String(name), PolicyArn: aws.String(policyARN)})
+	}
+	if err != nil {
+		return fmt.Errorf("attach %s to %s: %w", policyARN, n.principal.ARN, err)
+	}
+	return nil
+}
+
+// verifyUsage reads the principal's policies again (the principal and our policy uncached) and
+// evaluates every key. ok false with why "" means our change is not there (a concurrent writer):
+// re-plan. why non-empty: the change is there but the principal still cannot use a key.
+func (c *iamRun) verifyUsage(ctx context.Context, cl awsapi.IAM, n *iamNeed, policyARN string, keys []string) (ok bool, why string, err error) {
+	ip := identityPrincipal(n.principal)
+	c.gather.Forget(ip)
+	c.gather.ForgetPolicy(policyARN)
+	set, err := c.gather.Gather(ctx, cl, ip)
+	if err != nil {
+		return false, "", err
+	}
+	n.set = set
+	if !set.IsAttached(policyARN) {
+		return false, "", nil
+	}
+	src, err := c.gather.Managed(ctx, cl, policyARN)
+	if err != nil {
+		return false, "", err
+	}
+	for _, k := range keys {
+		if src.Doc == nil || !usagepolicy.Covers(src.Doc.Bytes(), k) {
+			return false, "", nil
+		}
+	}
+	for _, k := range keys {
+		g := evaluateIdentity(set, n.keys[k], n.principal.ARN)
+		if len(g.denies) > 0 || g.missing() {
+			reasons := append(append([]string{}, g.denies...), g.reasons...)
+			return false, fmt.Sprintf("%s: %s", k, clip(strings.Join(reasons, "; "), 500)), nil
+		}
+	}
+	return true, "", nil
+}
+
+func isEntityExists(err error) bool {
+	var e *iamtypes.EntityAlreadyExistsException
+	return errors.As(err, &e) || strings.Contains(err.Error(), "EntityAlreadyExists")
+}
