@@ -73,6 +73,7 @@ func launchMoto(ctx context.Context, bin string, port int) (*Moto, error) {
 	cmd.Stderr = out
 	// Own process group: Close kills moto and anything it forked (werkzeug reloader and the like).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	orphanGuard(cmd.SysProcAttr)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start moto_server: %w", err)
 	}

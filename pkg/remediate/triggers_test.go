@@ -3,6 +3,7 @@ package remediate
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -12,6 +13,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/localaws"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/scenario"
 )
@@ -160,5 +162,28 @@ func TestCopyImageFailedChecksTheSourceKey(t *testing.T) {
 	}
 	if len(res.Actions) == 0 || res.Actions[0].Target != f.key || res.Actions[0].Status != report.StatusPlanned {
 		t.Fatalf("actions: %+v", res.Actions)
+	}
+}
+
+// Snapshots encrypted with the AWS managed aws/ebs key cannot be shared: alert with the copy
+// command, never touch a policy.
+func TestAWSManagedKeyIsReportedNotFixed(t *testing.T) {
+	imageID := env.Filler.CreateImage(scenario.Owner, scenario.Region, "aws-ebs-image", []localaws.SnapshotSpec{{Encrypted: true}})
+	env.Filler.ShareImage(imageID, scenario.Target)
+	rm, sink := newRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}, alerts: true})
+	res := invokeEvent(t, rm, "share-image.json", map[string]string{scenario.PlaceholderImage: imageID})
+	rec := res.Records[0]
+	if joined(codes(rec)) != report.AWSManagedKey || rec.Findings[0].Fixable {
+		t.Fatalf("findings: %+v", rec.Findings)
+	}
+	if len(res.Actions) != 0 || res.Stats["KMS:PutKeyPolicy"] != 0 || res.Stats["KMS:GetKeyPolicy"] != 0 {
+		t.Fatalf("an AWS managed key is never edited: %+v %v", res.Actions, res.Stats)
+	}
+	alerts, err := sink.Drain(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(alerts) != 1 || !strings.Contains(alerts[0].Message, "aws ec2 copy-image") {
+		t.Fatalf("the alert gives the copy command: %+v", alerts)
 	}
 }

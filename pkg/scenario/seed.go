@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	asgtypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -81,7 +83,33 @@ func (w *World) Seed(ctx context.Context, copies Completer) (*Seeded, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := w.AutoScalingGroup(ctx, Target, Region, ASGName, s.Image); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// ASGName is the Auto Scaling group of events/asg-launch-failed.json.
+const ASGName = "app-asg"
+
+// AutoScalingGroup creates a launch template for image and an empty group using it, in account.
+func (w *World) AutoScalingGroup(ctx context.Context, account, region, name, image string) error {
+	lt, err := w.EC2(account, region).CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
+		LaunchTemplateName: aws.String(name + "-" + image),
+		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(image), InstanceType: ec2types.InstanceTypeT3Micro},
+	})
+	if err != nil {
+		return fmt.Errorf("create launch template: %w", err)
+	}
+	_, err = autoscaling.NewFromConfig(w.cfg(account, region)).CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+		AutoScalingGroupName: aws.String(name), MinSize: aws.Int32(0), MaxSize: aws.Int32(1), DesiredCapacity: aws.Int32(0),
+		AvailabilityZones: []string{region + "a"},
+		LaunchTemplate:    &asgtypes.LaunchTemplateSpecification{LaunchTemplateId: lt.LaunchTemplate.LaunchTemplateId, Version: aws.String("$Latest")},
+	})
+	if err != nil {
+		return fmt.Errorf("create auto scaling group %s: %w", name, err)
+	}
+	return nil
 }
 
 // Launch runs one instance of image as account and returns its ID and state reason once the

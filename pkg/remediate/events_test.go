@@ -1,0 +1,82 @@
+package remediate
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/scenario"
+)
+
+// Every sample in events/ runs through the real handler (the Lambda's JSON path) against the
+// seeded scenario, in alert mode so the samples do not change each other's outcome.
+func TestEverySampleEventThroughTheHandler(t *testing.T) {
+	seed, err := world.Seed(context.Background(), env.Filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		triggers []string // per record
+		findings bool     // the seeded key policy lacks the target: findings expected
+	}{
+		"share-image.json":                  {triggers: []string{"share-image"}, findings: true},
+		"copy-image.json":                   {triggers: []string{"copy-image"}},
+		"copy-image-failed.json":            {triggers: []string{"copy-image-failed"}, findings: true},
+		"launch-failed.json":                {triggers: []string{"launch-failed"}, findings: true},
+		"instance-terminated.json":          {triggers: []string{"instance-terminated"}, findings: true},
+		"ami-available.json":                {triggers: []string{"ami-available"}, findings: true},
+		"asg-launch-failed.json":            {triggers: []string{"asg-launch-failed"}, findings: true},
+		"sqs-batch.json":                    {triggers: []string{"share-image", "launch-failed", "ignored"}, findings: true},
+		"ignored-unshare.json":              {triggers: []string{"ignored"}},
+		"ignored-runinstances-success.json": {triggers: []string{"ignored"}},
+		"ignored-dryrun.json":               {triggers: []string{"ignored"}},
+	}
+	files, err := filepath.Glob("../../events/*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != len(tests) {
+		t.Errorf("events/ has %d samples, the table %d: keep them in step", len(files), len(tests))
+	}
+	rm, _ := newRemediator(t, setup{mode: config.ModeAlert, trusted: []string{scenario.Target}})
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if _, err := os.Stat("../../events/" + name); err != nil {
+				t.Fatal(err)
+			}
+			res := invokeEvent(t, rm, name, seed.Replace())
+			if len(res.Records) != len(tc.triggers) {
+				t.Fatalf("records: %+v", res.Records)
+			}
+			found := false
+			for i, r := range res.Records {
+				if r.Trigger != tc.triggers[i] || r.Error != "" {
+					t.Errorf("record %d: trigger %q error %q, want %q", i, r.Trigger, r.Error, tc.triggers[i])
+				}
+				if r.Trigger == "ignored" && r.IgnoredReason == "" {
+					t.Errorf("ignored without a reason: %+v", r)
+				}
+				for _, f := range r.Findings {
+					if f.Code == report.KeyPolicyMissingUse && f.KeyARN == seed.KeyARN && f.Account == scenario.Target {
+						found = true
+					}
+				}
+			}
+			if found != tc.findings {
+				t.Errorf("key-policy finding for the target: %v, want %v: %+v", found, tc.findings, res.Records)
+			}
+			for _, a := range res.Actions {
+				if a.Status == report.StatusApplied || a.Status == report.StatusFailed || strings.Contains(a.Reason, "transient") {
+					t.Errorf("alert mode action: %+v", a)
+				}
+			}
+		})
+	}
+	if after, err := world.KeyPolicy(context.Background(), seed.KeyARN); err != nil || after != seed.PolicyBefore {
+		t.Errorf("alert mode changed the seeded key policy (%v)", err)
+	}
+}
