@@ -371,6 +371,7 @@ func (a *analysis) keyPolicyRemedies(d detail) []string {
 		if len(accounts.list) > 0 {
 			fmt.Fprintf(&b, "%sIn %s, add these two statements to the key policy's \"Statement\" list (change nothing else):\n", textIndent, ownerOf(key))
 			b.WriteString(keyPolicyStatements(key, accounts.list))
+			fmt.Fprintf(&b, "%sIf statements with these Sids exist already, add the account root ARN(s) to their Principal instead of adding new ones.\n", textIndent)
 			if len(untrusted) > 0 {
 				fmt.Fprintf(&b, "%sCaution: the remediator does not trust %s; add them only if you do.\n", textIndent, accountList(untrusted))
 			}

@@ -33,7 +33,7 @@ type detail struct {
 	machine   bool // the JSON block
 }
 
-var full = detail{diffs: true, documents: true, machine: true}
+var everything = detail{diffs: true, documents: true, machine: true}
 
 // render returns the body's head (title and summary line) and the rest.
 func (a *analysis) render(d detail) (head, rest string) {
@@ -240,7 +240,7 @@ func machineJSON(res report.Result) ([]byte, error) {
 // text at a line boundary; every cut is announced near the top. The JSON block is either whole
 // or absent, so it is always valid JSON.
 func (a *analysis) fit(budget int) string {
-	fullHead, fullRest := a.render(full)
+	fullHead, fullRest := a.render(everything)
 	whole := len(fullHead) + len(fullRest)
 	if whole <= budget {
 		return fullHead + fullRest

@@ -122,7 +122,7 @@ func TestSizeLimit(t *testing.T) {
 				return
 			}
 			// The note tells the truth: the full rendering is what was sent plus what it omits.
-			head, rest := analyze(tc.res, Context{Mode: "alert", Region: "us-east-1", RequestID: "r"}).render(full)
+			head, rest := analyze(tc.res, Context{Mode: "alert", Region: "us-east-1", RequestID: "r"}).render(everything)
 			omitted, _ := strconv.Atoi(note[1])
 			sent := len(m.Body) - len(note[0])
 			if tc.wantHardCut {

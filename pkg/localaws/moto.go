@@ -16,7 +16,7 @@ import (
 )
 
 const (
-	motoReadyTimeout = 20 * time.Second
+	motoReadyTimeout = 90 * time.Second // generous: a loaded 2-core CI machine starts Python slowly
 	motoStartTries   = 3
 	motoStopGrace    = 3 * time.Second
 )

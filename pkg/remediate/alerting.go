@@ -16,7 +16,7 @@ import (
 // whose content (findings and actions, without event IDs) was already sent by this environment
 // within the memory window is not sent again, so redelivered events do not multiply alerts.
 func (r *run) publishAlert(ctx context.Context, res *report.Result) {
-	msg, ok := alert.Compose(*res, alert.Context{Mode: string(r.cfg.Mode), Region: r.clients.Region()})
+	msg, ok := alert.Compose(*res, alert.Context{Mode: string(r.cfg.Mode), Region: r.clients.Region(), PolicyName: r.cfg.IAMPolicyName})
 	if !ok || r.cfg.AlertTopicARN == "" {
 		return
 	}

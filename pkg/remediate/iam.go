@@ -13,6 +13,7 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/evaluate"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/identity"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/keypolicy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
 )
@@ -212,25 +213,36 @@ func whyBoundary(set *identity.Set) string {
 	return "the permissions boundary " + name + " does not allow the key: an identity policy alone would not let the principal use it; the boundary must change first (never done automatically)"
 }
 
+// addIAMFindings words the findings so that what matters survives the alert's 256-character
+// cut: the principal and what it lacks first (the key is the finding's key_arn), then why it is
+// not fixed, then what was not evaluated.
 func (c *iamRun) addIAMFindings(it *item, p *trigger.Principal, k *key, set *identity.Set, g identityGap, fixable bool, why string) {
 	who := shortPrincipal(p.ARN)
-	checked := fmt.Sprintf("checked: %s; not evaluated: %s", set.Counts(), strings.Join(identity.NotEvaluated, ", "))
+	checked := fmt.Sprintf("checked %s; SCPs, RCPs and session policies not evaluated", set.Counts())
 	var tail string
 	switch {
 	case g.boundaryBlocks():
-		tail = fmt.Sprintf("; the permissions boundary %s does not allow %s, so adding %s alone will NOT fix this: the boundary must allow these actions too (not changed automatically)",
-			boundaryName(set), strings.Join(g.boundary, ", "), c.cfg.IAMPolicyName)
+		tail = fmt.Sprintf(": its permissions boundary %s does not allow them, so %s alone will NOT fix this; the boundary must allow them too (never changed automatically)",
+			boundaryName(set), c.cfg.IAMPolicyName)
 	case !fixable:
 		tail = "; not fixed automatically: " + why
 	}
 	if len(g.use) > 0 {
 		it.addFinding(report.Finding{Code: report.IAMMissingUse, Account: p.Account, KeyARN: k.ARN, PrincipalARN: p.ARN, Fixable: fixable,
-			Message: fmt.Sprintf("no identity policy of %s allows %s on the key %s (%s)%s", who, strings.Join(g.use, ", "), k.ARN, checked, tail)})
+			Message: fmt.Sprintf("no identity policy of %s allows %s on this key%s (%s)", who, useSummary(g.use), tail, checked)})
 	}
 	if g.grant {
 		it.addFinding(report.Finding{Code: report.IAMMissingGrant, Account: p.Account, KeyARN: k.ARN, PrincipalARN: p.ARN, Fixable: fixable,
-			Message: fmt.Sprintf("no identity policy of %s allows kms:CreateGrant with kms:GrantIsForAWSResource on the key %s (%s)%s", who, k.ARN, checked, tail)})
+			Message: fmt.Sprintf("no identity policy of %s allows kms:CreateGrant for AWS resources on this key%s (%s)", who, tail, checked)})
 	}
+}
+
+// useSummary names the missing use requests; all of them read as the policy's wildcard form.
+func useSummary(missing []string) string {
+	if len(missing) == len(useRequests) {
+		return strings.Join(keypolicy.UseActions, ", ")
+	}
+	return strings.Join(missing, ", ")
 }
 
 func boundaryName(set *identity.Set) string {
@@ -294,7 +306,7 @@ func evaluateIdentity(set *identity.Set, k *key, principalARN string) identityGa
 		}
 		if res.Identity.Decision == evaluate.ExplicitDeny {
 			for _, r := range res.Identity.Reasons {
-				if strings.Contains(strings.ToLower(r), "deny") {
+				if strings.Contains(r, " denies ") {
 					g.denies = appendUnique(g.denies, r)
 				}
 			}

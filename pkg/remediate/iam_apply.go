@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -165,6 +166,20 @@ func describeUsagePlan(name string, cur storedPolicy, plan usagepolicy.Result, a
 	return strings.Join(parts, "; ")
 }
 
+// iamSettle is the pause before re-reading IAM after a read-back that missed our change.
+var iamSettle = 500 * time.Millisecond
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 var errUsageConcurrent = errors.New("transient: a concurrent writer kept changing the policy; handed back for retry")
 
 // writeUsagePolicy creates or versions the policy and attaches it, then verifies by reading
@@ -175,6 +190,13 @@ func (c *iamRun) writeUsagePolicy(ctx context.Context, cl awsapi.IAM, n *iamNeed
 	who := shortPrincipal(p.ARN)
 	var done []string
 	for attempt := 1; attempt <= maxWriteAttempts; attempt++ {
+		if attempt > 1 {
+			// IAM is eventually consistent: give a read-back that missed our write a moment
+			// before re-planning, so a lagging read does not cost a policy version.
+			if err := sleepCtx(ctx, time.Duration(attempt-1)*iamSettle); err != nil {
+				return "", err
+			}
+		}
 		cur, err := readUsagePolicy(ctx, cl, policyARN)
 		if err != nil {
 			return "", err

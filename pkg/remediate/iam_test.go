@@ -76,6 +76,25 @@ func launchFailedBy(t *testing.T, f keyFixture, userIdentity string) []byte {
 	return out
 }
 
+// invokeFull runs an event like invokeRaw but keeps what the JSON wire format leaves out
+// (an action's Document, Diff and Principal go to the alert only).
+func invokeFull(t *testing.T, rm *Remediator, file string, replace map[string]string) report.Result {
+	t.Helper()
+	raw, err := scenario.Event("../../events/"+file, replace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := rm.Invoke(context.Background(), raw)
+	if err != nil {
+		t.Fatalf("invoke: %v", err)
+	}
+	res, ok := out.(report.Result)
+	if !ok {
+		t.Fatalf("result is a %T", out)
+	}
+	return res
+}
+
 func roleARN(account, name string) string { return "arn:aws:iam::" + account + ":role/" + name }
 
 func policyARNIn(account, name string) string { return "arn:aws:iam::" + account + ":policy/" + name }
@@ -211,7 +230,7 @@ func TestLaunchFailedRoleGetsKeyPolicyAndUsagePolicy(t *testing.T) {
 	}
 	for _, fd := range iamFindings(rec) {
 		if !fd.Fixable || fd.PrincipalARN != rARN || fd.KeyARN != f.key || fd.Account != scenario.Target ||
-			!strings.Contains(fd.Message, "not evaluated: service control policies (SCPs), resource control policies (RCPs), session policies") {
+			!strings.Contains(fd.Message, "SCPs, RCPs and session policies not evaluated") {
 			t.Errorf("iam finding %+v", fd)
 		}
 	}
@@ -346,7 +365,7 @@ func TestExistingUsagePolicyGetsNewVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	res := invokeEvent(t, rm, "launch-failed.json", launchFailed(f, role, scenario.Target))
+	res := invokeFull(t, rm, "launch-failed.json", launchFailed(f, role, scenario.Target))
 
 	act := actionOf(res, report.ActionIAMPolicy)
 	if act == nil || act.Status != report.StatusApplied || act.Target != pARN {
@@ -405,7 +424,7 @@ func TestPermissionsBoundaryBlockingKMSIsReported(t *testing.T) {
 	}
 	rm, name := iamRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}, alerts: true})
 
-	res := invokeEvent(t, rm, "launch-failed.json", launchFailed(f, role, scenario.Target))
+	res := invokeFull(t, rm, "launch-failed.json", launchFailed(f, role, scenario.Target))
 
 	rec := res.Records[0]
 	fs := iamFindings(rec)
@@ -477,7 +496,7 @@ func TestAlertModePlansTheUsagePolicy(t *testing.T) {
 	name := uniq("KmsKeyUsagePolicy")
 	rm.cfg.IAMPolicyName = name
 
-	res := invokeEvent(t, rm, "launch-failed.json", launchFailed(f, role, scenario.Target))
+	res := invokeFull(t, rm, "launch-failed.json", launchFailed(f, role, scenario.Target))
 
 	act := actionOf(res, report.ActionIAMPolicy)
 	if act == nil || act.Status != report.StatusPlanned || act.Principal != roleARN(scenario.Target, role) {

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/localaws"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/rie"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/scenario"
+)
+
+// rieVersion is the pinned Lambda Runtime Interface Emulator (same as the Makefile's).
+const rieVersion = "v0.0.0-20261030222936-bef5c4ba774d"
+
+// rieBinary finds aws-lambda-rie: $AMIKMS_RIE (make test sets it), ../../bin, or a go install
+// into a temporary folder.
+func rieBinary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("AMIKMS_RIE"); p != "" {
+		return p
+	}
+	if p, err := filepath.Abs("../../bin/aws-lambda-rie"); err == nil {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	dir := t.TempDir()
+	cmd := exec.Command("go", "install", "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@"+rieVersion)
+	cmd.Env = append(os.Environ(), "GOBIN="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("install aws-lambda-rie: %v\n%s", err, out)
+	}
+	return filepath.Join(dir, "aws-lambda-rie")
+}
+
+// buildBootstrap builds this package as the Lambda would run it, for this machine.
+func buildBootstrap(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "bootstrap")
+	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", out, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build bootstrap: %v\n%s", err, b)
+	}
+	return out
+}
+
+// The bootstrap under the Lambda Runtime Interface Emulator, against the local AWS: what
+// `sam local invoke -e events/<file>.json` does. One event of each trigger, and the SQS batch.
+func TestBootstrapUnderRIE(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rieBin, bootstrap := rieBinary(t), buildBootstrap(t)
+	env, err := localaws.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	env.Filler.MapAccessKey(scenario.CentralAccessKey, scenario.Owner)
+	world := scenario.New(env.URL)
+	seed, err := world.Seed(ctx, env.Filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := world.NewAlertSink(ctx, "rie-alerts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lambdaEnv := []string{
+		"PATH=" + os.Getenv("PATH"), "AWS_ENDPOINT_URL=" + env.URL, "AWS_REGION=" + scenario.Region,
+		"AWS_ACCESS_KEY_ID=" + scenario.CentralAccessKey, "AWS_SECRET_ACCESS_KEY=local-secret", "AWS_MAX_ATTEMPTS=2",
+		"AWS_EC2_METADATA_DISABLED=true", "MODE=alert", "TRUSTED_ACCOUNT_IDS=" + scenario.Target,
+		"ALERT_TOPIC_ARN=" + sink.TopicARN, "MEMBER_ROLE_NAME=" + scenario.MemberRoleName, "LOG_LEVEL=info",
+	}
+	em, err := rie.Start(ctx, rieBin, bootstrap, lambdaEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer em.Close()
+
+	tests := map[string]struct{ triggers []string }{
+		"share-image.json":         {[]string{"share-image"}},
+		"copy-image.json":          {[]string{"copy-image"}},
+		"copy-image-failed.json":   {[]string{"copy-image-failed"}},
+		"launch-failed.json":       {[]string{"launch-failed"}},
+		"instance-terminated.json": {[]string{"instance-terminated"}},
+		"ami-available.json":       {[]string{"ami-available"}},
+		"asg-launch-failed.json":   {[]string{"asg-launch-failed"}},
+		"ignored-dryrun.json":      {[]string{"ignored"}},
+		"sqs-batch.json":           {[]string{"share-image", "launch-failed", "ignored"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			payload, err := scenario.Event("../../events/"+name, seed.Replace())
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := em.Invoke(ctx, payload)
+			if err != nil {
+				t.Fatalf("%v\nlogs:\n%s", err, em.Logs())
+			}
+			// The emulator answers handler errors with HTTP 200: read the body.
+			var resp struct {
+				ErrorMessage      string            `json:"errorMessage"`
+				BatchItemFailures []json.RawMessage `json:"batchItemFailures"`
+				Records           []struct {
+					Trigger  string            `json:"trigger"`
+					Error    string            `json:"error"`
+					Findings []json.RawMessage `json:"findings"`
+				} `json:"records"`
+			}
+			if err := json.Unmarshal(body, &resp); err != nil || resp.ErrorMessage != "" {
+				t.Fatalf("response %s (%v)", body, err)
+			}
+			if len(resp.Records) != len(tc.triggers) {
+				t.Fatalf("response %s", body)
+			}
+			for i, r := range resp.Records {
+				if r.Trigger != tc.triggers[i] || r.Error != "" {
+					t.Errorf("record %d = %+v, want %s", i, r, tc.triggers[i])
+				}
+			}
+			if name == "sqs-batch.json" && resp.BatchItemFailures == nil {
+				t.Errorf("an SQS batch answers batchItemFailures: %s", body)
+			}
+		})
+	}
+	t.Run("unusable input is a handler error", func(t *testing.T) {
+		body, err := em.Invoke(ctx, []byte(`{"detail-type": "AWS API Call via CloudTrail", "detail": "nope"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(body), `"errorMessage"`) || !strings.Contains(string(body), "unusable input") {
+			t.Errorf("body %s", body)
+		}
+	})
+	if initMs, reports := rie.Durations(em.Logs()); len(reports) == 0 {
+		t.Errorf("no REPORT lines from the emulator:\n%s", em.Logs())
+	} else {
+		t.Log(fmt.Sprintf("init %.1f ms, invokes %v ms", initMs, reports))
+	}
+}
