@@ -127,7 +127,7 @@ func TestCompose(t *testing.T) {
 			if got := m.Attributes[AttrSeverity]; got != (Attribute{"String", tc.wantSeverity}) {
 				t.Errorf("severity = %+v, want %s", got, tc.wantSeverity)
 			}
-			if got := m.Attributes[AttrAccount]; got != (Attribute{"String", tc.wantAccount}) {
+			if got := m.Attributes[AttrAccount]; got != (Attribute{"String.Array", accountsJSON(tc.wantAccount)}) {
 				t.Errorf("account = %+v, want %s", got, tc.wantAccount)
 			}
 			if got := m.Attributes[AttrFindingCodes]; got != (Attribute{"String.Array", tc.wantCodes}) {
@@ -562,4 +562,10 @@ func TestSubjectWithManyImagesAndAccounts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// accountsJSON turns "a,b" into the String.Array value ["a","b"].
+func accountsJSON(csv string) string {
+	b, _ := json.Marshal(strings.Split(csv, ","))
+	return string(b)
 }

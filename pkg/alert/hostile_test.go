@@ -73,7 +73,11 @@ func checkInvariants(t *testing.T, m Message) {
 		t.Errorf("severity attribute = %+v", sev)
 	}
 	if acc, ok := m.Attributes[AttrAccount]; ok {
-		for _, a := range strings.Split(acc.Value, ",") {
+		var accounts []string
+		if err := json.Unmarshal([]byte(acc.Value), &accounts); err != nil || acc.DataType != "String.Array" {
+			t.Errorf("account attribute = %+v (%v)", acc, err)
+		}
+		for _, a := range accounts {
 			if !isAccountID(a) {
 				t.Errorf("account attribute has %q", a)
 			}

@@ -47,7 +47,7 @@ func TestPublish(t *testing.T) {
 	}
 	want := map[string]types.MessageAttributeValue{
 		"severity":      {DataType: aws.String("String"), StringValue: aws.String("high")},
-		"account":       {DataType: aws.String("String"), StringValue: aws.String("111122223333,999988887777")},
+		"account":       {DataType: aws.String("String.Array"), StringValue: aws.String(`["111122223333","999988887777"]`)},
 		"finding_codes": {DataType: aws.String("String.Array"), StringValue: aws.String(`["key-policy-missing-use","untrusted-account"]`)},
 	}
 	if len(in.MessageAttributes) != len(want) {

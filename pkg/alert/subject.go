@@ -238,7 +238,10 @@ func (a *analysis) attributes() map[string]Attribute {
 		accounts = accounts[:maxAccountsInAttribute]
 	}
 	if len(accounts) > 0 {
-		attrs[AttrAccount] = Attribute{DataType: "String", Value: strings.Join(accounts, ",")}
+		// String.Array: an SNS filter policy on "account" matches when any element does, so a
+		// subscriber can follow one account.
+		rawAccounts, _ := json.Marshal(accounts) // a []string always marshals
+		attrs[AttrAccount] = Attribute{DataType: "String.Array", Value: string(rawAccounts)}
 	}
 	var all distinct
 	for _, it := range a.items {

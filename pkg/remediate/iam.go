@@ -116,25 +116,27 @@ func (c *iamRun) checkIdentity(ctx context.Context, it *item, p *trigger.Princip
 	for _, u := range set.Unparsed() {
 		it.addNote(fmt.Sprintf("%s: %s could not be parsed and was not evaluated", shortPrincipal(p.ARN), clip(u, 300)))
 	}
-	trusted, err := c.trusted(ctx, p.Account)
-	if err != nil {
-		it.addNote(fmt.Sprintf("trust of account %s not confirmed: %s", p.Account, clip(err.Error(), 200)))
-		it.retry = it.retry || awsapi.Transient(err)
-		return
-	}
 	for _, k := range keys {
 		g := evaluateIdentity(set, k, p.ARN)
 		klog := log.With().Str("key", k.ARN).Logger()
 		klog.Debug().Strs("not_evaluated", g.notEvaluated).Msg("identity side evaluated")
 		if len(g.denies) > 0 {
 			it.addFinding(report.Finding{Code: report.ExplicitDeny, Account: p.Account, KeyARN: k.ARN, PrincipalARN: p.ARN,
-				Message: fmt.Sprintf("a Deny in the identity policies or permissions boundary of %s blocks the key %s: never fixed automatically (%s)",
-					shortPrincipal(p.ARN), k.ARN, clip(strings.Join(g.denies, "; "), 600))})
+				Message: fmt.Sprintf("a Deny in the identity policies or permissions boundary of %s blocks this key: never fixed automatically (%s)",
+					shortPrincipal(p.ARN), clip(strings.Join(g.denies, "; "), 600))})
 			klog.Info().Str("decision", "explicit-deny").Msg("identity side denies")
 			continue
 		}
 		if !g.missing() {
 			klog.Debug().Str("decision", "allow").Msg("identity policies allow the key")
+			continue
+		}
+		// Trust is only asked when there is something to fix (it may cost an Organizations call).
+		trusted, err := c.trusted(ctx, p.Account)
+		if err != nil {
+			it.addNote(fmt.Sprintf("trust of account %s not confirmed: %s", p.Account, clip(err.Error(), 200)))
+			it.retry = it.retry || awsapi.Transient(err)
+			c.addIAMFindings(it, p, k, set, g, false, "the trust of account "+p.Account+" could not be confirmed")
 			continue
 		}
 		why := c.whyNotFixable(ctx, it, p, k, trusted, set, g)
