@@ -39,7 +39,7 @@ type keyWrite struct {
 	Policy string
 	// Bypass is the BypassPolicyLockoutSafetyCheck member exactly as sent; nil when absent.
 	Bypass json.RawMessage
-	Status int // the local AWS's answer
+	Status int // the local AWS's answer (0 while in flight)
 }
 
 // awsRecorder forwards to the local AWS and records what passes: a request count and every
@@ -101,11 +101,17 @@ func (r *awsRecorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	kw := keyWrite{Bypass: in["BypassPolicyLockoutSafetyCheck"]}
 	_ = json.Unmarshal(in["KeyId"], &kw.KeyID)
 	_ = json.Unmarshal(in["Policy"], &kw.Policy)
+	// Recorded in arrival order (before forwarding): writes to one key are serialised by the
+	// remediator, so arrival order is the order KMS applied them.
+	r.mu.Lock()
+	i := len(r.writes)
+	r.writes = append(r.writes, kw)
+	r.mu.Unlock()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	r.proxy.ServeHTTP(sw, req)
-	kw.Status = sw.status
 	r.mu.Lock()
-	r.writes = append(r.writes, kw)
+	r.writes[i].Status = sw.status
+	kw = r.writes[i]
 	r.mu.Unlock()
 	if r.afterPut != nil {
 		r.afterPut(kw)

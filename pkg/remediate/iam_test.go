@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -17,6 +18,7 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/evaluate"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/identity"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/localaws"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/scenario"
@@ -560,4 +562,75 @@ func TestServiceLinkedRoleNeedsAGrant(t *testing.T) {
 	if fs := iamFindings(again.Records[0]); len(fs) != 0 {
 		t.Errorf("grant exists, still reported: %+v", fs)
 	}
+}
+
+// Under 30% injected faults (throttles, 5xx, resets, resets after the write reached IAM), six
+// failed launches by three roles end, after redeliveries, in one usage policy that allows exactly
+// the six keys, attached once to each role, within IAM's version limit.
+func TestUsagePolicyUnderFaults(t *testing.T) {
+	ctx := context.Background()
+	events := map[string][]byte{}
+	roles := []string{uniq("faulty"), uniq("faulty"), uniq("faulty")}
+	keysOf := map[string][]string{}
+	var all []string
+	for i := range 6 {
+		role := roles[i%len(roles)]
+		if err := world.Role(ctx, scenario.Target, role); err != nil {
+			t.Fatal(err)
+		}
+		f := newFixture(t, "", scenario.Target)
+		raw, err := scenario.Event("../../events/launch-failed.json", launchFailed(f, role, scenario.Target))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Distinct event IDs, as distinct CloudTrail records would have.
+		events[fmt.Sprintf("launch-%02d", i)] = []byte(strings.ReplaceAll(string(raw), "7f1b3d5e-9a2c-4e6f-8b0d-1c3e5a7b9d24", fmt.Sprintf("7f1b3d5e-9a2c-4e6f-8b0d-%012d", i)))
+		keysOf[role] = append(keysOf[role], f.key)
+		all = append(all, f.key)
+	}
+	events["launch-00-dup"] = events["launch-00"]
+	sort.Strings(all)
+
+	proxy, url := faultProxy(t, env.URL, localaws.FaultConfig{Seed: faultSeed + 7, Rate: faultRate, LatencyMillis: 20,
+		Kinds: []string{localaws.FaultThrottle, localaws.Fault500, localaws.Fault503, localaws.FaultReset, localaws.FaultResetAfter}})
+	rm, _ := newRemediatorOn(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}}, url, faultAttempts)
+	name := uniq("KmsKeyUsagePolicy")
+	rm.cfg.IAMPolicyName = name
+	iamSettle = 10 * time.Millisecond
+	t.Cleanup(func() { iamSettle = 500 * time.Millisecond })
+
+	_, rounds := deliverUntilDone(t, rm, events, 3)
+
+	pARN := policyARNIn(scenario.Target, name)
+	doc, ok := storedDefault(t, scenario.Target, pARN)
+	if !ok {
+		t.Fatal("usage policy not created")
+	}
+	for sid, got := range resources(t, doc) {
+		if fmt.Sprint(got) != fmt.Sprint(all) {
+			t.Errorf("%s resources = %v, want exactly %v", sid, got, all)
+		}
+	}
+	vs, err := world.IAM(scenario.Target).ListPolicyVersions(ctx, &iam.ListPolicyVersionsInput{PolicyArn: aws.String(pARN)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs.Versions) > maxPolicyVersions {
+		t.Errorf("%d versions", len(vs.Versions))
+	}
+	for _, role := range roles {
+		if a := attachedToRole(t, scenario.Target, role); joined(a) != pARN {
+			t.Errorf("%s attached: %v", role, a)
+		}
+		for _, k := range keysOf[role] {
+			if !principalCanLaunch(t, k, identity.Principal{Account: scenario.Target, Kind: identity.Role, Name: role}, roleARN(scenario.Target, role)) {
+				t.Errorf("%s cannot use %s", role, k)
+			}
+		}
+	}
+	s := proxy.Stats()
+	if s.Faults == 0 || rounds < 2 {
+		t.Errorf("the faults were not exercised: %+v, %d rounds", s, rounds)
+	}
+	t.Logf("%d requests, %d faults %v; done after %d rounds; %d policy versions", s.Requests, s.Faults, s.ByKind, rounds, len(vs.Versions))
 }

@@ -1,4 +1,4 @@
-package deploy
+package stack
 
 import (
 	"bytes"
@@ -12,14 +12,14 @@ import (
 	"testing"
 )
 
-// repoRoot is the module root (the parent of this package's directory).
+// repoRoot is the module root (two levels above this package: pkg/stack).
 func repoRoot(t *testing.T) string {
 	t.Helper()
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
 		t.Fatal("cannot locate the test source file")
 	}
-	return filepath.Dir(filepath.Dir(file))
+	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
 }
 
 // yamlToJSON turns a CloudFormation YAML template into JSON with python3 and PyYAML (cfn-lint
