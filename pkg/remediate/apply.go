@@ -96,7 +96,9 @@ func (r *run) applyKey(ctx context.Context, n *keyNeed) report.Action {
 	act.Status = status
 	if err != nil {
 		act.Reason = err.Error()
-		if awsapi.Transient(err) {
+		// A writer that kept replacing the policy is transient too: hand the records back (issue 6
+		// found that this reason did not start with "transient" and was acknowledged instead).
+		if awsapi.Transient(err) || errors.Is(err, errConcurrentWriter) {
 			act.Reason = "transient: " + act.Reason
 		}
 		return act
@@ -160,7 +162,7 @@ func (r *run) writeKeyPolicy(ctx context.Context, k *key, accounts []string, edi
 	return report.StatusFailed, "", fmt.Errorf("key policy %s: %w", k.ARN, errConcurrentWriter)
 }
 
-var errConcurrentWriter = errors.New("transient: a concurrent writer kept replacing the policy; handed back for retry")
+var errConcurrentWriter = errors.New("a concurrent writer kept replacing the policy; handed back for retry")
 
 // lastWritten remembers, per key, the last policy this process wrote (see writeKeyPolicy).
 var lastWritten sync.Map
