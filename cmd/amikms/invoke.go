@@ -10,6 +10,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
+
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/logging"
@@ -85,7 +87,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *imageID == "" || *region == "" || !config.IsAccountID(*account) {
+	if *imageID == "" || *region == "" || !awsid.IsAccountID(*account) {
 		fmt.Fprintln(stderr, "amikms check: --image, --region and a 12-digit --account are required")
 		return 2
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
+
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 )
 
@@ -78,7 +80,7 @@ func checkInvariants(t *testing.T, m Message) {
 			t.Errorf("account attribute = %+v (%v)", acc, err)
 		}
 		for _, a := range accounts {
-			if !isAccountID(a) {
+			if !awsid.IsAccountID(a) {
 				t.Errorf("account attribute has %q", a)
 			}
 		}

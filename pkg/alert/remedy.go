@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
+
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/keypolicy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 )
@@ -346,7 +348,7 @@ func (a *analysis) keyPolicyRemedies(d detail) []string {
 		for _, it := range items {
 			codes = appendNew(codes, it.f.Code)
 			switch {
-			case !isAccountID(it.f.Account):
+			case !awsid.IsAccountID(it.f.Account):
 				invalid = appendNew(invalid, it.f.Account)
 				continue
 			case a.untrusted[it.f.Account]:

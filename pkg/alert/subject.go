@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
+
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
 )
@@ -198,26 +200,13 @@ func validCode(code string) bool {
 	return true
 }
 
-// isAccountID: 12 ASCII digits (unicode digits are not account IDs).
-func isAccountID(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 func (a *analysis) attributes() map[string]Attribute {
 	attrs := map[string]Attribute{
 		AttrSeverity: {DataType: "String", Value: a.severity()},
 	}
 	var involved distinct
 	add := func(acc string) {
-		if isAccountID(acc) {
+		if awsid.IsAccountID(acc) {
 			involved.add(acc)
 		}
 	}

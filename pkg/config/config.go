@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 )
 
 // Mode says whether the remediator writes (fix) or only reports what it would write (alert).
@@ -36,7 +38,6 @@ type Config struct {
 }
 
 var (
-	accountPattern   = regexp.MustCompile(`^[0-9]{12}$`)
 	orgPattern       = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
 	topicPattern     = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
 	iamNamePattern   = regexp.MustCompile(`^[A-Za-z0-9+=,.@_-]{1,64}$`)
@@ -98,7 +99,7 @@ func parseAccounts(s string) ([]string, error) {
 	seen := map[string]bool{}
 	var out []string
 	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
-		if !accountPattern.MatchString(f) {
+		if !awsid.IsAccountID(f) {
 			return nil, fmt.Errorf("%q is not a 12-digit account ID", f)
 		}
 		if !seen[f] {
@@ -109,9 +110,6 @@ func parseAccounts(s string) ([]string, error) {
 	sort.Strings(out)
 	return out, nil
 }
-
-// IsAccountID reports whether s is exactly 12 ASCII digits.
-func IsAccountID(s string) bool { return accountPattern.MatchString(s) }
 
 // Trusted reports whether the account is listed in TRUSTED_ACCOUNT_IDS (organization membership
 // is checked by the caller, which needs AWS).

@@ -3,6 +3,8 @@ package evaluate
 import (
 	"fmt"
 	"strings"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 )
 
 // crossAccountActions are the KMS permissions AWS lets a principal of another account use at all
@@ -200,7 +202,7 @@ func EC2Context(region, principalARN string, grant bool) map[string][]string {
 // keyAccountOf returns the account of a key ARN, "" when it is not one.
 func keyAccountOf(arn string) string {
 	parts, ok := splitARN(arn)
-	if !ok || parts[0] != "arn" || !isAccountID(parts[4]) {
+	if !ok || parts[0] != "arn" || !awsid.IsAccountID(parts[4]) {
 		return ""
 	}
 	return parts[4]

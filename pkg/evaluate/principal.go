@@ -4,6 +4,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
+
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"
 )
 
@@ -29,18 +31,6 @@ type principal struct {
 	roleName  string // kindRole and kindSession: the role's name (last path segment)
 }
 
-func isAccountID(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 // parsePrincipal never fails: what it does not recognise is kindOther and matches only itself.
 func parsePrincipal(s string) principal {
 	p := principal{raw: s}
@@ -48,7 +38,7 @@ func parsePrincipal(s string) principal {
 	case s == "":
 		p.kind = kindAnonymous
 		return p
-	case isAccountID(s):
+	case awsid.IsAccountID(s):
 		p.kind, p.partition, p.account = kindRoot, "aws", s
 		return p
 	case !strings.HasPrefix(s, "arn:"):
@@ -130,7 +120,7 @@ func matchAWSValue(v string, req principal) matchKind {
 		if pv.account != req.account || req.account == "" {
 			return matchNone
 		}
-		if !isAccountID(v) && req.partition != "" && pv.partition != req.partition {
+		if !awsid.IsAccountID(v) && req.partition != "" && pv.partition != req.partition {
 			return matchNone
 		}
 		if req.kind == kindRoot {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
+
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"
 )
 
@@ -34,7 +36,7 @@ var needs = []need{
 // extended. The error is a *RefusedError.
 func EnsureAccounts(doc []byte, accounts []string) (Edit, error) {
 	for _, a := range accounts {
-		if !ValidAccount(a) {
+		if !awsid.IsAccountID(a) {
 			return Edit{Document: doc}, &RefusedError{Reason: "invalid-account", Detail: fmt.Sprintf("%q is not a 12-digit AWS account ID", a)}
 		}
 	}
@@ -75,19 +77,6 @@ func EnsureAccounts(doc []byte, accounts []string) (Edit, error) {
 		return Edit{Document: doc}, &RefusedError{Reason: "invalid-characters", Detail: fmt.Sprintf("byte offset %d holds %s, which KMS does not accept in a key policy", off, r)}
 	}
 	return Edit{Document: out, Changes: changes, Changed: true}, nil
-}
-
-// ValidAccount reports whether s is exactly 12 ASCII digits.
-func ValidAccount(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // RootARN is the principal the editor adds for an account.

@@ -1,5 +1,19 @@
 package localaws
 
+// # Using it
+//
+//	env, err := localaws.Start(ctx)            // moto_server + filler on 127.0.0.1
+//	defer env.Close()
+//	cfg, err := env.Config(ctx, "111122223333", "us-east-1") // SDK config acting as that account
+//	key := ...kms.CreateKey via cfg...                          // real moto KMS
+//	img := env.Filler.CreateImage("111122223333", "us-east-1", "app",
+//		[]localaws.SnapshotSpec{{Encrypted: true, KmsKeyID: keyARN}})
+//	env.Filler.ShareImage(img, "444455556666")               // or ModifyImageAttribute via the SDK
+//	events := env.Filler.Events()                             // what AWS would have put on the bus
+//
+// A role in another account: Filler.MapAccessKeyPrincipal(akid, "arn:aws:iam::ACCT:role/NAME")
+// with static credentials using akid, or a real sts:AssumeRole through env.URL (learned).
+//
 // # The moto gaps this package fills, and how
 //
 // Everything not listed here goes to moto_server unchanged (the filler is a reverse proxy).
@@ -48,6 +62,12 @@ package localaws
 //     of the launching account, grants and SCPs are not evaluated.
 //   - KMS DescribeKey reports KeyManager CUSTOMER for aws/ebs. Filled: the filler rewrites
 //     KeyManager to AWS in DescribeKey answers for keys with an alias/aws/... alias.
+//   - CloudTrail / EventBridge events are never generated. Filled: Filler.Events records the
+//     events AWS would deliver for the modeled calls (events.go): CloudTrail records for
+//     ModifyImageAttribute, CopyImage (also refused ones) and RunInstances, instance
+//     state-change notifications, and AMI state changes when copies finish. With
+//     Filler.FailCopiesSynchronously, CopyImage refuses inaccessible keys at call time
+//     (InvalidParameterValue), which yields the errorCode form of the CopyImage record.
 //   - Accounts: the filler attributes requests as moto does (x-moto-account-id; else the access
 //     key — learned from STS AssumeRole and IAM CreateAccessKey answers passing through, or
 //     mapped with Filler.MapAccessKey; else 123456789012) and adds x-moto-account-id when it
@@ -55,7 +75,8 @@ package localaws
 //
 // Not filled (known differences from AWS that tests must not rely on): key-policy enforcement
 // on KMS calls themselves, PutKeyPolicy validation (moto accepts anything, even on aws/ebs),
-// cross-account KMS calls by key ARN, tags on modeled images/snapshots (CreateTags goes to moto
+// cross-account KMS calls by key ARN, IAM policies of the launching/copying account,
+// organization/OU launch permissions resolved to member accounts, tags on modeled images/snapshots (CreateTags goes to moto
 // and DescribeImages does not show them), pagination of modeled objects, CloudTrail and
 // EventBridge events for any of this (tests synthesize them), IAM policy simulation, and
 // request signatures (moto does not check them; the filler rewrites bodies it merges).

@@ -133,6 +133,12 @@ func editList(list []string, v string, add bool) []string {
 
 func (fi *fillerImpl) modifyImageAttribute(w http.ResponseWriter, c *call) bool {
 	id := c.params.Get("ImageId")
+	var record func()
+	defer func() {
+		if record != nil {
+			record() // after the unlock below
+		}
+	}()
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
 	im := fi.images[id]
@@ -161,6 +167,13 @@ func (fi *fillerImpl) modifyImageAttribute(w http.ResponseWriter, c *call) bool 
 		im.description = v[0]
 	} else if c.params.Get("Attribute") == "description" {
 		im.description = c.params.Get("Value")
+	}
+	if len(changes) > 0 {
+		record = func() {
+			fi.recordCall(c, "ModifyImageAttribute", map[string]any{
+				"imageId": id, "launchPermission": launchPermissionParams(changes), "attributeType": "launchPermission",
+			}, map[string]any{"_return": true}, "", "")
+		}
 	}
 	writeEC2(w, "ModifyImageAttribute", "<return>true</return>")
 	return true

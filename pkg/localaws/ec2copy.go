@@ -118,6 +118,32 @@ func (fi *fillerImpl) copyImage(w http.ResponseWriter, r *http.Request, c *call)
 	if explicitKey != "" {
 		job.keys = append(job.keys, explicitKey)
 	}
+	reqParams := map[string]any{"sourceRegion": srcRegion, "sourceImageId": srcID, "name": name}
+	if d := c.params.Get("Description"); d != "" {
+		reqParams["description"] = d
+	}
+	if v := c.params.Get("Encrypted"); v != "" {
+		reqParams["encrypted"] = v == "true"
+	}
+	if kmsKeyParam != "" {
+		reqParams["kmsKeyId"] = kmsKeyParam
+	}
+	if v := c.params.Get("ClientToken"); v != "" {
+		reqParams["clientToken"] = v
+	}
+	fi.mu.Lock()
+	syncChecks := fi.syncCopies
+	fi.mu.Unlock()
+	if syncChecks {
+		for _, key := range job.keys {
+			if ok, _ := fi.canUseKey(ctx, key, c.account, c.principal, arnRegion(key)); !ok {
+				const msg = "The specified KMS key is not accessible"
+				fi.recordCall(c, "CopyImage", reqParams, nil, "InvalidParameterValue", msg)
+				writeEC2Error(w, http.StatusBadRequest, "InvalidParameterValue", msg)
+				return true
+			}
+		}
+	}
 
 	fi.mu.Lock()
 	for _, s := range snaps {
@@ -125,6 +151,7 @@ func (fi *fillerImpl) copyImage(w http.ResponseWriter, r *http.Request, c *call)
 	}
 	fi.addImage(im)
 	fi.mu.Unlock()
+	fi.recordCall(c, "CopyImage", reqParams, map[string]any{"imageId": im.id}, "", "")
 	writeEC2(w, "CopyImage", "<imageId>"+im.id+"</imageId>")
 	return true
 }
@@ -158,7 +185,8 @@ func (fi *fillerImpl) completeCopies(ctx context.Context) []string {
 			}
 		}
 		fi.mu.Lock()
-		if im.state == "pending" {
+		finished := im.state == "pending"
+		if finished {
 			snapState := "completed"
 			im.state = "available"
 			if failure != "" {
@@ -173,7 +201,11 @@ func (fi *fillerImpl) completeCopies(ctx context.Context) []string {
 			}
 			done = append(done, im.id)
 		}
+		account, region, state, msg := im.account, im.region, im.state, im.reasonMessage
 		fi.mu.Unlock()
+		if finished {
+			fi.recordImageState(account, region, im.id, state, msg)
+		}
 	}
 	return done
 }
@@ -185,4 +217,14 @@ func (f *Filler) AutoCompleteCopies(on bool) {
 	f.impl.mu.Lock()
 	defer f.impl.mu.Unlock()
 	f.impl.autoCopies = on
+}
+
+// FailCopiesSynchronously makes CopyImage check, at call time, that the caller can use every
+// source snapshot key and the requested KmsKeyId, refusing with InvalidParameterValue "The
+// specified KMS key is not accessible" (as reported for inaccessible keys in the copy/import
+// family) instead of letting the copy fail later. Off by default.
+func (f *Filler) FailCopiesSynchronously(on bool) {
+	f.impl.mu.Lock()
+	defer f.impl.mu.Unlock()
+	f.impl.syncCopies = on
 }

@@ -34,19 +34,24 @@ type fillerImpl struct {
 	client *http.Client
 
 	mu         sync.Mutex
-	staticKeys map[string]string    // access key ID -> account (MapAccessKey)
-	learned    map[string]keyHolder // access key ID -> account/principal learned from moto's answers
+	staticKeys map[string]keyHolder // access key ID -> holder (MapAccessKey, MapAccessKeyPrincipal)
+	learned    map[string]keyHolder // access key ID -> holder learned from moto's answers
 	images     map[string]*image
 	snapshots  map[string]*snapshot
 	instances  map[string]*instance
 	order      []string // image IDs in creation order, for stable listings
 	instOrder  []string
 	autoCopies bool
+	syncCopies bool
+	events     []json.RawMessage
 }
 
+// keyHolder is who an access key belongs to.
 type keyHolder struct {
-	account   string
-	principal string // IAM ARN of the role or user the key belongs to, when known
+	account     string
+	principal   string // IAM ARN of the role or user, when known
+	sessionARN  string // STS assumed-role session ARN, for role sessions
+	principalID string
 }
 
 // NewFiller returns a filler that forwards to the moto_server at motoURL.
@@ -77,8 +82,9 @@ func (fi *fillerImpl) resetState() {
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
 	if fi.staticKeys == nil {
-		fi.staticKeys = map[string]string{}
+		fi.staticKeys = map[string]keyHolder{}
 	}
+	fi.events = nil
 	fi.learned = map[string]keyHolder{}
 	fi.images = map[string]*image{}
 	fi.snapshots = map[string]*snapshot{}
@@ -96,15 +102,37 @@ func (f *Filler) Reset() { f.impl.resetState() }
 func (f *Filler) MapAccessKey(accessKeyID, account string) {
 	f.impl.mu.Lock()
 	defer f.impl.mu.Unlock()
-	f.impl.staticKeys[accessKeyID] = account
+	f.impl.staticKeys[accessKeyID] = keyHolder{account: account}
 }
+
+// MapAccessKeyPrincipal is MapAccessKey for a key that belongs to an IAM role or user
+// (arn:aws:iam::ACCOUNT:role/NAME or :user/NAME): the account comes from the ARN, key-policy
+// checks also match the ARN, and recorded events name it (a role as an assumed-role session
+// "localaws"). It reports false when principalARN is not such an ARN.
+func (f *Filler) MapAccessKeyPrincipal(accessKeyID, principalARN string) bool {
+	account := arnAccount(principalARN)
+	parts := splitARN(principalARN)
+	if account == "" || parts[2] != "iam" || !(strings.HasPrefix(parts[5], "role/") || strings.HasPrefix(parts[5], "user/")) {
+		return false
+	}
+	h := keyHolder{account: account, principal: principalARN}
+	if strings.HasPrefix(parts[5], "role/") {
+		h.sessionARN = "arn:aws:sts::" + account + ":assumed-role/" + lastPathPart(parts[5]) + "/localaws"
+	}
+	f.impl.mu.Lock()
+	defer f.impl.mu.Unlock()
+	f.impl.staticKeys[accessKeyID] = h
+	return true
+}
+
+func lastPathPart(s string) string { return s[strings.LastIndex(s, "/")+1:] }
 
 // AccountOf returns the account the filler attributes to an access key ID, and whether it knows it.
 func (f *Filler) AccountOf(accessKeyID string) (string, bool) {
 	f.impl.mu.Lock()
 	defer f.impl.mu.Unlock()
-	if a, ok := f.impl.staticKeys[accessKeyID]; ok {
-		return a, true
+	if h, ok := f.impl.staticKeys[accessKeyID]; ok {
+		return h.account, true
 	}
 	h, ok := f.impl.learned[accessKeyID]
 	return h.account, ok
@@ -117,25 +145,20 @@ type call struct {
 	service   string // from the SigV4 credential scope: ec2, kms, sts, iam, ...
 	accessKey string
 	principal string
+	holder    keyHolder // who the access key belongs to, when known
+	userAgent string
 	action    string     // query protocol Action
 	target    string     // JSON protocol X-Amz-Target
 	params    url.Values // query protocol parameters (form body + URL query)
 	body      []byte
+	bodyRead  bool // body holds the whole request body (query protocol)
 	static    bool // the account came from a static access-key mapping
 }
 
 var credentialRE = regexp.MustCompile(`Credential=([^/,\s]+)/[^/]*/([^/]*)/([^/]*)/`)
 
 func (fi *fillerImpl) parseCall(r *http.Request) (*call, error) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
-	if err != nil {
-		return nil, fmt.Errorf("read request body: %w", err)
-	}
-	if len(body) > maxRequestBody {
-		return nil, fmt.Errorf("request body over %d bytes", maxRequestBody)
-	}
-	r.Body.Close()
-	c := &call{region: defaultRegion, body: body, target: r.Header.Get("X-Amz-Target")}
+	c := &call{region: defaultRegion, target: r.Header.Get("X-Amz-Target")}
 	if m := credentialRE.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
 		c.accessKey, c.region, c.service = m[1], m[2], m[3]
 		if c.region == "" {
@@ -143,7 +166,18 @@ func (fi *fillerImpl) parseCall(r *http.Request) (*call, error) {
 		}
 	}
 	c.params = r.URL.Query()
+	// Only query-protocol bodies are read (they carry Action and its parameters); anything else
+	// streams to moto untouched.
 	if c.target == "" && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
+		if err != nil {
+			return nil, fmt.Errorf("read request body: %w", err)
+		}
+		if len(body) > maxRequestBody {
+			return nil, fmt.Errorf("query request body over %d bytes", maxRequestBody)
+		}
+		r.Body.Close()
+		c.body, c.bodyRead = body, true
 		if form, err := url.ParseQuery(string(body)); err == nil {
 			for k, v := range form {
 				c.params[k] = append(c.params[k], v...)
@@ -157,16 +191,20 @@ func (fi *fillerImpl) parseCall(r *http.Request) (*call, error) {
 	switch {
 	case r.Header.Get(motoAccountHdr) != "":
 		c.account = r.Header.Get(motoAccountHdr)
-	case c.accessKey != "" && fi.staticKeys[c.accessKey] != "":
-		c.account, c.static = fi.staticKeys[c.accessKey], true
+	case c.accessKey != "" && fi.staticKeys[c.accessKey].account != "":
+		c.account, c.static = fi.staticKeys[c.accessKey].account, true
 	case c.accessKey != "" && fi.learned[c.accessKey].account != "":
 		c.account = fi.learned[c.accessKey].account
 	default:
 		c.account = DefaultAccount
 	}
-	if c.accessKey != "" {
-		c.principal = fi.learned[c.accessKey].principal
+	if h, ok := fi.staticKeys[c.accessKey]; ok && h.account == c.account {
+		c.holder = h
+	} else if h, ok := fi.learned[c.accessKey]; ok && h.account == c.account {
+		c.holder = h
 	}
+	c.principal = c.holder.principal
+	c.userAgent = r.Header.Get("User-Agent")
 	return c, nil
 }
 
@@ -196,8 +234,10 @@ func (c *call) isEC2() bool {
 
 // forward sends the request to moto as it came, with its original body.
 func (fi *fillerImpl) forward(w http.ResponseWriter, r *http.Request, c *call) {
-	r.Body = io.NopCloser(bytes.NewReader(c.body))
-	r.ContentLength = int64(len(c.body))
+	if c.bodyRead {
+		r.Body = io.NopCloser(bytes.NewReader(c.body))
+		r.ContentLength = int64(len(c.body))
+	}
 	if c.static {
 		r.Header.Set(motoAccountHdr, c.account)
 	}
@@ -229,9 +269,11 @@ func (fi *fillerImpl) learnFromResponse(resp *http.Response) error {
 		learn = func(body []byte) {
 			var out struct {
 				AccessKeyID string `xml:"AssumeRoleResult>Credentials>AccessKeyId"`
+				SessionARN  string `xml:"AssumeRoleResult>AssumedRoleUser>Arn"`
+				RoleID      string `xml:"AssumeRoleResult>AssumedRoleUser>AssumedRoleId"`
 			}
 			if xml.Unmarshal(body, &out) == nil && out.AccessKeyID != "" {
-				fi.remember(out.AccessKeyID, keyHolder{account: account, principal: roleARN})
+				fi.remember(out.AccessKeyID, keyHolder{account: account, principal: roleARN, sessionARN: out.SessionARN, principalID: out.RoleID})
 			}
 		}
 	case "CreateAccessKey":

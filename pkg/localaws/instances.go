@@ -96,6 +96,7 @@ func (fi *fillerImpl) runInstances(w http.ResponseWriter, r *http.Request, c *ca
 	now := time.Now().UTC()
 	resID := newID("r-")
 	var launched []instanceXML
+	var created []*instance
 	fi.mu.Lock()
 	for i := range count {
 		in := &instance{id: newID("i-"), reservationID: resID, account: c.account, region: c.region,
@@ -107,12 +108,25 @@ func (fi *fillerImpl) runInstances(w http.ResponseWriter, r *http.Request, c *ca
 		}
 		fi.instances[in.id] = in
 		fi.instOrder = append(fi.instOrder, in.id)
+		created = append(created, in)
 		x := in.toXML()
 		x.InstanceState = stateXML{Code: 0, Name: "pending"} // RunInstances always answers pending
 		x.StateReason = nil
 		launched = append(launched, x)
 	}
 	fi.mu.Unlock()
+	var items []map[string]any
+	for _, in := range created {
+		items = append(items, map[string]any{"instanceId": in.id, "imageId": imageID, "instanceType": itype,
+			"currentState": map[string]any{"code": 0, "name": "pending"}, "amiLaunchIndex": in.amiLaunchIndex})
+	}
+	fi.recordCall(c, "RunInstances", map[string]any{
+		"instancesSet": map[string]any{"items": []map[string]any{{"imageId": imageID, "minCount": 1, "maxCount": count}}},
+		"instanceType": itype,
+	}, map[string]any{"reservationId": resID, "ownerId": c.account, "instancesSet": map[string]any{"items": items}}, "", "")
+	for _, in := range created {
+		fi.recordInstanceState(in.account, in.region, in.id, in.state)
+	}
 	writeEC2(w, "RunInstances", "<reservationId>"+resID+"</reservationId><ownerId>"+c.account+
 		"</ownerId><groupSet/><instancesSet>"+marshalItems(launched)+"</instancesSet>")
 	return true
@@ -258,6 +272,12 @@ type stateChangeXML struct {
 // terminateInstances terminates modeled instances (only when every ID given is modeled).
 func (fi *fillerImpl) terminateInstances(w http.ResponseWriter, c *call) bool {
 	ids := indexed(c.params, "InstanceId")
+	var terminated []*instance
+	defer func() {
+		for _, in := range terminated {
+			fi.recordInstanceState(in.account, in.region, in.id, "terminated") // after the unlock below
+		}
+	}()
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
 	if len(ids) == 0 {
@@ -275,6 +295,9 @@ func (fi *fillerImpl) terminateInstances(w http.ResponseWriter, c *call) bool {
 	for _, id := range ids {
 		in := fi.instances[id]
 		prev := in.state
+		if prev != "terminated" {
+			terminated = append(terminated, in)
+		}
 		in.state = "terminated"
 		if in.reasonCode == "" {
 			in.reasonCode, in.reasonMessage = "Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown"

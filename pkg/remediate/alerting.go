@@ -5,19 +5,33 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/alert"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 )
 
 // publishAlert sends one SNS message per invocation when there is anything to tell. A message
 // whose content (findings and actions, without event IDs) was already sent by this environment
 // within the memory window is not sent again, so redelivered events do not multiply alerts.
+//
+// A panic while composing or publishing is logged and the alert dropped: the records it was
+// about are already handled, and a crashed batch would redo them.
 func (r *run) publishAlert(ctx context.Context, res *report.Result) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error().Interface("panic", p).Bytes("stack", debug.Stack()).Msg("alert panicked: not sent")
+		}
+	}()
 	msg, ok := alert.Compose(*res, alert.Context{Mode: string(r.cfg.Mode), Region: r.clients.Region(), PolicyName: r.cfg.IAMPolicyName})
 	if !ok || r.cfg.AlertTopicARN == "" {
+		return
+	}
+	if resolvedElsewhere(res) {
+		r.log.Info().Msg("everything found was fixed by another writer meanwhile: no alert (the writer tells)")
 		return
 	}
 	fp := fingerprint(res)
@@ -35,10 +49,50 @@ func (r *run) publishAlert(ctx context.Context, res *report.Result) {
 	if err != nil {
 		r.log.Error().Err(err).Str("topic", r.cfg.AlertTopicARN).Msg("publish alert")
 		r.alerts.forget(fp)
+		// The alert is what an operator acts on (in alert mode, all there is): when publishing
+		// failed transiently, hand back the records it was about, so a redelivery finds and tells
+		// it again. (A fix already applied is not repeated, and then not told either.)
+		if awsapi.Transient(err) {
+			for _, it := range r.items {
+				if len(it.rec.Findings) > 0 {
+					it.retry = true
+				}
+			}
+		}
 		return
 	}
 	res.Alert = report.Alert{Published: true, MessageID: id}
 	r.log.Info().Str("message_id", id).Str("subject", msg.Subject).Msg("alert published")
+}
+
+// resolvedElsewhere reports whether everything an invocation found was a key-policy gap that
+// another writer closed between this invocation's read and its write (typically a concurrent
+// delivery of the same event). The invocation that made the change alerts about it; without
+// this, every concurrent delivery would add an "unchanged" alert about the same change.
+func resolvedElsewhere(res *report.Result) bool {
+	covered := map[string]bool{} // key ARN + " " + account
+	for _, a := range res.Actions {
+		if a.Type != report.ActionKeyPolicy || a.Status != report.StatusUnchanged || a.Reason != reasonOtherWriter {
+			return false
+		}
+		for _, acct := range a.Accounts {
+			covered[a.Target+" "+acct] = true
+		}
+	}
+	if len(covered) == 0 {
+		return false
+	}
+	for _, rec := range res.Records {
+		if rec.Error != "" {
+			return false
+		}
+		for _, f := range rec.Findings {
+			if (f.Code != report.KeyPolicyMissingUse && f.Code != report.KeyPolicyMissingGrant) || !f.Fixable || !covered[f.KeyARN+" "+f.Account] {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // fingerprint identifies what an alert says, independent of which delivery of an event said it.

@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -43,7 +46,7 @@ func (r *run) applyKeyPolicies(ctx context.Context) []report.Action {
 	var actions []report.Action
 	for _, a := range arns {
 		n := r.needs[a]
-		act := r.applyKey(ctx, n)
+		act := r.applyKeySafely(ctx, n)
 		r.log.Info().Str("key", a).Strs("accounts", act.Accounts).Str("status", act.Status).Str("reason", act.Reason).
 			Str("action", act.Type).Msg("key policy action")
 		if act.Status == report.StatusFailed {
@@ -56,14 +59,31 @@ func (r *run) applyKeyPolicies(ctx context.Context) []report.Action {
 	return actions
 }
 
+// applyKeySafely turns a panic while planning or writing one key into a failed action whose
+// records are handed back, instead of a crashed batch (diagnoseSafely does the same for reads).
+func (r *run) applyKeySafely(ctx context.Context, n *keyNeed) (act report.Action) {
+	defer func() {
+		if p := recover(); p != nil {
+			act = report.Action{Type: report.ActionKeyPolicy, Target: n.key.ARN, Accounts: sortedKeys(n.accounts),
+				Status: report.StatusFailed, Reason: fmt.Sprintf("transient: internal error: %v", p)}
+			r.log.Error().Str("key", n.key.ARN).Interface("panic", p).Bytes("stack", debug.Stack()).Msg("key policy action panicked")
+		}
+	}()
+	return r.applyKey(ctx, n)
+}
+
 const reasonDeadline = "too close to the invocation deadline to start a write: handed back for retry"
+
+// reasonOtherWriter: between this invocation's read and its write, another writer (often a
+// concurrent delivery of the same event) made the change. publishAlert keys on it.
+const reasonOtherWriter = "another writer already added these accounts"
 
 func (r *run) applyKey(ctx context.Context, n *keyNeed) report.Action {
 	k := n.key
 	accounts := sortedKeys(n.accounts)
 	act := report.Action{Type: report.ActionKeyPolicy, Target: k.ARN, Accounts: accounts}
 	for _, a := range accounts {
-		if !config.IsAccountID(a) { // defence in depth: the editor refuses these too
+		if !awsid.IsAccountID(a) { // defence in depth: the editor refuses these too
 			act.Status, act.Reason = report.StatusRefused, fmt.Sprintf("%q is not an account ID", a)
 			return act
 		}
@@ -133,7 +153,7 @@ func (r *run) writeKeyPolicy(ctx context.Context, k *key, accounts []string, edi
 				return report.StatusRefused, "", err
 			}
 			if !edit.Changed {
-				return report.StatusUnchanged, "another writer already added these accounts", nil
+				return report.StatusUnchanged, reasonOtherWriter, nil
 			}
 		}
 		if r.deadlineNear(ctx) {

@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
+
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
 )
 
@@ -15,7 +16,7 @@ const CheckKind trigger.Kind = "check"
 // PrincipalFromARN builds the principal to check from an IAM user or role ARN given by an operator.
 func PrincipalFromARN(s string) (*trigger.Principal, error) {
 	a, ok := parseARN(s)
-	if !ok || a.Service != "iam" || !config.IsAccountID(a.Account) {
+	if !ok || a.Service != "iam" || !awsid.IsAccountID(a.Account) {
 		return nil, fmt.Errorf("--principal %q: want arn:aws:iam::ACCOUNT:user/NAME or arn:aws:iam::ACCOUNT:role/NAME", s)
 	}
 	p := &trigger.Principal{ARN: s, Account: a.Account}

@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
+
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/evaluate"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
@@ -82,7 +83,7 @@ func (r *run) diagnoseShare(ctx context.Context, it *item) error {
 			Message: "image shared with an organization or OU; the remediator grants only to individual trusted accounts, so add the accounts that launch it to the key policy by hand"})
 	}
 	for _, u := range t.ShareUserIDs {
-		if !config.IsAccountID(u) {
+		if !awsid.IsAccountID(u) {
 			it.addFinding(report.Finding{Code: report.UntrustedAccount, Account: clip(u, 64),
 				Message: fmt.Sprintf("launch permission %q is not a 12-digit account ID: ignored", clip(u, 64))})
 		}
@@ -207,7 +208,7 @@ func (r *run) shareTargets(it *item, shares []share) []string {
 func (r *run) checkKey(ctx context.Context, it *item, k *key, imageOwner string, targets []string) {
 	seen := map[string]bool{}
 	for _, target := range targets {
-		if seen[target] || !config.IsAccountID(target) {
+		if seen[target] || !awsid.IsAccountID(target) {
 			continue
 		}
 		seen[target] = true

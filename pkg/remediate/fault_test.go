@@ -7,9 +7,14 @@ package remediate
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,19 +99,31 @@ func deliverUntilDone(t *testing.T, rm *Remediator, events map[string][]byte, ba
 // resets after the request reached AWS (the answer is lost, the SDK retries a write that
 // happened): the repeated write is byte-identical, so it changes nothing.
 func TestFaultsThirtyPercentCompleteWithoutDoubleWork(t *testing.T) {
+	all := []string{localaws.FaultThrottle, localaws.Fault500, localaws.Fault503, localaws.FaultReset, localaws.FaultLatency}
 	runs := map[string]struct {
-		seed  int64
-		kinds []string
+		seed     int64
+		kinds    []string
+		attempts int
 	}{
-		"throttle 500 503 reset latency": {seed: faultSeed},
-		"with reset after the write":     {seed: faultSeed + 1, kinds: []string{localaws.FaultThrottle, localaws.Fault500, localaws.Fault503, localaws.FaultReset, localaws.FaultLatency, localaws.FaultResetAfter}},
+		"throttle 500 503 reset latency":         {seed: faultSeed, attempts: faultAttempts},
+		"with resets after the write":            {seed: faultSeed + 1, kinds: append(all, localaws.FaultResetAfter), attempts: faultAttempts},
+		"two attempts: many calls fail for good": {seed: faultSeed + 2, attempts: 2},
 	}
+	redelivered := 0
 	for name, run := range runs {
-		t.Run(name, func(t *testing.T) { faultScenario(t, run.seed, run.kinds) })
+		t.Run(name, func(t *testing.T) {
+			if faultScenario(t, run.seed, run.kinds, run.attempts) > 1 {
+				redelivered++
+			}
+		})
+	}
+	if redelivered == 0 {
+		t.Error("no run needed a redelivery: the retry path was not exercised")
 	}
 }
 
-func faultScenario(t *testing.T, seed int64, kinds []string) {
+// faultScenario runs the scenario and returns how many delivery rounds it took.
+func faultScenario(t *testing.T, seed int64, kinds []string, attempts int) int {
 	trusted := []string{scenario.Target, "222233334444", "555566667777"}
 	events := map[string][]byte{}
 	initial, mayAdd := map[string]string{}, map[string][]string{}
@@ -147,7 +164,7 @@ func faultScenario(t *testing.T, seed int64, kinds []string) {
 
 	rec := newRecorder(t, env.URL)
 	proxy, url := faultProxy(t, rec.URL, localaws.FaultConfig{Seed: seed, Rate: faultRate, Kinds: kinds, LatencyMillis: 50})
-	rm, sink := newRemediatorOn(t, setup{mode: config.ModeFix, trusted: trusted, alerts: true}, url, faultAttempts)
+	rm, sink := newRemediatorOn(t, setup{mode: config.ModeFix, trusted: trusted, alerts: true}, url, attempts)
 
 	resps, rounds := deliverUntilDone(t, rm, events, 4)
 
@@ -188,7 +205,7 @@ func faultScenario(t *testing.T, seed int64, kinds []string) {
 		if changes[e.key] != 1 {
 			t.Errorf("%s: changed %d times, want exactly once", e.key, changes[e.key])
 		}
-		if kinds == nil && accepted[e.key] != 1 {
+		if !slices.Contains(kinds, localaws.FaultResetAfter) && accepted[e.key] != 1 {
 			t.Errorf("%s: %d writes reached KMS, want 1 (no fault here lets a write through twice)", e.key, accepted[e.key])
 		}
 		effective += changes[e.key]
@@ -212,15 +229,16 @@ func faultScenario(t *testing.T, seed int64, kinds []string) {
 		t.Fatal(err)
 	}
 	s := proxy.Stats()
-	if s.Faults == 0 || rounds < 2 {
-		t.Errorf("the faults were not exercised: %+v, %d rounds", s, rounds)
+	if s.Faults == 0 {
+		t.Errorf("no fault injected: %+v", s)
 	}
 	t.Logf("fault injection (seed %d, rate %.0f%%, standard retryer, %d attempts): %d requests, %d faults injected %v, %d forwarded",
-		seed, faultRate*100, faultAttempts, s.Requests, s.Faults, s.ByKind, s.Forwarded)
+		seed, faultRate*100, attempts, s.Requests, s.Faults, s.ByKind, s.Forwarded)
 	t.Logf("events: %d, all handled after %d delivery rounds (%d record deliveries in %d invocations, %d failed actions handed back)",
 		len(events), rounds, deliveries, len(resps), failedActions)
 	t.Logf("key policies: %d verified intact (%d fixed, %d untouched); PutKeyPolicy: %d calls by the remediator, %d reached KMS, %d effective changes for %d keys; %d alerts",
 		intact, len(fixed), len(untouched), logicalPuts, len(ws), effective, len(fixed), len(alerts))
+	return rounds
 }
 
 // effectiveChanges counts, per key, the accepted writes that changed the policy (a write of the
@@ -332,4 +350,43 @@ func TestFaultsDeadlineNearStartsNoWrite(t *testing.T) {
 		}
 		checkWrites(t, rec.Writes(), map[string]string{f.key: before}, map[string][]string{f.key: {scenario.Target}})
 	})
+}
+
+// The answer to a write is lost (the connection resets after KMS applied it): the SDK's retryer
+// sends the same bytes again, which changes nothing; the action is applied once.
+func TestFaultsLostWriteAnswerRetriedIdempotently(t *testing.T) {
+	f := newFixture(t, "", scenario.Target)
+	before := keyPolicy(t, f.key)
+	rec := newRecorder(t, env.URL)
+	lose := localaws.NewFaultProxy(rec.URL, localaws.FaultConfig{Seed: 1, Rate: 1, Kinds: []string{localaws.FaultResetAfter}})
+	u, err := url.Parse(rec.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := httputil.NewSingleHostReverseProxy(u)
+	var lost atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Amz-Target") == "TrentService.PutKeyPolicy" && lost.CompareAndSwap(false, true) {
+			lose.ServeHTTP(w, r)
+			return
+		}
+		direct.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	rm, _ := newRemediatorOn(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}}, srv.URL, faultAttempts)
+	res := invokeRaw(t, rm, shareEvent(t, f.image, scenario.Target))
+	if len(res.Actions) != 1 || res.Actions[0].Status != report.StatusApplied {
+		t.Fatalf("actions: %+v", res.Actions)
+	}
+	ws := rec.Writes()
+	if len(ws) != 2 || ws[0].Policy != ws[1].Policy {
+		t.Fatalf("want the same write twice (the first answer lost): %d writes", len(ws))
+	}
+	if n := effectiveChanges(ws, map[string]string{f.key: before})[f.key]; n != 1 {
+		t.Errorf("%d effective changes, want 1", n)
+	}
+	checkWrites(t, ws, map[string]string{f.key: before}, map[string][]string{f.key: {scenario.Target}})
+	if got := res.Stats["KMS:PutKeyPolicy"]; got != 1 {
+		t.Errorf("the remediator made %d PutKeyPolicy calls, want 1 (the SDK retried it)", got)
+	}
 }

@@ -162,12 +162,17 @@ func newRemediatorOn(t *testing.T, s setup, endpoint string, attempts int, opts 
 		}
 		cfg.AlertTopicARN = sink.TopicARN
 	}
+	base := scenario.Config(endpoint, "", attempts)
+	return New(cfg, awsapi.NewClients(base, cfg.MemberRoleName, ""), newRemediatorLog(t), opts...), sink
+}
+
+// newRemediatorLog logs to the test's output with -v, and nowhere otherwise.
+func newRemediatorLog(t *testing.T) zerolog.Logger {
 	var logw io.Writer = io.Discard
 	if testing.Verbose() {
 		logw = zerolog.NewTestWriter(t)
 	}
-	base := scenario.Config(endpoint, "", attempts)
-	return New(cfg, awsapi.NewClients(base, cfg.MemberRoleName, ""), zerolog.New(logw), opts...), sink
+	return zerolog.New(logw)
 }
 
 // sqsRecords wraps bodies as the SQS records Lambda delivers, with the given message IDs.

@@ -61,7 +61,13 @@ func (c *iamRun) checkItem(ctx context.Context, it *item) {
 		return
 	}
 	p := it.trig.Principal
-	if p == nil {
+	switch {
+	case it.trig.Kind == trigger.ShareImage || it.trig.Kind == trigger.AMIAvailable:
+		// Whoever shared or copied the image is not who will launch it: no launching principal
+		// is known yet. The failed launch (or `amikms check --principal`) checks it.
+		it.addNote("no launching principal is known yet: identity policies are checked when a launch fails, or with amikms check --principal")
+		return
+	case p == nil:
 		it.addNote("no principal is named (the event has none, or check ran without --principal): identity policies were not checked")
 		return
 	}
@@ -120,6 +126,10 @@ func (c *iamRun) checkIdentity(ctx context.Context, it *item, p *trigger.Princip
 		g := evaluateIdentity(set, k, p.ARN)
 		klog := log.With().Str("key", k.ARN).Logger()
 		klog.Debug().Strs("not_evaluated", g.notEvaluated).Msg("identity side evaluated")
+		if g.keyDenies {
+			klog.Debug().Str("decision", "key-policy-denies").Msg("a Deny in the key policy: no identity policy can help")
+			continue
+		}
 		if len(g.denies) > 0 {
 			it.addFinding(report.Finding{Code: report.ExplicitDeny, Account: p.Account, KeyARN: k.ARN, PrincipalARN: p.ARN,
 				Message: fmt.Sprintf("a Deny in the identity policies or permissions boundary of %s blocks this key: never fixed automatically (%s)",
@@ -279,6 +289,7 @@ type identityGap struct {
 	denies       []string // explicit denies (identity policies or boundary)
 	boundary     []string // requests the permissions boundary does not allow
 	boundaryBad  bool     // a boundary is set but could not be parsed: it may block anything
+	keyDenies    bool     // the key policy denies: its own finding says so, IAM cannot help
 	reasons      []string
 	notEvaluated []string
 }
@@ -302,6 +313,9 @@ func evaluateIdentity(set *identity.Set, k *key, principalARN string) identityGa
 			Boundary: boundary, Request: req})
 		for _, ne := range res.NotEvaluated {
 			g.notEvaluated = appendUnique(g.notEvaluated, ne)
+		}
+		if res.KeyPolicy.Decision == evaluate.ExplicitDeny {
+			g.keyDenies = true
 		}
 		if res.Identity == nil {
 			continue

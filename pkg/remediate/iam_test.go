@@ -634,3 +634,80 @@ func TestUsagePolicyUnderFaults(t *testing.T) {
 	}
 	t.Logf("%d requests, %d faults %v; done after %d rounds; %d policy versions", s.Requests, s.Faults, s.ByKind, rounds, len(vs.Versions))
 }
+
+// A Deny in the role's own policies is reported as explicit-deny and never "fixed" by adding an
+// Allow; a principal that no longer exists is noted, not guessed at.
+func TestIdentityDenyAndMissingPrincipal(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "", scenario.Target)
+	denied, gone := uniq("denied"), uniq("gone")
+	if err := world.Role(ctx, scenario.Target, denied); err != nil {
+		t.Fatal(err)
+	}
+	deny := `{"Version":"2012-10-17","Statement":[{"Sid":"NoKMSDecrypt","Effect":"Deny","Action":"kms:Decrypt","Resource":"*"}]}`
+	if _, err := world.IAM(scenario.Target).PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(denied), PolicyName: aws.String("no-kms"), PolicyDocument: aws.String(deny)}); err != nil {
+		t.Fatal(err)
+	}
+	rm, name := iamRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}})
+
+	for role, check := range map[string]func(t *testing.T, res report.Result){
+		denied: func(t *testing.T, res report.Result) {
+			rec := res.Records[0]
+			var deny *report.Finding
+			for i, fd := range rec.Findings {
+				if fd.Code == report.ExplicitDeny {
+					deny = &rec.Findings[i]
+				}
+			}
+			if deny == nil || deny.Fixable || deny.PrincipalARN != roleARN(scenario.Target, denied) || !strings.Contains(deny.Message, "NoKMSDecrypt") {
+				t.Errorf("explicit-deny finding: %+v", rec.Findings)
+			}
+			if fs := iamFindings(rec); len(fs) != 0 {
+				t.Errorf("a denied principal got iam-missing findings: %+v", fs)
+			}
+		},
+		gone: func(t *testing.T, res report.Result) {
+			rec := res.Records[0]
+			if fs := iamFindings(rec); len(fs) != 0 || !strings.Contains(strings.Join(rec.Notes, "|"), "does not exist") {
+				t.Errorf("findings %+v notes %v", rec.Findings, rec.Notes)
+			}
+		},
+	} {
+		t.Run(role, func(t *testing.T) {
+			res := invokeEvent(t, rm, "launch-failed.json", launchFailed(f, role, scenario.Target))
+			if res.Records[0].Error != "" {
+				t.Fatalf("record error: %s", res.Records[0].Error)
+			}
+			check(t, res)
+			if act := actionOf(res, report.ActionIAMPolicy); act != nil || iamWrites(res.Stats) != 0 {
+				t.Errorf("IAM action for %s: %+v %v", role, act, res.Stats)
+			}
+		})
+	}
+	if _, ok := storedDefault(t, scenario.Target, policyARNIn(scenario.Target, name)); ok {
+		t.Error("usage policy created")
+	}
+}
+
+// Whoever shares an image is not who launches it: a share-image event checks no identity
+// policies, even when the sharing role exists and lacks KMS permissions.
+func TestShareImageChecksNoIdentityPolicies(t *testing.T) {
+	f := newFixture(t, "", scenario.Target)
+	if err := world.Role(context.Background(), scenario.Owner, "image-publisher"); err != nil {
+		t.Fatal(err)
+	}
+	rm, _ := iamRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target, scenario.Owner}})
+	res := invokeEvent(t, rm, "share-image.json", f.replace())
+	rec := res.Records[0]
+	if fs := iamFindings(rec); len(fs) != 0 || actionOf(res, report.ActionIAMPolicy) != nil {
+		t.Errorf("share-image checked the sharer's IAM: %+v %+v", fs, res.Actions)
+	}
+	for op, n := range res.Stats {
+		if strings.HasPrefix(op, "IAM:") && n > 0 {
+			t.Errorf("%s called %d times", op, n)
+		}
+	}
+	if !strings.Contains(strings.Join(rec.Notes, "|"), "no launching principal is known yet") {
+		t.Errorf("notes: %v", rec.Notes)
+	}
+}

@@ -46,20 +46,22 @@ func TestEvaluateIdentity(t *testing.T) {
 	otherKeyOnly := string(usagepolicy.New([]string{"arn:aws:kms:us-east-1:111122223333:key/other"}))
 	crossAccount := scenario.DefaultKeyPolicy(scenario.Owner) // names only the owner: the identity side is evaluated on its own
 	namesRole := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/builder"},"Action":"kms:*","Resource":"*"}]}`
+	keyDeny := `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"kms:*","Resource":"*"}]}`
 	rootOnly := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}`
 
 	src := func(doc string) identity.Source {
 		return identity.Source{Kind: identity.SourceManaged, Name: "p", Doc: mustDoc(t, doc)}
 	}
 	for name, tc := range map[string]struct {
-		keyPolicy  string
-		principal  string
-		policies   []identity.Source
-		boundary   *identity.Source
-		wantUse    int
-		wantGrant  bool
-		wantDeny   bool
-		wantBlocks bool
+		keyPolicy   string
+		principal   string
+		policies    []identity.Source
+		boundary    *identity.Source
+		wantUse     int
+		wantGrant   bool
+		wantDeny    bool
+		wantBlocks  bool
+		wantKeyDeny bool
 	}{
 		"no policies: everything missing":             {keyPolicy: crossAccount, principal: unitRole, wantUse: 7, wantGrant: true},
 		"the usage policy covers everything":          {keyPolicy: crossAccount, principal: unitRole, policies: []identity.Source{src(usage)}},
@@ -72,12 +74,13 @@ func TestEvaluateIdentity(t *testing.T) {
 		"unparsable boundary blocks what is missing":  {keyPolicy: crossAccount, principal: unitRole, boundary: &identity.Source{Kind: identity.SourceBoundary, Name: "b", Unparsed: "bad"}, wantUse: 7, wantGrant: true, wantBlocks: true},
 		"same account, key policy names the role":     {keyPolicy: namesRole, principal: "arn:aws:iam::111122223333:role/builder"},
 		"same account, root delegation needs IAM":     {keyPolicy: rootOnly, principal: "arn:aws:iam::111122223333:role/builder", wantUse: 7, wantGrant: true},
+		"key policy deny: IAM cannot help":            {keyPolicy: keyDeny, principal: unitRole, wantUse: 7, wantGrant: true, wantKeyDeny: true},
 		"same account, root delegation and IAM allow": {keyPolicy: rootOnly, principal: "arn:aws:iam::111122223333:role/builder", policies: []identity.Source{src(usage)}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			set := &identity.Set{Policies: tc.policies, Boundary: tc.boundary}
 			g := evaluateIdentity(set, unitKeyWith(t, tc.keyPolicy), tc.principal)
-			if len(g.use) != tc.wantUse || g.grant != tc.wantGrant || (len(g.denies) > 0) != tc.wantDeny || g.boundaryBlocks() != tc.wantBlocks {
+			if len(g.use) != tc.wantUse || g.grant != tc.wantGrant || (len(g.denies) > 0) != tc.wantDeny || g.boundaryBlocks() != tc.wantBlocks || g.keyDenies != tc.wantKeyDeny {
 				t.Errorf("gap = use %v grant %v denies %v boundary %v (bad %v); want use %d grant %v deny %v blocks %v",
 					g.use, g.grant, g.denies, g.boundary, g.boundaryBad, tc.wantUse, tc.wantGrant, tc.wantDeny, tc.wantBlocks)
 			}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -14,7 +16,6 @@ import (
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"
 )
 
@@ -48,11 +49,12 @@ type inventory struct {
 	clients *awsapi.Clients
 
 	mu         sync.Mutex
-	images     map[string]*cached[*image]   // account/region/imageID
-	shares     map[string]*cached[[]share]  // owner/region/imageID
-	keys       map[string]*cached[*key]     // key ARN (or account/region/id for unresolved ids)
-	instances  map[string]*cached[instance] // account/region/instanceID
-	membership map[string]*cached[bool]     // account -> member of the trusted org
+	images     map[string]*cached[*image]     // account/region/imageID
+	snapshots  map[string]*cached[[]snapshot] // owner/region/imageID: the same for every viewer
+	shares     map[string]*cached[[]share]    // owner/region/imageID
+	keys       map[string]*cached[*key]       // key ARN (or account/region/id for unresolved ids)
+	instances  map[string]*cached[instance]   // account/region/instanceID
+	membership map[string]*cached[bool]       // account -> member of the trusted org
 }
 
 type cached[T any] struct {
@@ -65,6 +67,7 @@ func newInventory(c *awsapi.Clients) *inventory {
 	return &inventory{
 		clients:    c,
 		images:     map[string]*cached[*image]{},
+		snapshots:  map[string]*cached[[]snapshot]{},
 		shares:     map[string]*cached[[]share]{},
 		keys:       map[string]*cached[*key]{},
 		instances:  map[string]*cached[instance]{},
@@ -117,21 +120,36 @@ func (inv *inventory) image(ctx context.Context, account, region, imageID string
 		if len(ids) == 0 {
 			return img, nil
 		}
-		if !config.IsAccountID(img.Owner) {
+		if !awsid.IsAccountID(img.Owner) {
 			return nil, fmt.Errorf("image %s: owner %q is not an account ID", imageID, img.Owner)
 		}
-		owner, err := inv.clients.EC2(ctx, img.Owner, region)
+		snaps, err := inv.snapshotsOf(ctx, img.Owner, region, imageID, ids, encrypted)
 		if err != nil {
 			return nil, err
 		}
-		snaps, err := owner.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: ids, OwnerIds: []string{img.Owner}})
+		img.Snapshots = snaps
+		return img, nil
+	})
+}
+
+// snapshotsOf reads an image's snapshots as its owner, once per invocation whoever views the
+// image: a batch with a share (viewed by the owner) and a failed launch (viewed by the target)
+// of one image made two identical DescribeSnapshots calls before (issue 7, AWS calls per event).
+func (inv *inventory) snapshotsOf(ctx context.Context, owner, region, imageID string, ids []string, encrypted map[string]bool) ([]snapshot, error) {
+	return load(inv, inv.snapshots, owner+"/"+region+"/"+imageID, func() ([]snapshot, error) {
+		cl, err := inv.clients.EC2(ctx, owner, region)
 		if err != nil {
-			return nil, fmt.Errorf("describe snapshots of %s in %s/%s: %w", imageID, img.Owner, region, err)
+			return nil, err
+		}
+		out, err := cl.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: ids, OwnerIds: []string{owner}})
+		if err != nil {
+			return nil, fmt.Errorf("describe snapshots of %s in %s/%s: %w", imageID, owner, region, err)
 		}
 		byID := map[string]ec2types.Snapshot{}
-		for _, s := range snaps.Snapshots {
+		for _, s := range out.Snapshots {
 			byID[aws.ToString(s.SnapshotId)] = s
 		}
+		snaps := make([]snapshot, 0, len(ids))
 		for _, id := range ids {
 			s, ok := byID[id]
 			sn := snapshot{ID: id, Encrypted: encrypted[id]}
@@ -139,9 +157,9 @@ func (inv *inventory) image(ctx context.Context, account, region, imageID string
 				sn.Encrypted = aws.ToBool(s.Encrypted)
 				sn.KMSKeyID = aws.ToString(s.KmsKeyId)
 			}
-			img.Snapshots = append(img.Snapshots, sn)
+			snaps = append(snaps, sn)
 		}
-		return img, nil
+		return snaps, nil
 	})
 }
 
@@ -196,6 +214,11 @@ func (inv *inventory) key(ctx context.Context, keyID, defaultAccount, defaultReg
 			return k, nil
 		}
 		md := desc.KeyMetadata
+		if md == nil || aws.ToString(md.Arn) == "" {
+			// Not something KMS does; without this a malformed answer was a nil dereference.
+			k.Err = fmt.Errorf("describe key %s: the answer has no key metadata", keyID)
+			return k, nil
+		}
 		k.ARN = aws.ToString(md.Arn)
 		k.Manager, k.State, k.MultiRegion = md.KeyManager, md.KeyState, aws.ToBool(md.MultiRegion)
 		if k.Manager == kmstypes.KeyManagerTypeAws {

@@ -5,18 +5,19 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 )
 
 // trusted reports whether account may be granted anything: listed in TRUSTED_ACCOUNT_IDS, or
 // confirmed by organizations:DescribeAccount to belong to TRUSTED_ORGANIZATION_ID. Anything that
 // is not exactly 12 ASCII digits is never trusted.
 func (r *run) trusted(ctx context.Context, account string) (bool, error) {
-	if !config.IsAccountID(account) {
+	if !awsid.IsAccountID(account) {
 		return false, nil
 	}
 	if r.cfg.Trusted(account) {
@@ -33,6 +34,9 @@ func (r *run) trusted(ctx context.Context, account string) (bool, error) {
 				return false, nil // not in the organization the remediator runs in
 			}
 			return false, fmt.Errorf("describe account %s: %w", account, err)
+		}
+		if out.Account == nil {
+			return false, nil // a malformed answer confirms nothing (and is no nil dereference)
 		}
 		// The account ARN is arn:aws:organizations::MANAGEMENT:account/o-xxxxxxxxxx/ACCOUNT.
 		a := aws.ToString(out.Account.Arn)

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -102,27 +103,99 @@ func (e *Emulator) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 // Logs returns what the emulator and the function printed so far.
 func (e *Emulator) Logs() string { return e.logs.String() }
 
+// What the pinned emulator (aws-lambda-rie v0.0.0-20261030222936-bef5c4ba774d) prints, checked
+// against its source (internal/lambda/interop/events_api.go, internal/lambda/rie/handlers.go) and
+// its output (testdata/emulator-two-invokes.log):
+//
+//	[INFO] (rapid) INIT REPORT(durationMs: 2.962000)
+//	[INFO] (rapid) INVOKE RTDONE(status: success, produced bytes: 0, duration: 0.528000ms)
+//	REPORT RequestId: <id>\tInit Duration: 0.02 ms\tDuration: 3.64 ms\tBilled Duration: ...
+//
+// INIT REPORT is the real init: from starting the bootstrap to its first /next. The REPORT line's
+// "Init Duration" is not: the emulator starts init asynchronously and measures only the call that
+// starts it (~0.02 ms), and for the same reason the first REPORT "Duration" includes the init.
+// INVOKE RTDONE is the handler's own time (what Lambda's REPORT Duration means). The managed-
+// instances mode (AWS_LAMBDA_MAX_CONCURRENCY set) prints "durationMs: X" in both lines instead.
 var (
-	initRe   = regexp.MustCompile(`INIT REPORT[^\n]*?Init Duration: ([0-9.]+) ms|INIT REPORT\(durationMs: ([0-9.]+)`)
-	reportRe = regexp.MustCompile(`REPORT RequestId: [^\n]*?Duration: ([0-9.]+) ms`)
-	reportJS = regexp.MustCompile(`"durationMs":\s*([0-9.]+)`)
+	initRe   = regexp.MustCompile(`INIT REPORT\([^)\n]*?durationMs: ([0-9.]+)`)
+	rtdoneRe = regexp.MustCompile(`INVOKE RTDONE\([^)\n]*?duration(?:Ms)?: ([0-9.]+)`)
+	reportRe = regexp.MustCompile(`REPORT RequestId: [^\t\n]*\t(?:Init Duration: [0-9.]+ ms\t)?Duration: ([0-9.]+) ms`)
 )
 
-// Durations parses the emulator's INIT REPORT and REPORT lines: init and invoke durations in ms.
-func Durations(logs string) (initMs float64, invokeMs []float64) {
+// Timings is what the emulator's log says about one function environment, in milliseconds.
+type Timings struct {
+	Init    float64   // INIT REPORT: bootstrap start to its first /next (0 if not printed yet)
+	Handler []float64 // INVOKE RTDONE, per invoke: the handler's time
+	Report  []float64 // REPORT Duration, per invoke (the first includes Init, see above)
+}
+
+// ParseLogs reads the emulator's INIT REPORT, INVOKE RTDONE and REPORT lines.
+func ParseLogs(logs string) Timings {
+	var t Timings
 	if m := initRe.FindStringSubmatch(logs); m != nil {
-		v := m[1]
-		if v == "" {
-			v = m[2]
-		}
-		initMs, _ = strconv.ParseFloat(v, 64)
+		t.Init, _ = strconv.ParseFloat(m[1], 64)
+	}
+	for _, m := range rtdoneRe.FindAllStringSubmatch(logs, -1) {
+		d, _ := strconv.ParseFloat(m[1], 64)
+		t.Handler = append(t.Handler, d)
 	}
 	for _, m := range reportRe.FindAllStringSubmatch(logs, -1) {
 		d, _ := strconv.ParseFloat(m[1], 64)
-		invokeMs = append(invokeMs, d)
+		t.Report = append(t.Report, d)
 	}
-	_ = reportJS
-	return initMs, invokeMs
+	return t
+}
+
+// Durations returns the init duration (INIT REPORT) and each invoke's handler duration (INVOKE
+// RTDONE), in ms.
+func Durations(logs string) (initMs float64, invokeMs []float64) {
+	t := ParseLogs(logs)
+	return t.Init, t.Handler
+}
+
+// BootstrapPID is the process ID of the function the emulator started (its child), once the first
+// invoke has started it.
+func (e *Emulator) BootstrapPID() (int, error) {
+	if e.cmd.Process == nil {
+		return 0, errors.New("emulator not started")
+	}
+	pids, err := childPIDs(e.cmd.Process.Pid)
+	if err != nil {
+		return 0, err
+	}
+	if len(pids) == 0 {
+		return 0, errors.New("the emulator has no child process (no invoke yet?)")
+	}
+	return pids[0], nil
+}
+
+// childPIDs lists the processes whose parent is ppid, from /proc/<pid>/stat.
+func childPIDs(ppid int) ([]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	var out []int
+	for _, en := range entries {
+		pid, err := strconv.Atoi(en.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + en.Name() + "/stat")
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// pid (comm) state ppid ...: comm may contain spaces and parentheses, so cut at the last ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) >= 2 && f[1] == strconv.Itoa(ppid) {
+			out = append(out, pid)
+		}
+	}
+	return out, nil
 }
 
 // Close stops the emulator and the function.

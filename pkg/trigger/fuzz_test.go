@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 )
 
 // FuzzDecode: no input panics, decoding is deterministic, and every result keeps the
@@ -108,7 +110,7 @@ func checkInvariants(t *testing.T, i int, tr Trigger) {
 	}
 	// Any principal the decoder builds is safe to act on: a 12-digit account and an ARN in it.
 	if p := tr.Principal; p != nil && p.Type != PrincipalOther {
-		if !IsAccountID(p.Account) || p.ARN == "" {
+		if !awsid.IsAccountID(p.Account) || p.ARN == "" {
 			t.Fatalf("record %d: unsafe principal %+v", i, *p)
 		}
 		switch p.Type {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 )
 
 // ErrUnresolvable marks a userIdentity that is well-formed JSON but names no principal this
@@ -27,23 +29,10 @@ const (
 // AutoScalingSLRARN returns the ARN of the default Auto Scaling service-linked role in account.
 // It returns "" unless account is 12 ASCII digits.
 func AutoScalingSLRARN(partition, account string) string {
-	if !IsAccountID(account) || !validPartition(partition) {
+	if !awsid.IsAccountID(account) || !validPartition(partition) {
 		return ""
 	}
 	return "arn:" + partition + ":iam::" + account + ":role" + AutoScalingSLRPath + AutoScalingSLRName
-}
-
-// IsAccountID reports whether s is exactly 12 ASCII digits (unicode digits are not accepted).
-func IsAccountID(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func validPartition(p string) bool {
@@ -81,7 +70,7 @@ func parseIAMARN(arn, wantKind string) (iamARN, error) {
 	if !validPartition(a.partition) {
 		return iamARN{}, fmt.Errorf("%w: %q: unknown partition", ErrUnresolvable, arn)
 	}
-	if !IsAccountID(a.account) {
+	if !awsid.IsAccountID(a.account) {
 		return iamARN{}, fmt.Errorf("%w: %q: account is not 12 digits", ErrUnresolvable, arn)
 	}
 	kind, rest, ok := strings.Cut(parts[5], "/")
@@ -172,7 +161,7 @@ func ResolvePrincipal(userIdentity []byte) (*Principal, error) {
 		if invokedBy == AutoScalingService {
 			return autoScalingSLR(arn, account, invokedBy)
 		}
-		if !IsAccountID(account) {
+		if !awsid.IsAccountID(account) {
 			return nil, fmt.Errorf("%w: root: accountId %q is not 12 digits", ErrUnresolvable, account)
 		}
 		return &Principal{
@@ -186,7 +175,7 @@ func ResolvePrincipal(userIdentity []byte) (*Principal, error) {
 			return autoScalingSLR(arn, account, invokedBy)
 		}
 		p := &Principal{ARN: arn, Type: PrincipalOther, InvokedBy: invokedBy}
-		if IsAccountID(account) {
+		if awsid.IsAccountID(account) {
 			p.Account = account
 		}
 		if typ == "" && arn == "" && account == "" && invokedBy == "" {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 )
 
 // corpusIdentity returns the userIdentity of record i of a corpus CloudTrail file (bare record,
@@ -284,8 +286,8 @@ func TestIsAccountID(t *testing.T) {
 		" 44445555666":  false,
 	}
 	for in, want := range tests {
-		if got := IsAccountID(in); got != want {
-			t.Errorf("IsAccountID(%q) = %v, want %v", in, got, want)
+		if got := awsid.IsAccountID(in); got != want {
+			t.Errorf("awsid.IsAccountID(%q) = %v, want %v", in, got, want)
 		}
 	}
 }
