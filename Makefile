@@ -61,8 +61,14 @@ EVENT ?= events/share-image.json
 invoke: build tools
 	$(BIN)/amikms demo --invoke $(EVENT) --rie $(RIE) --bootstrap $(BIN)/bootstrap
 
+## Issue 7: one table of cold start (bootstrap vs an empty handler under aws-lambda-rie), AWS
+## calls per event against their minimum, batch coalescing, peak RSS and binary size, and the
+## policy engine's Go benchmarks against encoding/json. BENCH_FLAGS="-n 30 -count 10" to vary.
+BENCH_FLAGS ?=
 bench: tools
-	AMIKMS_RIE=$(RIE) $(GO) run ./cmd/amikms bench
+	@command -v moto_server >/dev/null || { echo "moto_server not found: pip install 'moto[server]'"; exit 1; }
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/amikms ./cmd/amikms
+	$(BIN)/amikms bench -rie $(RIE) $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BIN) build .aws-sam

@@ -16,6 +16,7 @@ commands:
   check     diagnose (and in MODE=fix, fix) an image for an account:
             amikms check --image AMI --region REGION --account ACCOUNT [--principal ARN]
   demo      run the seed scenario on the embedded local AWS (moto) and show what happens
+  bench     measure cold start, AWS calls per event, batching, memory, policy engine (make bench)
 
 exit codes: 0 handled, 1 processing failed, 2 unusable input
 `
@@ -36,6 +37,8 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runCheck(args[1:], stdout, stderr)
 	case "demo":
 		return runDemo(args[1:], stdout, stderr)
+	case "bench":
+		return runBench(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

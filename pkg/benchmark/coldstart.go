@@ -39,6 +39,7 @@ func lambdaEnv(endpoint, topicARN, mode string, trusted []string) []string {
 // emulator reports them, in ms.
 type Start struct {
 	Init, FirstInvoke float64
+	PeakRSSKB         int // the bootstrap's VmHWM after the invoke (0 if it could not be read)
 	Response          []byte
 }
 
@@ -50,6 +51,10 @@ func ColdStart(ctx context.Context, rieBin, bootstrap string, env []string, payl
 		return Start{}, err
 	}
 	body, err := em.Invoke(ctx, payload)
+	peak := 0
+	if pid, perr := em.BootstrapPID(); perr == nil {
+		peak, _ = PeakRSSKB(pid)
+	}
 	em.Close()
 	if err != nil {
 		return Start{}, fmt.Errorf("%w\n%s", err, em.Logs())
@@ -58,7 +63,7 @@ func ColdStart(ctx context.Context, rieBin, bootstrap string, env []string, payl
 	if t.Init == 0 || len(t.Handler) == 0 {
 		return Start{}, fmt.Errorf("no INIT REPORT / INVOKE RTDONE in the emulator's log:\n%s", em.Logs())
 	}
-	return Start{Init: t.Init, FirstInvoke: t.Handler[0], Response: body}, nil
+	return Start{Init: t.Init, FirstInvoke: t.Handler[0], PeakRSSKB: peak, Response: body}, nil
 }
 
 // series collects n fresh starts.

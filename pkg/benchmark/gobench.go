@@ -23,9 +23,11 @@ type GoBench struct {
 
 var benchLine = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+([0-9.]+) ns/op(.*)$`)
 
-// ParseGoBench reads `go test -bench -benchmem` output (several packages in a row).
+// ParseGoBench reads `go test -bench -benchmem` output (several packages in a row). A benchmark
+// that ran several times (-count) gets the median of each figure.
 func ParseGoBench(out []byte) map[string]GoBench {
-	res := map[string]GoBench{}
+	samples := map[string][]GoBench{}
+	var order []string
 	pkg := ""
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
@@ -49,14 +51,33 @@ func ParseGoBench(out []byte) map[string]GoBench {
 				b.AllocsPerOp, _ = strconv.ParseFloat(f[i-1], 64)
 			}
 		}
-		res[pkg+"."+b.Name] = b
+		k := pkg + "." + b.Name
+		if samples[k] == nil {
+			order = append(order, k)
+		}
+		samples[k] = append(samples[k], b)
+	}
+	res := make(map[string]GoBench, len(order))
+	for _, k := range order {
+		ss := samples[k]
+		pick := func(f func(GoBench) float64) float64 {
+			xs := make([]float64, len(ss))
+			for i, s := range ss {
+				xs[i] = f(s)
+			}
+			return Median(xs)
+		}
+		res[k] = GoBench{Package: ss[0].Package, Name: ss[0].Name,
+			NsPerOp:     pick(func(b GoBench) float64 { return b.NsPerOp }),
+			BytesPerOp:  pick(func(b GoBench) float64 { return b.BytesPerOp }),
+			AllocsPerOp: pick(func(b GoBench) float64 { return b.AllocsPerOp })}
 	}
 	return res
 }
 
 // runGoBench runs the benchmarks matching pattern in pkgs (module-relative, "./pkg/policy").
-func runGoBench(ctx context.Context, goBin, moduleDir, pattern, benchtime string, pkgs ...string) (map[string]GoBench, error) {
-	args := append([]string{"test", "-run", "^$", "-bench", pattern, "-benchmem", "-count", "1", "-benchtime", benchtime}, pkgs...)
+func runGoBench(ctx context.Context, goBin, moduleDir, pattern, benchtime string, count int, pkgs ...string) (map[string]GoBench, error) {
+	args := append([]string{"test", "-run", "^$", "-bench", pattern, "-benchmem", "-count", strconv.Itoa(count), "-benchtime", benchtime}, pkgs...)
 	cmd := exec.CommandContext(ctx, goBin, args...)
 	cmd.Dir = moduleDir
 	cmd.Env = os.Environ()

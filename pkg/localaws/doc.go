@@ -58,8 +58,9 @@ package localaws
 //     and TerminateInstances answer for them (merged with moto's reservations in listings).
 //     "Can use" is a small, independent stand-in (keyaccess.go): key Enabled; same account
 //     always; AWS managed keys never cross-account; otherwise the key policy read from moto
-//     must Allow kms:Decrypt and kms:CreateGrant to the account without a Deny. IAM policies
-//     of the launching account, grants and SCPs are not evaluated.
+//     must Allow kms:Decrypt and kms:CreateGrant to the account without a Deny. With
+//     Filler.RequireLauncherIAM the known launching role/user must also be allowed by its own
+//     inline or attached IAM policies (iamaccess.go). Grants and SCPs are not evaluated.
 //   - KMS DescribeKey reports KeyManager CUSTOMER for aws/ebs. Filled: the filler rewrites
 //     KeyManager to AWS in DescribeKey answers for keys with an alias/aws/... alias.
 //   - CloudTrail / EventBridge events are never generated. Filled: Filler.Events records the
@@ -75,11 +76,13 @@ package localaws
 //
 // Not filled (known differences from AWS that tests must not rely on): key-policy enforcement
 // on KMS calls themselves, PutKeyPolicy validation (moto accepts anything, even on aws/ebs),
-// cross-account KMS calls by key ARN, IAM policies of the launching/copying account,
-// organization/OU launch permissions resolved to member accounts, tags on modeled images/snapshots (CreateTags goes to moto
-// and DescribeImages does not show them), pagination of modeled objects, CloudTrail and
-// EventBridge events for any of this (tests synthesize them), IAM policy simulation, and
-// request signatures (moto does not check them; the filler rewrites bodies it merges).
+// cross-account KMS calls by key ARN, IAM of the launching account unless RequireLauncherIAM is
+// on and the principal is known (and then not group policies or boundaries), organization/OU
+// launch permissions resolved to member accounts, tags on modeled images and snapshots
+// (CreateTags goes to moto; DescribeImages does not show them), pagination of modeled objects,
+// events for calls the filler does not model (KMS, IAM, moto's own EC2 objects), IAM policy
+// simulation, and request signatures (moto does not check them; the filler rewrites the bodies
+// of requests whose answers it merges).
 //
 // # Faults
 //

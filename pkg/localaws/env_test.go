@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
@@ -475,5 +479,58 @@ func TestStartWithoutMoto(t *testing.T) {
 	}
 	if want := "moto_server not found: pip install 'moto[server]'"; err.Error() != want {
 		t.Errorf("err = %q, want %q", err, want)
+	}
+}
+
+// With RequireLauncherIAM, a cross-account launch also needs the launching role's own IAM
+// policy to allow the key (KMS Developer Guide, "Allowing users in other accounts to use a KMS
+// key": step 2, IAM policies in the external account), inline or attached.
+func TestLauncherIAMRequired(t *testing.T) {
+	env.Filler.RequireLauncherIAM(true)
+	defer env.Filler.RequireLauncherIAM(false)
+	ctx := testCtx(t)
+	key := newKey(t, owner, region)
+	if _, err := kmsFor(t, owner, region).PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(key), PolicyName: aws.String("default"), Policy: aws.String(sharePolicy(owner, owner, target))}); err != nil {
+		t.Fatal(err)
+	}
+	imageID, _ := registerEncryptedImage(t, owner, region, key)
+	env.Filler.ShareImage(imageID, target)
+
+	roleName := "launcher-" + t.Name()
+	ic := iam.NewFromConfig(cfgFor(t, target, region))
+	role, err := ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(roleName), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	akid := "ASIA" + target + "IAMT"
+	env.Filler.MapAccessKeyPrincipal(akid, aws.ToString(role.Role.Arn))
+	launcherCfg, err := env.Config(ctx, target, region, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(akid, "s", "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := ec2.NewFromConfig(launcherCfg)
+
+	in := runAndDescribe(t, lc, imageID)
+	if info, _ := env.Filler.Instance(aws.ToString(in.InstanceId)); in.State.Name != ec2types.InstanceStateNameTerminated || !strings.Contains(info.KeyProblem, "no IAM policy allows") {
+		t.Fatalf("launch without an IAM allow: %s (%s)", in.State.Name, info.KeyProblem)
+	}
+	usage := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:Decrypt","kms:CreateGrant"],"Resource":"` + key + `"}]}`
+	pol, err := ic.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String("usage-" + t.Name()), PolicyDocument: aws.String(usage)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ic.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: aws.String(roleName), PolicyArn: pol.Policy.Arn}); err != nil {
+		t.Fatal(err)
+	}
+	if in := runAndDescribe(t, lc, imageID); in.State.Name != ec2types.InstanceStateNameRunning {
+		info, _ := env.Filler.Instance(aws.ToString(in.InstanceId))
+		t.Fatalf("launch with an attached IAM allow: %s (%s)", in.State.Name, info.KeyProblem)
+	}
+	deny := `{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"kms:CreateGrant","Resource":"*"}}`
+	if _, err := ic.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(roleName), PolicyName: aws.String("deny"), PolicyDocument: aws.String(deny)}); err != nil {
+		t.Fatal(err)
+	}
+	if in := runAndDescribe(t, lc, imageID); in.State.Name != ec2types.InstanceStateNameTerminated {
+		t.Errorf("launch with an inline IAM Deny: %s", in.State.Name)
 	}
 }

@@ -66,6 +66,7 @@ func NewFaultProxy(target string, cfg FaultConfig) *FaultProxy {
 	}
 	u, err := url.Parse(target)
 	p.proxy = &httputil.ReverseProxy{
+		Transport: &http.Transport{Proxy: nil, MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second},
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			if err == nil {
 				pr.SetURL(u)

@@ -43,6 +43,7 @@ type fillerImpl struct {
 	instOrder  []string
 	autoCopies bool
 	syncCopies bool
+	checkIAM   bool
 	events     []json.RawMessage
 }
 
@@ -63,8 +64,12 @@ func NewFiller(motoURL string) (*Filler, error) {
 	f := &Filler{}
 	fi := &f.impl
 	fi.moto = u
-	fi.client = &http.Client{Timeout: motoCallTimeout}
+	// Loopback to one host: keep enough idle connections for many concurrent callers (the
+	// default transport keeps 2 and would re-dial for every other request).
+	transport := &http.Transport{Proxy: nil, MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}
+	fi.client = &http.Client{Timeout: motoCallTimeout, Transport: transport}
 	fi.proxy = &httputil.ReverseProxy{
+		Transport: transport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(u)
 			pr.Out.Host = u.Host

@@ -20,7 +20,8 @@ import (
 //     Deny naming it. Conditions are evaluated for the keys EC2 sets (kms:CallerAccount,
 //     kms:ViaService, kms:GrantIsForAWSResource, aws:PrincipalAccount) with the String*/Bool
 //     operators; any other condition makes an Allow not count and a Deny count.
-// Not modeled: IAM policies in the launching account, grants, SCPs.
+// IAM policies of the launching principal are checked only with Filler.RequireLauncherIAM
+// (iamaccess.go). Not modeled: grants, SCPs.
 
 // canUseKey reports whether account (launching or copying through EC2 in region) can use the
 // key, and why not.
@@ -50,6 +51,14 @@ func (fi *fillerImpl) canUseKey(ctx context.Context, keyRef, account, principal,
 	}
 	if ok, why := policyLetsUse(out.Policy, account, principal, region); !ok {
 		return false, "KMS key " + md.Arn + ": " + why
+	}
+	fi.mu.Lock()
+	checkIAM := fi.checkIAM
+	fi.mu.Unlock()
+	if checkIAM && principal != "" {
+		if ok, why := fi.iamLetsUse(ctx, principal, md.Arn, region); !ok {
+			return false, "KMS key " + md.Arn + ": " + why
+		}
 	}
 	return true, ""
 }
@@ -101,14 +110,7 @@ func policyLetsUse(doc, account, principal, region string) (bool, string) {
 		stmts = []policyStatement{one}
 	}
 	for _, action := range []string{"kms:Decrypt", "kms:CreateGrant"} {
-		ctx := map[string]string{
-			"kms:calleraccount":    account,
-			"aws:principalaccount": account,
-			"kms:viaservice":       "ec2." + region + ".amazonaws.com",
-		}
-		if action == "kms:CreateGrant" {
-			ctx["kms:grantisforawsresource"] = "true"
-		}
+		ctx := useContext(action, account, region)
 		allowed := false
 		for _, s := range stmts {
 			if !s.principalApplies(account, principal) || !s.actionApplies(action) {
@@ -127,6 +129,20 @@ func policyLetsUse(doc, account, principal, region string) (bool, string) {
 		}
 	}
 	return true, ""
+}
+
+// useContext is the request context of EC2 using a key for account in region (condition keys
+// lower-cased): a grant it creates is for an AWS resource.
+func useContext(action, account, region string) map[string]string {
+	ctx := map[string]string{
+		"kms:calleraccount":    account,
+		"aws:principalaccount": account,
+		"kms:viaservice":       "ec2." + region + ".amazonaws.com",
+	}
+	if action == "kms:CreateGrant" {
+		ctx["kms:grantisforawsresource"] = "true"
+	}
+	return ctx
 }
 
 func stringList(raw json.RawMessage) []string {
@@ -235,7 +251,7 @@ func isKnownOperator(op string) bool {
 }
 
 func conditionValueMatches(op string, want []string, got string) bool {
-	any := func(match func(w string) bool) bool {
+	anyOf := func(match func(w string) bool) bool {
 		for _, w := range want {
 			if match(w) {
 				return true
@@ -245,15 +261,15 @@ func conditionValueMatches(op string, want []string, got string) bool {
 	}
 	switch op {
 	case "StringEquals":
-		return any(func(w string) bool { return w == got })
+		return anyOf(func(w string) bool { return w == got })
 	case "StringEqualsIgnoreCase", "Bool":
-		return any(func(w string) bool { return strings.EqualFold(w, got) })
+		return anyOf(func(w string) bool { return strings.EqualFold(w, got) })
 	case "StringLike":
-		return any(func(w string) bool { return globMatch(w, got, false) })
+		return anyOf(func(w string) bool { return globMatch(w, got, false) })
 	case "StringNotEquals":
-		return !any(func(w string) bool { return w == got })
+		return !anyOf(func(w string) bool { return w == got })
 	case "StringNotLike":
-		return !any(func(w string) bool { return globMatch(w, got, false) })
+		return !anyOf(func(w string) bool { return globMatch(w, got, false) })
 	}
 	return false
 }

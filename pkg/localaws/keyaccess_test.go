@@ -141,3 +141,29 @@ func TestLaunchPermChanges(t *testing.T) {
 		})
 	}
 }
+
+// Identity policies of the launching principal (IAM User Guide, policy evaluation within an
+// account: an explicit Deny wins, otherwise an Allow matching action and resource is needed).
+func TestIdentityLetsUse(t *testing.T) {
+	const key = "arn:aws:kms:us-east-1:111122223333:key/k1"
+	tests := map[string]struct {
+		docs []string
+		want bool
+	}{
+		"none":               {docs: nil, want: false},
+		"exact key":          {docs: []string{`{"Statement":[{"Effect":"Allow","Action":["kms:Decrypt","kms:CreateGrant"],"Resource":"` + key + `"}]}`}, want: true},
+		"wildcard resource":  {docs: []string{`{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"arn:aws:kms:*:111122223333:key/*"}}`}, want: true},
+		"other key":          {docs: []string{`{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"arn:aws:kms:us-east-1:111122223333:key/k2"}}`}, want: false},
+		"split over two":     {docs: []string{`{"Statement":{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}}`, `{"Statement":{"Effect":"Allow","Action":"kms:CreateGrant","Resource":"*"}}`}, want: true},
+		"deny in another":    {docs: []string{`{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}`, `{"Statement":{"Effect":"Deny","Action":"kms:Decrypt","Resource":"*"}}`}, want: false},
+		"not resource":       {docs: []string{`{"Statement":{"Effect":"Allow","Action":"kms:*","NotResource":"` + key + `"}}`}, want: false},
+		"unreadable ignored": {docs: []string{`not json`, `{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}`}, want: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got, why := identityLetsUse(tc.docs, key, launcher, "us-east-1"); got != tc.want {
+				t.Errorf("identityLetsUse = %v (%s), want %v", got, why, tc.want)
+			}
+		})
+	}
+}

@@ -71,21 +71,26 @@ func (fi *fillerImpl) kmsCall(ctx context.Context, account, region, action strin
 
 // ec2Raw sends an EC2 query request to moto as account in region and returns the raw answer.
 func (fi *fillerImpl) ec2Raw(ctx context.Context, account, region string, params url.Values) (int, []byte, error) {
+	return fi.queryRaw(ctx, "ec2", account, region, params)
+}
+
+// queryRaw sends a query-protocol request (EC2, IAM, STS, ...) to moto as account.
+func (fi *fillerImpl) queryRaw(ctx context.Context, service, account, region string, params url.Values) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fi.moto.String()+"/", bytes.NewBufferString(params.Encode()))
 	if err != nil {
-		return 0, nil, fmt.Errorf("ec2 %s: %w", params.Get("Action"), err)
+		return 0, nil, fmt.Errorf("%s %s: %w", service, params.Get("Action"), err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-	req.Header.Set("Authorization", fakeAuth(region, "ec2"))
+	req.Header.Set("Authorization", fakeAuth(region, service))
 	req.Header.Set(motoAccountHdr, account)
 	resp, err := fi.client.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("ec2 %s: %w", params.Get("Action"), err)
+		return 0, nil, fmt.Errorf("%s %s: %w", service, params.Get("Action"), err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, nil, fmt.Errorf("ec2 %s: read: %w", params.Get("Action"), err)
+		return 0, nil, fmt.Errorf("%s %s: read: %w", service, params.Get("Action"), err)
 	}
 	return resp.StatusCode, raw, nil
 }

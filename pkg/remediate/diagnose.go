@@ -119,9 +119,49 @@ func (r *run) diagnoseCopy(ctx context.Context, it *item) error {
 	if err != nil {
 		return err
 	}
+	if k.Err == nil && k.Account != t.Account && k.Manager != kmstypes.KeyManagerTypeAws && k.State == kmstypes.KeyStateEnabled {
+		// Not in it.keys either: the IAM side does not write a usage policy for such a key.
+		r.reportForeignCopyKey(it, k, targets)
+		return nil
+	}
 	it.keys = append(it.keys, k)
 	r.checkKey(ctx, it, k, t.Account, targets)
 	return nil
+}
+
+// reportForeignCopyKey reports, never fixes, what the key policy of a copy's key misses when the
+// key belongs to another account than the one copying. A CopyImage request names its key freely
+// (EC2 checks it only when the copy runs), so it is no evidence that anyone should use that key:
+// fixing it would let whoever may call ec2:CopyImage in a trusted account (or put such an event
+// on the bus) obtain the use of any key the remediator can edit (issue 6, SECURITY.md). Keys of
+// the copying account itself, and the keys of images (their snapshots), are checked as usual.
+func (r *run) reportForeignCopyKey(it *item, k *key, targets []string) {
+	seen := map[string]bool{}
+	for _, target := range targets {
+		if seen[target] || !awsid.IsAccountID(target) || target == k.Account {
+			continue
+		}
+		seen[target] = true
+		it.targets = appendUnique(it.targets, target)
+		principal := "arn:aws:iam::" + target + ":root"
+		use, grant := r.evaluateKey(k, principal)
+		why := fmt.Sprintf("the copy %s names key %s of account %s, which the copying account %s does not own: a CopyImage request can name any key, so it is never fixed automatically; add the account by hand if it should use this key",
+			clip(it.trig.ImageID, 64), k.ARN, k.Account, it.trig.Account)
+		switch {
+		case use.Decision == evaluate.ExplicitDeny || grant.Decision == evaluate.ExplicitDeny:
+			it.addFinding(report.Finding{Code: report.ExplicitDeny, Account: target, KeyARN: k.ARN, PrincipalARN: principal,
+				Message: fmt.Sprintf("a Deny in the key policy of %s blocks %s: never fixed automatically", k.ARN, principal)})
+			continue
+		}
+		if use.KeyPolicy.Decision != evaluate.Allow {
+			it.addFinding(report.Finding{Code: report.KeyPolicyMissingUse, Account: target, KeyARN: k.ARN, PrincipalARN: principal, Message: why})
+		}
+		if grant.KeyPolicy.Decision != evaluate.Allow {
+			it.addFinding(report.Finding{Code: report.KeyPolicyMissingGrant, Account: target, KeyARN: k.ARN, PrincipalARN: principal, Message: why})
+		}
+	}
+	r.log.Info().Str("event_id", it.rec.EventID).Str("key", k.ARN).Str("account", it.trig.Account).
+		Str("decision", "foreign-copy-key").Msg("copy names another account's key: reported, not fixed")
 }
 
 // diagnoseImage reads the image as viewer, then checks every encrypted snapshot's key for each
@@ -168,6 +208,19 @@ func (r *run) diagnoseImage(ctx context.Context, it *item, viewer, region, image
 			it.addFinding(report.Finding{Code: report.UntrustedAccount, Account: img.Owner, KeyARN: k.ARN,
 				Message: fmt.Sprintf("image %s is owned by %s, which is not trusted: nothing is changed for it", imageID, img.Owner)})
 			continue
+		}
+		// A snapshot can use a key of another account: that account must be trusted too, or its
+		// key policy would be edited on the image owner's word (issue 6).
+		if k.Err == nil && k.Account != img.Owner {
+			keyTrusted, err := r.ownerTrusted(ctx, k.Account)
+			if err != nil {
+				return err
+			}
+			if !keyTrusted {
+				it.addFinding(report.Finding{Code: report.UntrustedAccount, Account: k.Account, KeyARN: k.ARN,
+					Message: fmt.Sprintf("the snapshots of %s use key %s of account %s, which is not trusted: its key policy is not changed", imageID, k.ARN, k.Account)})
+				continue
+			}
 		}
 		r.checkKey(ctx, it, k, img.Owner, targets)
 	}

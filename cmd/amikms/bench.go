@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/benchmark"
+)
+
+// runBench measures cold start, AWS calls per event, batch coalescing, memory and the policy
+// engine (issue 7) and prints one Markdown table: `make bench`. Progress goes to stderr.
+func runBench(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	rie := fs.String("rie", envOr("AMIKMS_RIE", "bin/aws-lambda-rie"), "path of aws-lambda-rie")
+	module := fs.String("module", ".", "repository root (where go.mod is)")
+	starts := fs.Int("n", 20, "fresh starts per binary for the cold-start medians (at least 10 for the table)")
+	benchtime := fs.String("benchtime", "300ms", "-benchtime of the Go benchmarks")
+	count := fs.Int("count", 5, "-count of the Go benchmarks (the table shows medians)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *starts < 1 {
+		fmt.Fprintln(stderr, "amikms bench: -n must be at least 1")
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	t, err := benchmark.Run(ctx, benchmark.Options{ModuleDir: *module, RIE: *rie, ColdStarts: *starts, BenchTime: *benchtime, BenchCount: *count, Progress: stderr})
+	if err != nil {
+		fmt.Fprintln(stderr, "amikms bench:", err)
+		return 1
+	}
+	if err := t.Render(stdout); err != nil {
+		fmt.Fprintln(stderr, "amikms bench:", err)
+		return 1
+	}
+	return 0
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,144 @@
+package benchmark
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Why each AWS call is needed: the minimum an event needs is the sum of these, per resource.
+// A call the remediator makes beyond them is excess (the table says OVER).
+var callReasons = map[string]string{
+	"STS:AssumeRole":                         "1 per member account and Lambda environment: the member role's credentials (cached for warm invocations; the central account uses the function's own)",
+	"EC2:DescribeInstances":                  "1 per terminated instance: its image and state reason (the event carries neither)",
+	"EC2:DescribeImages":                     "1 per image and viewing account: what that account sees (owner, snapshots), so a stale or forged event cannot make the remediator act on an image the account cannot see",
+	"EC2:DescribeSnapshots":                  "1 per image, as its owner: DescribeImages does not report the snapshots' KMS keys",
+	"EC2:DescribeImageAttribute":             "1 per image whose shares matter (share, AMI available, copy): who may launch it, read from EC2 rather than trusted from the event",
+	"EC2:DescribeLaunchTemplateVersions":     "1 per Auto Scaling launch: the image behind the group's launch template",
+	"Auto Scaling:DescribeAutoScalingGroups": "1 per Auto Scaling launch failure: the group's launch template",
+	"KMS:DescribeKey":                        "1 per key: its ARN, manager (AWS managed keys cannot be edited) and state",
+	"KMS:GetKeyPolicy":                       "1 per key, plus 1 per write to read it back and verify",
+	"KMS:PutKeyPolicy":                       "1 per key whose policy changes (fix mode), however many records and accounts need it",
+	"KMS:ListGrants":                         "1 per key an Auto Scaling service-linked role launches with: a grant may give it access the key policy does not",
+	"IAM:GetRole":                            "1 per role principal: it exists, and its permissions boundary",
+	"IAM:ListRolePolicies":                   "1 per role principal: its inline policies",
+	"IAM:ListAttachedRolePolicies":           "1 per role principal, plus 1 per attach to verify it",
+	"IAM:GetPolicy":                          "1 per principal: does IAM_POLICY_NAME exist (create it or add a version)",
+	"IAM:GetPolicyVersion":                   "1 per written policy version, to read it back and verify",
+	"IAM:CreatePolicy":                       "1 per principal whose policy does not exist yet (fix mode)",
+	"IAM:AttachRolePolicy":                   "1 per role the new policy is attached to (fix mode)",
+	"SNS:Publish":                            "1 per invocation with anything to report, whatever the number of records",
+}
+
+// Minimums are the AWS calls each benched event needs at least, by "Service:Operation" (see
+// callReasons for why each is needed). The scenarios are those of CallScenarios on the seeded
+// local AWS; every sample runs in a fresh Lambda environment.
+var Minimums = map[string]map[string]int{
+	"events/ami-available.json (alert)":                shareReads(1),
+	"events/share-image.json (alert)":                  shareReads(1),
+	"events/copy-image.json (alert)":                   {"EC2:DescribeImageAttribute": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "IAM:GetRole": 1},
+	"events/copy-image-failed.json (alert)":            merge(memberImageReads(), iamReads(), publish),
+	"events/launch-failed.json (alert)":                merge(memberImageReads(), iamReads(), publish),
+	"events/instance-terminated.json (alert)":          merge(memberImageReads(), map[string]int{"EC2:DescribeInstances": 1}, publish),
+	"events/asg-launch-failed.json (alert)":            merge(memberImageReads(), map[string]int{"Auto Scaling:DescribeAutoScalingGroups": 1, "EC2:DescribeLaunchTemplateVersions": 1, "KMS:ListGrants": 1}, publish),
+	"events/ignored-dryrun.json (alert)":               {},
+	"events/ignored-runinstances-success.json (alert)": {},
+	"events/ignored-unshare.json (alert)":              {},
+	// share-image + launch-failed + ignored-unshare about one image and key: the image is seen
+	// by two accounts (2 DescribeImages); snapshots, key and shares are read once.
+	"events/sqs-batch.json (alert)": merge(shareReads(1), iamReads(), map[string]int{"STS:AssumeRole": 1, "EC2:DescribeImages": 1}),
+	"share-fix (fix)":               merge(shareReads(1), write),
+	"share-alert (alert)":           shareReads(1),
+	"already-fine (fix)":            merge(shareReads(1), map[string]int{"SNS:Publish": -1}),
+	"launch-failed + IAM (fix)": merge(memberImageReads(), iamReads(), write, publish, map[string]int{
+		"IAM:CreatePolicy": 1, "IAM:AttachRolePolicy": 1, "IAM:GetPolicyVersion": 1, "IAM:ListAttachedRolePolicies": 1}),
+	"instance-terminated (fix)": merge(memberImageReads(), map[string]int{"EC2:DescribeInstances": 1}, write, publish),
+	// 100 share records over 10 images/keys and 20 accounts: per image and per key, never per record.
+	BatchScenario: merge(shareReads(10), map[string]int{"KMS:GetKeyPolicy": 10, "KMS:PutKeyPolicy": 10}),
+}
+
+// BatchScenario names section 3's batch in the calls section.
+const BatchScenario = "batch: 100 records, 10 keys, 20 accounts (fix)"
+
+var (
+	publish = map[string]int{"SNS:Publish": 1}
+	write   = map[string]int{"KMS:PutKeyPolicy": 1, "KMS:GetKeyPolicy": 1}
+)
+
+// shareReads: an image seen by its owner, its shares, its key, and one alert.
+func shareReads(images int) map[string]int {
+	return map[string]int{"EC2:DescribeImages": images, "EC2:DescribeSnapshots": images, "EC2:DescribeImageAttribute": images,
+		"KMS:DescribeKey": images, "KMS:GetKeyPolicy": images, "SNS:Publish": 1}
+}
+
+// memberImageReads: an image seen from a member account (one AssumeRole), snapshots as the owner,
+// its key.
+func memberImageReads() map[string]int {
+	return map[string]int{"STS:AssumeRole": 1, "EC2:DescribeImages": 1, "EC2:DescribeSnapshots": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1}
+}
+
+// iamReads: one role principal with no policies yet, and the lookup of IAM_POLICY_NAME.
+func iamReads() map[string]int {
+	return map[string]int{"IAM:GetRole": 1, "IAM:ListRolePolicies": 1, "IAM:ListAttachedRolePolicies": 1, "IAM:GetPolicy": 1}
+}
+
+func merge(ms ...map[string]int) map[string]int {
+	out := map[string]int{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] += v
+			if out[k] == 0 {
+				delete(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// Compare checks counts against a minimum: over lists the operations above it ("IAM:GetRole 2
+// (min 1)"), under those below it (the minimum or the scenario is wrong).
+func Compare(got, min map[string]int) (over, under []string) {
+	keys := map[string]bool{}
+	for k := range got {
+		keys[k] = true
+	}
+	for k := range min {
+		keys[k] = true
+	}
+	sorted := make([]string, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Strings(sorted)
+	for _, k := range sorted {
+		switch g, m := got[k], min[k]; {
+		case g > m:
+			over = append(over, fmt.Sprintf("%s %d (min %d)", k, g, m))
+		case g < m:
+			under = append(under, fmt.Sprintf("%s %d (min %d)", k, g, m))
+		}
+	}
+	return over, under
+}
+
+func total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// MinimumsText renders callReasons for the README.
+func MinimumsText() string {
+	keys := make([]string, 0, len(callReasons))
+	for k := range callReasons {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "- `%s`: %s\n", k, callReasons[k])
+	}
+	return b.String()
+}

@@ -1,0 +1,441 @@
+package benchmark
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/localaws"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/rie"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/scenario"
+)
+
+// Options configures Run.
+type Options struct {
+	ModuleDir  string // the repository root (where go.mod is)
+	RIE        string // path of aws-lambda-rie
+	Go         string // the go command
+	ColdStarts int    // fresh starts per binary (≥ 10 for the table)
+	BenchTime  string // -benchtime of the Go benchmarks
+	BenchCount int    // -count of the Go benchmarks: the table shows each figure's median
+	Progress   io.Writer
+}
+
+// Goals, from issue 7.
+const (
+	ColdStartRatioGoal = 1.3 // ours / empty handler
+	PeakRSSGoalMB      = 40.0
+	ParseRatioGoal     = 1.5 // ns/op over encoding/json into any: parse keeps order and raw values, about one decode
+	EvaluateRatioGoal  = 1.0 // one request against a parsed policy costs less than decoding it
+	EditRatioGoal      = 3.0 // parse, plan, write back: about three passes
+)
+
+// Run measures everything and returns the table.
+func Run(ctx context.Context, o Options) (*Table, error) {
+	if o.ColdStarts <= 0 {
+		o.ColdStarts = 10
+	}
+	if o.BenchTime == "" {
+		o.BenchTime = "300ms"
+	}
+	if o.BenchCount <= 0 {
+		o.BenchCount = 5
+	}
+	if o.Go == "" {
+		o.Go = "go"
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	say := func(f string, a ...any) { fmt.Fprintf(o.Progress, "bench: "+f+"\n", a...) }
+	eventsDir := filepath.Join(o.ModuleDir, "events")
+	tmp, err := os.MkdirTemp("", "amikms-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+
+	say("building bootstrap, the empty handler and the SDK floor (%s/%s) and the arm64 bootstrap", runtime.GOOS, runtime.GOARCH)
+	bin := func(name string) string { return filepath.Join(tmp, name) }
+	builds := []struct{ pkg, out, goos, goarch string }{
+		{"./functions/remediator", bin("bootstrap"), "", ""},
+		{"./pkg/rie/testdata/emptyhandler", bin("empty"), "", ""},
+		{"./pkg/rie/testdata/sdkfloor", bin("sdkfloor"), "", ""},
+		{"./functions/remediator", bin("bootstrap-arm64"), "linux", "arm64"},
+	}
+	for _, b := range builds {
+		if err := BuildLambda(ctx, o.Go, o.ModuleDir, b.pkg, b.out, b.goos, b.goarch); err != nil {
+			return nil, err
+		}
+	}
+
+	say("starting the local AWS and seeding the scenario")
+	env, err := localaws.Start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer env.Close()
+	env.Filler.MapAccessKey(scenario.CentralAccessKey, scenario.Owner)
+	world := scenario.New(env.URL)
+	seed, err := world.Seed(ctx, env.Filler)
+	if err != nil {
+		return nil, err
+	}
+	// Under the emulator the owner is a member account (see lambdaEnv).
+	if err := world.MemberRole(ctx, scenario.Owner); err != nil {
+		return nil, err
+	}
+	sink, err := world.NewAlertSink(ctx, "bench-alerts")
+	if err != nil {
+		return nil, err
+	}
+	t := &Table{}
+
+	say("section 2: AWS calls per event")
+	calls, err := sampleCalls(ctx, world, seed, sink.TopicARN, eventsDir)
+	if err != nil {
+		return nil, err
+	}
+	more, err := scenarioCalls(ctx, world, sink.TopicARN, eventsDir)
+	if err != nil {
+		return nil, err
+	}
+	calls = append(calls, more...)
+
+	say("section 3: batch coalescing")
+	batch, err := runBatch(ctx, world, sink.TopicARN, eventsDir)
+	if err != nil {
+		return nil, err
+	}
+	calls = append(calls, batch.calls)
+
+	say("section 4: peak RSS of bootstrap on the batch, under the emulator")
+	mem, err := batchUnderRIE(ctx, o.RIE, bin("bootstrap"), env.URL, sink.TopicARN, world, batch.fixture)
+	if err != nil {
+		return nil, err
+	}
+
+	say("section 1: %d cold starts each of bootstrap, the empty handler and the SDK floor", o.ColdStarts)
+	cold, err := coldStarts(ctx, o, bin, env.URL, sink.TopicARN, eventsDir, seed)
+	if err != nil {
+		return nil, err
+	}
+
+	say("section 5: Go benchmarks (-benchtime %s -count %d)", o.BenchTime, o.BenchCount)
+	gb, err := runGoBench(ctx, o.Go, o.ModuleDir, `^Benchmark(Parse|StdlibUnmarshalAny|EnsureAccounts|EnsureAccountsNoop|Evaluate|Policy|KMS|Decode)$`, o.BenchTime, o.BenchCount,
+		"./pkg/policy", "./pkg/keypolicy", "./pkg/evaluate", "./pkg/trigger", "./pkg/benchmark")
+	if err != nil {
+		return nil, err
+	}
+
+	coldRows(t, cold, o.ColdStarts)
+	callRows(t, calls)
+	batchRows(t, batch, mem)
+	memoryRows(t, mem, cold, bin)
+	engineRows(t, gb)
+	return t, nil
+}
+
+// coldResult is section 1's measurements.
+type coldResult struct {
+	empty, floor, ignored, real series
+	emptyRSS, ignoredRSS        []float64 // MB
+	realStats                   map[string]int
+}
+
+func coldStarts(ctx context.Context, o Options, bin func(string) string, endpoint, topicARN, eventsDir string, seed *scenario.Seeded) (*coldResult, error) {
+	ignored, err := scenario.Event(filepath.Join(eventsDir, "ignored-dryrun.json"), seed.Replace())
+	if err != nil {
+		return nil, err
+	}
+	real, err := scenario.Event(filepath.Join(eventsDir, "share-image.json"), seed.Replace())
+	if err != nil {
+		return nil, err
+	}
+	envAlert := lambdaEnv(endpoint, topicARN, string(config.ModeAlert), []string{scenario.Owner, scenario.Target})
+	r := &coldResult{}
+	// Interleaved, so drift on a noisy machine hits every binary alike.
+	for i := 0; i < o.ColdStarts; i++ {
+		for _, c := range []struct {
+			bin     string
+			payload []byte
+			into    *series
+			rss     *[]float64
+		}{
+			{bin("empty"), ignored, &r.empty, &r.emptyRSS},
+			{bin("sdkfloor"), ignored, &r.floor, nil},
+			{bin("bootstrap"), ignored, &r.ignored, &r.ignoredRSS},
+			{bin("bootstrap"), real, &r.real, nil},
+		} {
+			st, err := ColdStart(ctx, o.RIE, c.bin, envAlert, c.payload)
+			if err != nil {
+				return nil, fmt.Errorf("cold start of %s: %w", filepath.Base(c.bin), err)
+			}
+			c.into.add(st)
+			if c.into == &r.real && r.realStats == nil {
+				var res struct {
+					Stats map[string]int `json:"stats"`
+				}
+				if err := json.Unmarshal(st.Response, &res); err != nil {
+					return nil, fmt.Errorf("cold start with a real event answered %.300s: %w", st.Response, err)
+				}
+				r.realStats = res.Stats
+			}
+			if c.rss != nil && st.PeakRSSKB > 0 {
+				*c.rss = append(*c.rss, float64(st.PeakRSSKB)/1024)
+			}
+		}
+	}
+	return r, nil
+}
+
+func coldRows(t *Table, c *coldResult, n int) {
+	const sec = "1 cold start"
+	ms := func(v float64) string { return fmt.Sprintf("%.1f ms", v) }
+	med := Median
+	note := fmt.Sprintf("median of %d fresh starts under aws-lambda-rie", n)
+	ours, empty, floor := med(c.ignored.init), med(c.empty.init), med(c.floor.init)
+	t.Add(Row{Section: sec, Measure: "init (INIT REPORT), bootstrap vs empty aws-lambda-go handler", Ours: ms(ours), Baseline: ms(empty),
+		Ratio: Ratio(ours, empty), Goal: fmt.Sprintf("≤ %.1f×", ColdStartRatioGoal), Verdict: AtMost(ours/empty, ColdStartRatioGoal), Notes: note})
+	t.Add(Row{Section: sec, Measure: "init: empty handler + the AWS SDK packages bootstrap links (unused)", Ours: ms(floor), Baseline: ms(empty),
+		Ratio: Ratio(floor, empty), Goal: "-", Verdict: Info,
+		Notes: "the floor any Go Lambda using these SDK clients pays: Go runs every imported package's initialisers before main"})
+	t.Add(Row{Section: sec, Measure: "init, bootstrap vs that SDK floor", Ours: ms(ours), Baseline: ms(floor),
+		Ratio: Ratio(ours, floor), Goal: fmt.Sprintf("≤ %.1f×", ColdStartRatioGoal), Verdict: AtMost(ours/floor, ColdStartRatioGoal),
+		Notes: "what this project's own code adds at init"})
+	oursFirst, emptyFirst := med(c.ignored.first), med(c.empty.first)
+	t.Add(Row{Section: sec, Measure: "first invoke (INVOKE RTDONE), ignored event (no AWS call) vs empty handler", Ours: ms(oursFirst), Baseline: ms(emptyFirst),
+		Ratio: Ratio(oursFirst, emptyFirst), Goal: fmt.Sprintf("≤ %.1f×", ColdStartRatioGoal), Verdict: AtMost(oursFirst/emptyFirst, ColdStartRatioGoal),
+		Notes: "events/ignored-dryrun.json"})
+	realFirst := med(c.real.first)
+	t.Add(Row{Section: sec, Measure: "first invoke, real event: events/share-image.json, MODE=alert", Ours: ms(realFirst), Baseline: ms(emptyFirst),
+		Ratio: Ratio(realFirst, emptyFirst), Goal: "-", Verdict: Info,
+		Notes: fmt.Sprintf("%d AWS calls to the local AWS (%s): the emulator's fixed function ARN (account 012345678912) adds one sts:AssumeRole Lambda does not make", total(c.realStats), statsLine(c.realStats))})
+}
+
+// batchResult is section 3's measurements.
+type batchResult struct {
+	fixture           *BatchFixture
+	calls             CallRun
+	batchWall         time.Duration
+	singlesWall       time.Duration
+	singlesCalls      map[string]int
+	singlesErr, keys  int
+	puts, publishes   int
+	accountsPerPolicy bool
+}
+
+// runBatch times one SQS batch of 100 records against 100 single-record invocations of a warm
+// environment (both starting from the same key policies), in process.
+func runBatch(ctx context.Context, world *scenario.World, topicARN, eventsDir string) (*batchResult, error) {
+	f, err := NewBatchFixture(ctx, world, eventsDir, 10, 20, 100)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := Batch(0, f.Bodies...)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	c := callRun(ctx, BatchScenario, newRemediator(world, config.ModeFix, f.Accounts, topicARN), raw)
+	r := &batchResult{fixture: f, calls: c, batchWall: time.Since(start), keys: len(f.Keys), singlesCalls: map[string]int{}}
+	if err := f.Restore(ctx, world); err != nil {
+		return nil, err
+	}
+	rm := newRemediator(world, config.ModeFix, f.Accounts, topicARN)
+	start = time.Now()
+	for i, b := range f.Bodies {
+		one, err := Batch(i, b)
+		if err != nil {
+			return nil, err
+		}
+		s := callRun(ctx, "single", rm, one)
+		for k, v := range s.Stats {
+			r.singlesCalls[k] += v
+		}
+		if s.Err != "" {
+			r.singlesErr++
+		}
+	}
+	r.singlesWall = time.Since(start)
+	return r, f.Restore(ctx, world)
+}
+
+// memResult is section 4's batch under the emulator.
+type memResult struct {
+	peakKB int
+	stats  map[string]int
+	failed int // batchItemFailures
+}
+
+// batchUnderRIE runs the 100-record batch through bootstrap under the emulator in fix mode and
+// reads the bootstrap's peak RSS before the emulator stops it.
+func batchUnderRIE(ctx context.Context, rieBin, bootstrap, endpoint, topicARN string, world *scenario.World, f *BatchFixture) (*memResult, error) {
+	raw, err := Batch(0, f.Bodies...)
+	if err != nil {
+		return nil, err
+	}
+	em, err := rie.Start(ctx, rieBin, bootstrap, lambdaEnv(endpoint, topicARN, string(config.ModeFix), append([]string{scenario.Owner}, f.Accounts...)))
+	if err != nil {
+		return nil, err
+	}
+	defer em.Close()
+	body, err := em.Invoke(ctx, raw)
+	if err != nil {
+		return nil, fmt.Errorf("batch under the emulator: %w\n%s", err, em.Logs())
+	}
+	pid, err := em.BootstrapPID()
+	if err != nil {
+		return nil, err
+	}
+	kb, err := PeakRSSKB(pid)
+	if err != nil {
+		return nil, err
+	}
+	var resp struct {
+		BatchItemFailures []json.RawMessage `json:"batchItemFailures"`
+		Stats             map[string]int    `json:"stats"`
+		ErrorMessage      string            `json:"errorMessage"`
+	}
+	if err := json.Unmarshal(body, &resp); err != nil || resp.ErrorMessage != "" {
+		return nil, fmt.Errorf("batch under the emulator answered %.300s (%v)", body, err)
+	}
+	if err := f.Restore(ctx, world); err != nil {
+		return nil, err
+	}
+	return &memResult{peakKB: kb, stats: resp.Stats, failed: len(resp.BatchItemFailures)}, nil
+}
+
+func callRows(t *Table, calls []CallRun) {
+	const sec = "2 AWS calls"
+	for _, c := range calls {
+		min, ok := Minimums[c.Name]
+		row := Row{Section: sec, Measure: c.Name, Ours: fmt.Sprintf("%d", c.Total()), Goal: "= minimum"}
+		switch {
+		case c.Err != "":
+			row.Verdict, row.Notes = Fail, "error: "+c.Err
+		case !ok:
+			row.Verdict, row.Notes = Fail, "no documented minimum: "+statsLine(c.Stats)
+		default:
+			row.Baseline = fmt.Sprintf("%d", total(min))
+			over, under := Compare(c.Stats, min)
+			switch {
+			case len(under) > 0:
+				row.Verdict, row.Notes = Fail, fmt.Sprintf("below the documented minimum (the minimum or the run is wrong): %v; %s", under, statsLine(c.Stats))
+			case len(over) > 0:
+				row.Verdict, row.Notes = Over, fmt.Sprintf("above minimum: %v; all: %s", over, statsLine(c.Stats))
+			default:
+				row.Verdict, row.Notes = Pass, statsLine(c.Stats)
+			}
+		}
+		t.Add(row)
+	}
+}
+
+func batchRows(t *Table, b *batchResult, m *memResult) {
+	const sec = "3 batch coalescing"
+	puts, pubs := b.calls.Stats["KMS:PutKeyPolicy"], b.calls.Stats["SNS:Publish"]
+	eq := func(got, want int) Verdict {
+		if got == want {
+			return Pass
+		}
+		return Over
+	}
+	t.Add(Row{Section: sec, Measure: "one SQS batch of 100 records, 10 keys, 20 accounts: PutKeyPolicy", Ours: fmt.Sprint(puts),
+		Baseline: fmt.Sprint(b.singlesCalls["KMS:PutKeyPolicy"]) + " (100 singles)", Goal: fmt.Sprintf("= %d (one per key)", b.keys), Verdict: eq(puts, b.keys),
+		Notes: fmt.Sprintf("under the emulator too: %d PutKeyPolicy, %d Publish, %d batch item failures", m.stats["KMS:PutKeyPolicy"], m.stats["SNS:Publish"], m.failed)})
+	t.Add(Row{Section: sec, Measure: "same batch: alerts (SNS Publish)", Ours: fmt.Sprint(pubs), Baseline: fmt.Sprint(b.singlesCalls["SNS:Publish"]) + " (100 singles)",
+		Goal: "= 1", Verdict: eq(pubs, 1)})
+	t.Add(Row{Section: sec, Measure: "same batch: AWS calls, 1 batch vs 100 single-record invocations", Ours: fmt.Sprint(b.calls.Total()),
+		Baseline: fmt.Sprint(total(b.singlesCalls)), Ratio: Ratio(float64(b.calls.Total()), float64(total(b.singlesCalls))), Goal: "-", Verdict: Info,
+		Notes: "singles run in one warm environment; each re-reads its image and key"})
+	t.Add(Row{Section: sec, Measure: "same batch: wall time, 1 batch vs 100 single-record invocations", Ours: fmt.Sprintf("%.0f ms", ms(b.batchWall)),
+		Baseline: fmt.Sprintf("%.0f ms", ms(b.singlesWall)), Ratio: Ratio(ms(b.batchWall), ms(b.singlesWall)), Goal: "≤ 1.0×",
+		Verdict: AtMost(ms(b.batchWall)/ms(b.singlesWall), 1), Notes: "in process against the local AWS; reads within the batch run 8 at a time"})
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func memoryRows(t *Table, m *memResult, c *coldResult, bin func(string) string) {
+	const sec = "4 memory"
+	mb := float64(m.peakKB) / 1024
+	t.Add(Row{Section: sec, Measure: "peak RSS of bootstrap processing the 100-record batch (VmHWM)", Ours: fmt.Sprintf("%.1f MB", mb),
+		Baseline: fmt.Sprintf("%.1f MB (empty handler, 1 invoke)", Median(c.emptyRSS)), Ratio: Ratio(mb, Median(c.emptyRSS)),
+		Goal: fmt.Sprintf("≤ %.0f MB", PeakRSSGoalMB), Verdict: AtMost(mb, PeakRSSGoalMB),
+		Notes: fmt.Sprintf("bootstrap after one ignored event: %.1f MB; fix mode under aws-lambda-rie", Median(c.ignoredRSS))})
+	size := func(name string) float64 {
+		n, err := fileSize(bin(name))
+		if err != nil {
+			return 0
+		}
+		return float64(n) / (1 << 20)
+	}
+	t.Add(Row{Section: sec, Measure: "bootstrap size, linux/arm64, stripped (as build-RemediatorFunction)", Ours: fmt.Sprintf("%.1f MB", size("bootstrap-arm64")),
+		Baseline: fmt.Sprintf("%.1f MB (empty handler, %s/%s)", size("empty"), runtime.GOOS, runtime.GOARCH), Goal: "-", Verdict: Info,
+		Notes: fmt.Sprintf("this machine's build: %.1f MB; SDK floor %.1f MB", size("bootstrap"), size("sdkfloor"))})
+}
+
+// engineRows compares each operation with encoding/json decoding the same document into any,
+// measured by the same package's test binary (pkg/policy for parse, pkg/keypolicy for edit,
+// pkg/benchmark for evaluate), so both ran in the same few seconds of a noisy machine.
+func engineRows(t *Table, gb map[string]GoBench) {
+	const sec = "5 policy engine"
+	for _, doc := range []string{"aws-default", "large-30k"} {
+		for _, e := range []struct {
+			op, pkg, bench string
+			goal           float64
+		}{
+			{"parse", "policy", "Parse", ParseRatioGoal},
+			{"evaluate (1 request)", "benchmark", "Evaluate", EvaluateRatioGoal},
+			{"edit (EnsureAccounts)", "keypolicy", "EnsureAccounts", EditRatioGoal},
+		} {
+			key, floorKey := e.pkg+"."+e.bench+"/"+doc, e.pkg+".StdlibUnmarshalAny/"+doc
+			row := Row{Section: sec, Measure: e.op + ", " + doc, Goal: fmt.Sprintf("≤ %.1f× floor", e.goal)}
+			b, found := gb[key]
+			floor, ok := gb[floorKey]
+			if !found || !ok {
+				row.Verdict, row.Notes = Fail, "benchmark "+key+" or "+floorKey+" did not run"
+				t.Add(row)
+				continue
+			}
+			row.Ours = benchCell(b)
+			row.Baseline = benchCell(floor) + " (encoding/json into any)"
+			row.Ratio = Ratio(b.NsPerOp, floor.NsPerOp)
+			row.Verdict = AtMost(b.NsPerOp/floor.NsPerOp, e.goal)
+			row.Notes = "allocs " + Ratio(b.AllocsPerOp, floor.AllocsPerOp) + "; pkg/" + e.pkg
+			t.Add(row)
+		}
+	}
+	for _, x := range []struct{ key, what string }{
+		{"keypolicy.EnsureAccountsNoop/aws-default", "edit when nothing is missing (parse + coverage check), aws-default"},
+		{"keypolicy.EnsureAccountsNoop/large-30k", "edit when nothing is missing, large-30k"},
+		{"evaluate.Policy/default-key-policy", "pkg/evaluate BenchmarkPolicy, its 270-byte default policy"},
+		{"evaluate.Policy/30KB", "pkg/evaluate BenchmarkPolicy, its generated 30 KB policy"},
+		{"evaluate.KMS", "pkg/evaluate BenchmarkKMS: key policy + identity policy, kms:CreateGrant"},
+		{"trigger.Decode", "pkg/trigger BenchmarkDecode: an SQS batch of 100 sample events"},
+	} {
+		if b, ok := gb[x.key]; ok {
+			t.Add(Row{Section: sec, Measure: x.what, Ours: benchCell(b), Goal: "-", Verdict: Info})
+		}
+	}
+}
+
+func benchCell(b GoBench) string {
+	return fmt.Sprintf("%s/op, %.0f allocs/op", nsString(b.NsPerOp), b.AllocsPerOp)
+}
+
+func nsString(ns float64) string {
+	switch {
+	case ns >= 1e6:
+		return fmt.Sprintf("%.2f ms", ns/1e6)
+	case ns >= 1e3:
+		return fmt.Sprintf("%.1f µs", ns/1e3)
+	}
+	return fmt.Sprintf("%.0f ns", ns)
+}
