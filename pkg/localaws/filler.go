@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -44,6 +45,7 @@ type fillerImpl struct {
 	autoCopies bool
 	syncCopies bool
 	checkIAM   bool
+	log        io.Writer // one line per request when set (SetLog, LOCALAWS_LOG=1)
 	events     []json.RawMessage
 }
 
@@ -80,8 +82,33 @@ func NewFiller(motoURL string) (*Filler, error) {
 		},
 	}
 	fi.resetState()
+	if os.Getenv("LOCALAWS_LOG") != "" {
+		fi.log = os.Stderr
+	}
 	return f, nil
 }
+
+// SetLog makes the filler write one line per request (account, region, service, action,
+// status, duration) to w; nil turns it off. LOCALAWS_LOG=1 in the environment logs to stderr.
+func (f *Filler) SetLog(w io.Writer) {
+	f.impl.mu.Lock()
+	defer f.impl.mu.Unlock()
+	f.impl.log = w
+}
+
+// statusWriter remembers the status code for the request log; it keeps http.Hijacker and
+// http.Flusher reachable through Unwrap (http.ResponseController).
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (fi *fillerImpl) resetState() {
 	fi.mu.Lock()
@@ -223,6 +250,21 @@ func (f *Filler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		http.Error(w, "filler: "+err.Error(), http.StatusBadRequest)
 		return
+	}
+	fi.mu.Lock()
+	logTo := fi.log
+	fi.mu.Unlock()
+	if logTo != nil {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		w = sw
+		defer func() {
+			name := c.action
+			if c.target != "" {
+				name = c.target
+			}
+			fmt.Fprintf(logTo, "localaws %s %s %s %s -> %d in %s\n", c.account, c.region, c.service, name, sw.status, time.Since(start).Round(time.Millisecond))
+		}()
 	}
 	if c.isEC2() && fi.serveEC2(w, r, c) {
 		return

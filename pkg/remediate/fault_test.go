@@ -390,3 +390,44 @@ func TestFaultsLostWriteAnswerRetriedIdempotently(t *testing.T) {
 		t.Errorf("the remediator made %d PutKeyPolicy calls, want 1 (the SDK retried it)", got)
 	}
 }
+
+// An alert that cannot be published (SNS failing transiently) hands its records back: in alert
+// mode the alert is all there is, and the redelivery finds the same things and tells them.
+func TestFaultsUnpublishedAlertIsRetried(t *testing.T) {
+	f := newFixture(t, "", scenario.Target)
+	u, err := url.Parse(env.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := httputil.NewSingleHostReverseProxy(u)
+	snsDown := localaws.NewFaultProxy(env.URL, localaws.FaultConfig{Seed: 1, Rate: 1, Kinds: []string{localaws.Fault503}})
+	var down atomic.Bool
+	down.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() && strings.Contains(r.Header.Get("Authorization"), "/sns/aws4_request") {
+			snsDown.ServeHTTP(w, r)
+			return
+		}
+		direct.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	rm, sink := newRemediatorOn(t, setup{mode: config.ModeAlert, trusted: []string{scenario.Target}, alerts: true}, srv.URL, 2)
+	batch := sqsRecords(t, []string{"m-1"}, [][]byte{shareEvent(t, f.image, scenario.Target)})
+
+	resp := invokeSQS(t, context.Background(), rm, batch)
+	if resp.Alert.Published || len(resp.BatchItemFailures) != 1 {
+		t.Fatalf("SNS down: want no alert and the record handed back: %+v %+v", resp.Alert, resp.BatchItemFailures)
+	}
+	down.Store(false)
+	resp = invokeSQS(t, context.Background(), rm, batch)
+	if !resp.Alert.Published || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("SNS up again: want the alert and nothing handed back: %+v %+v", resp.Alert, resp.BatchItemFailures)
+	}
+	alerts, err := sink.Drain(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(alerts) != 1 || !strings.Contains(alerts[0].Message, f.key) {
+		t.Errorf("want the one alert about %s: %d alerts", f.key, len(alerts))
+	}
+}
