@@ -164,7 +164,12 @@ func (d *Document) AppendStatement(v Value) (int, error) {
 		return index, d.splice(s.start, s.end, buf.Bytes())
 	case len(s.elems) == 0:
 		st.renderList(&buf, []rawOrValue{{v: v}}, lineIndent(raw, s.start), st.nl != "")
-		return index, d.splice(s.start, s.end, buf.Bytes())
+		if s.end-s.start == 2 { // "[]": the new list replaces two identical brackets
+			return index, d.splice(s.start, s.end, buf.Bytes())
+		}
+		// "[ \r\n ]": keep the white space inside the brackets, add the element before "]".
+		inner := buf.Bytes()[1 : buf.Len()-1]
+		return index, d.splice(s.end-1, s.end-1, inner)
 	}
 	last := s.elems[len(s.elems)-1]
 	buf.Write(st.separator(raw, s.start, spans(s.elems)))
