@@ -65,18 +65,22 @@ func (r *run) publishAlert(ctx context.Context, res *report.Result) {
 	r.log.Info().Str("message_id", id).Str("subject", msg.Subject).Msg("alert published")
 }
 
-// resolvedElsewhere reports whether everything an invocation found was a key-policy gap that
+// resolvedElsewhere reports whether everything an invocation found was a key-policy or IAM gap that
 // another writer closed between this invocation's read and its write (typically a concurrent
 // delivery of the same event). The invocation that made the change alerts about it; without
 // this, every concurrent delivery would add an "unchanged" alert about the same change.
 func resolvedElsewhere(res *report.Result) bool {
-	covered := map[string]bool{} // key ARN + " " + account
+	covered := map[string]bool{} // key ARN + " " + account, or "iam " + principal ARN
 	for _, a := range res.Actions {
-		if a.Type != report.ActionKeyPolicy || a.Status != report.StatusUnchanged || a.Reason != reasonOtherWriter {
+		switch {
+		case a.Type == report.ActionKeyPolicy && a.Status == report.StatusUnchanged && a.Reason == reasonOtherWriter:
+			for _, acct := range a.Accounts {
+				covered[a.Target+" "+acct] = true
+			}
+		case a.Type == report.ActionIAMPolicy && a.Status == report.StatusUnchanged && a.Reason == reasonOtherIAMWriter:
+			covered["iam "+a.Principal] = true
+		default:
 			return false
-		}
-		for _, acct := range a.Accounts {
-			covered[a.Target+" "+acct] = true
 		}
 	}
 	if len(covered) == 0 {
@@ -87,7 +91,18 @@ func resolvedElsewhere(res *report.Result) bool {
 			return false
 		}
 		for _, f := range rec.Findings {
-			if (f.Code != report.KeyPolicyMissingUse && f.Code != report.KeyPolicyMissingGrant) || !f.Fixable || !covered[f.KeyARN+" "+f.Account] {
+			switch {
+			case !f.Fixable:
+				return false
+			case f.Code == report.KeyPolicyMissingUse || f.Code == report.KeyPolicyMissingGrant:
+				if !covered[f.KeyARN+" "+f.Account] {
+					return false
+				}
+			case f.Code == report.IAMMissingUse || f.Code == report.IAMMissingGrant:
+				if !covered["iam "+f.PrincipalARN] {
+					return false
+				}
+			default:
 				return false
 			}
 		}

@@ -160,7 +160,7 @@ func (r *run) reportForeignCopyKey(it *item, k *key, targets []string) {
 			it.addFinding(report.Finding{Code: report.KeyPolicyMissingGrant, Account: target, KeyARN: k.ARN, PrincipalARN: principal, Message: why})
 		}
 	}
-	r.log.Info().Str("event_id", it.rec.EventID).Str("key", k.ARN).Str("account", it.trig.Account).
+	r.log.Info().Str("event_id", clip(it.rec.EventID, 256)).Str("key", k.ARN).Str("account", it.trig.Account).
 		Str("decision", "foreign-copy-key").Msg("copy names another account's key: reported, not fixed")
 }
 
@@ -271,7 +271,7 @@ func (r *run) checkKey(ctx context.Context, it *item, k *key, imageOwner string,
 }
 
 func (r *run) checkKeyForAccount(ctx context.Context, it *item, k *key, imageOwner, target string) {
-	log := r.log.With().Str("event_id", it.rec.EventID).Str("image", it.rec.ImageID).Str("key", k.ARN).Str("account", target).Logger()
+	log := r.log.With().Str("event_id", clip(it.rec.EventID, 256)).Str("image", clip(it.rec.ImageID, 256)).Str("key", k.ARN).Str("account", target).Logger()
 	switch {
 	case k.Err != nil:
 		it.addFinding(report.Finding{Code: report.KeyNotFound, Account: target, KeyARN: k.ARN,

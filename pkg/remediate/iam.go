@@ -71,7 +71,7 @@ func (c *iamRun) checkItem(ctx context.Context, it *item) {
 		it.addNote("no principal is named (the event has none, or check ran without --principal): identity policies were not checked")
 		return
 	}
-	log := c.log.With().Str("event_id", it.rec.EventID).Str("image", it.rec.ImageID).Str("principal", p.ARN).
+	log := c.log.With().Str("event_id", clip(it.rec.EventID, 256)).Str("image", clip(it.rec.ImageID, 256)).Str("principal", p.ARN).
 		Str("account", p.Account).Logger()
 	switch p.Type {
 	case trigger.PrincipalRoot:

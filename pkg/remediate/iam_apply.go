@@ -89,7 +89,7 @@ func (c *iamRun) applyNeed(ctx context.Context, n *iamNeed) report.Action {
 	act := report.Action{Type: report.ActionIAMPolicy, Target: policyARN, Accounts: []string{p.Account}, Principal: p.ARN}
 	fail := func(err error) report.Action {
 		act.Status, act.Reason = report.StatusFailed, err.Error()
-		if awsapi.Transient(err) {
+		if awsapi.Transient(err) || errors.Is(err, errUsageConcurrent) {
 			act.Reason = "transient: " + act.Reason
 		}
 		return act
@@ -137,6 +137,9 @@ func (c *iamRun) applyNeed(ctx context.Context, n *iamNeed) report.Action {
 		return fail(err)
 	}
 	act.Status, act.Reason = report.StatusApplied, reason
+	if reason == reasonOtherIAMWriter {
+		act.Status = report.StatusUnchanged
+	}
 	return act
 }
 
@@ -179,6 +182,14 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// reasonOtherIAMWriter: between this invocation's read and its write, another writer (usually
+// a concurrent delivery of the same event) made exactly the change: reported as unchanged.
+const reasonOtherIAMWriter = "another writer already made this change"
+
+// attachedHere remembers the (policy, principal) attachments this process made, so concurrent
+// invocations do not repeat an attach they read as missing before taking the lock.
+var attachedHere sync.Map
 
 var errUsageConcurrent = errors.New("transient: a concurrent writer kept changing the policy; handed back for retry")
 
@@ -223,10 +234,14 @@ func (c *iamRun) writeUsagePolicy(ctx context.Context, cl awsapi.IAM, n *iamNeed
 				done = append(done, fmt.Sprintf("created %s allowing %s", c.cfg.IAMPolicyName, strings.Join(plan.Added, ", ")))
 			}
 		}
-		if !n.set.IsAttached(policyARN) {
+		// The attachment read before the lock may be stale when another invocation of this
+		// process attached the policy meanwhile: remember attachments made here.
+		memo := policyARN + " " + p.ARN
+		if _, ok := attachedHere.Load(memo); !ok && !n.set.IsAttached(policyARN) {
 			if err := attachUsagePolicy(ctx, cl, n, policyARN); err != nil {
 				return "", err
 			}
+			attachedHere.Store(memo, true)
 			done = appendUnique(done, fmt.Sprintf("attached it to %s", who))
 		}
 		ok, why, err := c.verifyUsage(ctx, cl, n, policyARN, keys)
@@ -235,10 +250,11 @@ func (c *iamRun) writeUsagePolicy(ctx context.Context, cl awsapi.IAM, n *iamNeed
 		}
 		if ok {
 			if len(done) == 0 {
-				done = append(done, "another writer already made the change")
+				return reasonOtherIAMWriter, nil
 			}
 			return strings.Join(done, "; ") + "; verified by reading it back", nil
 		}
+		attachedHere.Delete(memo) // the memo may be what is wrong: read the attachment again
 		if why != "" {
 			return "", fmt.Errorf("after the change %s still cannot use the keys: %s", who, why)
 		}

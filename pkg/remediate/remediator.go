@@ -103,14 +103,15 @@ func (rm *Remediator) Handle(ctx context.Context, in trigger.Invocation) Outcome
 			if it.rec.EventID == "" {
 				it.rec.EventID = rec.MessageID
 			}
-			r.log.Warn().Str("message_id", rec.MessageID).Err(rec.Err).Msg("malformed record acknowledged")
+			r.log.Warn().Str("message_id", clip(rec.MessageID, 256)).Err(rec.Err).Msg("malformed record acknowledged")
 		}
 		r.items = append(r.items, it)
 	}
 
 	r.diagnoseAll(ctx)
-	actions := r.applyKeyPolicies(ctx)
-	actions = append(actions, r.applyIAM(ctx)...)
+	var actions []report.Action
+	r.stage("key policies", func() { actions = append(actions, r.applyKeyPolicies(ctx)...) })
+	r.stage("identity policies", func() { actions = append(actions, r.applyIAM(ctx)...) })
 
 	res := report.Result{Records: make([]report.Record, 0, len(r.items)), Actions: actions}
 	for _, it := range r.items {
@@ -161,12 +162,29 @@ func (r *run) diagnoseSafely(ctx context.Context, it *item) {
 		if p := recover(); p != nil {
 			it.rec.Error = fmt.Sprintf("internal error: %v", p)
 			it.retry = true
-			r.log.Error().Str("event_id", it.rec.EventID).Interface("panic", p).Bytes("stack", debug.Stack()).Msg("record panicked")
+			r.log.Error().Str("event_id", clip(it.rec.EventID, 256)).Interface("panic", p).Bytes("stack", debug.Stack()).Msg("record panicked")
 		}
 	}()
 	if err := r.diagnose(ctx, it); err != nil {
 		it.rec.Error = err.Error()
 		it.retry = awsapi.Transient(err)
-		r.log.Warn().Str("event_id", it.rec.EventID).Str("image", it.rec.ImageID).Bool("retry", it.retry).Err(err).Msg("record failed")
+		r.log.Warn().Str("event_id", clip(it.rec.EventID, 256)).Str("image", clip(it.rec.ImageID, 256)).Bool("retry", it.retry).Err(err).Msg("record failed")
 	}
+}
+
+// stage runs one stage of the invocation; a panic in it fails (and hands back for retry) every
+// record that reached it instead of crashing the batch. Records still carry their event IDs.
+func (r *run) stage(name string, f func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error().Str("stage", name).Interface("panic", p).Bytes("stack", debug.Stack()).Msg("stage panicked")
+			for _, it := range r.items {
+				if it.rec.Error == "" && it.trig.Kind != trigger.Ignored && it.rec.IgnoredReason == "" {
+					it.rec.Error = fmt.Sprintf("internal error in %s: %v", name, p)
+					it.retry = true
+				}
+			}
+		}
+	}()
+	f()
 }
