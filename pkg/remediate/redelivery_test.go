@@ -105,3 +105,59 @@ func TestRedeliverySameEventFiveTimes(t *testing.T) {
 		})
 	}
 }
+
+// The IAM side under concurrent redelivery: five deliveries of one failed launch at once, in one
+// environment, make one usage-policy change, one attachment and one alert.
+func TestRedeliveryFailedLaunchAtOnce(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "", scenario.Target)
+	role := "redeliver-" + f.image[4:12]
+	if err := world.Role(ctx, scenario.Target, role); err != nil {
+		t.Fatal(err)
+	}
+	rm, sink := newRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}, alerts: true})
+	event, err := scenario.Event("../../events/launch-failed.json", map[string]string{scenario.PlaceholderImage: f.image, "app-deployer": role})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make([]report.Result, deliveries)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range deliveries {
+		wg.Go(func() {
+			<-start
+			results[i] = invokeRaw(t, rm, event)
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	calls := map[string]int{}
+	published := 0
+	for i, r := range results {
+		for k, v := range r.Stats {
+			calls[k] += v
+		}
+		if r.Alert.Published {
+			published++
+		}
+		for _, a := range r.Actions {
+			if a.Status == report.StatusFailed || a.Status == report.StatusRefused {
+				t.Errorf("delivery %d: %+v", i, a)
+			}
+		}
+	}
+	if calls["IAM:AttachRolePolicy"] != 1 || calls["KMS:PutKeyPolicy"] != 1 || calls["IAM:CreatePolicy"]+calls["IAM:CreatePolicyVersion"] != 1 {
+		t.Errorf("want one key write, one policy change and one attachment across deliveries: %v", calls)
+	}
+	alerts, err := sink.Drain(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(alerts) != 1 || published != 1 {
+		t.Errorf("%d alerts read back, %d published; want 1", len(alerts), published)
+		for i, r := range results {
+			t.Logf("delivery %d: published %v, actions %+v", i, r.Alert.Published, r.Actions)
+		}
+	}
+}
