@@ -67,8 +67,8 @@ invoke: build tools
 BENCH_FLAGS ?=
 bench: tools
 	@command -v moto_server >/dev/null || { echo "moto_server not found: pip install 'moto[server]'"; exit 1; }
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/amikms ./cmd/amikms
-	$(BIN)/amikms bench -rie $(RIE) $(BENCH_FLAGS)
+	@CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/amikms ./cmd/amikms
+	@$(BIN)/amikms bench -rie $(RIE) $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BIN) build .aws-sam

@@ -20,7 +20,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	module := fs.String("module", ".", "repository root (where go.mod is)")
 	starts := fs.Int("n", 20, "fresh starts per binary for the cold-start medians (at least 10 for the table)")
 	benchtime := fs.String("benchtime", "300ms", "-benchtime of the Go benchmarks")
-	count := fs.Int("count", 5, "-count of the Go benchmarks (the table shows medians)")
+	count := fs.Int("count", 5, "rounds of the Go benchmarks (the table shows medians)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

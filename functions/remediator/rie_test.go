@@ -111,9 +111,13 @@ func TestBootstrapUnderRIE(t *testing.T) {
 				ErrorMessage      string            `json:"errorMessage"`
 				BatchItemFailures []json.RawMessage `json:"batchItemFailures"`
 				Records           []struct {
-					Trigger  string            `json:"trigger"`
-					Error    string            `json:"error"`
-					Findings []json.RawMessage `json:"findings"`
+					Trigger  string `json:"trigger"`
+					Error    string `json:"error"`
+					Findings []struct {
+						Code    string `json:"code"`
+						Account string `json:"account"`
+						KeyARN  string `json:"key_arn"`
+					} `json:"findings"`
 				} `json:"records"`
 			}
 			if err := json.Unmarshal(body, &resp); err != nil || resp.ErrorMessage != "" {
@@ -125,6 +129,19 @@ func TestBootstrapUnderRIE(t *testing.T) {
 			for i, r := range resp.Records {
 				if r.Trigger != tc.triggers[i] || r.Error != "" {
 					t.Errorf("record %d = %+v, want %s", i, r, tc.triggers[i])
+				}
+			}
+			// The function must see itself in the owner account (not the emulator's placeholder
+			// account in its ARN): the seeded key then lacks the target, as diagnosed for real.
+			if tc.triggers[0] != "ignored" && tc.triggers[0] != "copy-image" {
+				found := false
+				for _, f := range resp.Records[0].Findings {
+					if f.Code == "key-policy-missing-use" && f.Account == scenario.Target && f.KeyARN == seed.KeyARN {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("no key-policy-missing-use finding for %s on the seeded key: %s", scenario.Target, body)
 				}
 			}
 			if name == "sqs-batch.json" && resp.BatchItemFailures == nil {

@@ -182,13 +182,3 @@ func client[T any](ctx context.Context, c *Clients, cache map[string]T, account,
 	c.mu.Unlock()
 	return cl, nil
 }
-
-// SetCentralAccount records the account the remediator runs in, when it is known for free (the
-// Lambda's own function ARN), so no sts:GetCallerIdentity call is needed.
-func (c *Clients) SetCentralAccount(account string) {
-	c.mu.Lock()
-	if c.central == "" {
-		c.central = account
-	}
-	c.mu.Unlock()
-}

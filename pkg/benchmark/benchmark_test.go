@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
@@ -117,6 +119,24 @@ ok  	github.com/ami-kms-remediator/ami-kms-remediator/pkg/evaluate	0.767s
 	}
 }
 
+// Ratios are taken within a round (or an interleaved pair), then their median: a round measured
+// under load does not skew the result.
+func TestRatiosOfRounds(t *testing.T) {
+	round := func(op, floor float64) map[string]GoBench {
+		return map[string]GoBench{"p.Op": {NsPerOp: op}, "p.Floor": {NsPerOp: floor}}
+	}
+	rounds := []map[string]GoBench{round(10, 5), round(300, 100), round(8, 8)}
+	if got := medianRatio(rounds, "p.Op", "p.Floor"); got != 2 {
+		t.Errorf("medianRatio = %v, want 2", got)
+	}
+	if got := medians(rounds)["p.Op"].NsPerOp; got != 10 {
+		t.Errorf("median ns/op = %v, want 10", got)
+	}
+	if got := pairedRatio([]float64{10, 30, 8}, []float64{5, 10, 8, 99}); got != 2 {
+		t.Errorf("pairedRatio = %v, want 2", got)
+	}
+}
+
 func TestCompare(t *testing.T) {
 	tests := map[string]struct {
 		got, min    map[string]int
@@ -217,4 +237,43 @@ func TestBatchCoalescing(t *testing.T) {
 	if again.Stats["KMS:PutKeyPolicy"] != 10 {
 		t.Errorf("after Restore: %s", statsLine(again.Stats))
 	}
+}
+
+// The SDK-floor baseline must link the same AWS SDK services as bootstrap, or its row compares
+// bootstrap with the wrong floor.
+func TestSDKFloorLinksWhatBootstrapLinks(t *testing.T) {
+	services := func(pkg string) map[string]bool {
+		t.Helper()
+		out, err := exec.Command("go", "list", "-deps", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		set := map[string]bool{}
+		for _, p := range strings.Fields(string(out)) {
+			rest, ok := strings.CutPrefix(p, "github.com/aws/aws-sdk-go-v2/")
+			if !ok {
+				continue
+			}
+			if svc, ok := strings.CutPrefix(rest, "service/"); ok && !strings.Contains(svc, "/") {
+				set[p] = true
+			}
+			if rest == "config" || rest == "credentials/stscreds" {
+				set[p] = true
+			}
+		}
+		return set
+	}
+	boot, floor := services("../../functions/remediator"), services("../rie/testdata/sdkfloor")
+	if len(boot) == 0 || !reflect.DeepEqual(boot, floor) {
+		t.Errorf("bootstrap links %v\nthe SDK floor links %v", sortedSet(boot), sortedSet(floor))
+	}
+}
+
+func sortedSet(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

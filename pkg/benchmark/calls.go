@@ -31,7 +31,7 @@ func (c CallRun) Total() int {
 }
 
 // sampleCalls runs every events/ sample (placeholders replaced with the seeded IDs) in alert mode,
-// each in a fresh environment, against the seeded world: what `sam local invoke -e` sees.
+// each in a fresh environment, against the seeded world: the events `sam local invoke -e` takes.
 func sampleCalls(ctx context.Context, world *scenario.World, seed *scenario.Seeded, topicARN, eventsDir string) ([]CallRun, error) {
 	files, err := filepath.Glob(filepath.Join(eventsDir, "*.json"))
 	if err != nil || len(files) == 0 {
@@ -50,6 +50,7 @@ func sampleCalls(ctx context.Context, world *scenario.World, seed *scenario.Seed
 	return out, nil
 }
 
+// callRun invokes raw once and keeps its stats and any errors.
 func callRun(ctx context.Context, name string, rm *remediate.Remediator, raw []byte) CallRun {
 	res, err := invoke(ctx, rm, raw)
 	c := CallRun{Name: name, Stats: res.Stats, Res: res}

@@ -59,25 +59,71 @@ func ParseGoBench(out []byte) map[string]GoBench {
 	}
 	res := make(map[string]GoBench, len(order))
 	for _, k := range order {
-		ss := samples[k]
-		pick := func(f func(GoBench) float64) float64 {
-			xs := make([]float64, len(ss))
-			for i, s := range ss {
-				xs[i] = f(s)
-			}
-			return Median(xs)
-		}
-		res[k] = GoBench{Package: ss[0].Package, Name: ss[0].Name,
-			NsPerOp:     pick(func(b GoBench) float64 { return b.NsPerOp }),
-			BytesPerOp:  pick(func(b GoBench) float64 { return b.BytesPerOp }),
-			AllocsPerOp: pick(func(b GoBench) float64 { return b.AllocsPerOp })}
+		res[k] = medianOf(samples[k])
 	}
 	return res
 }
 
-// runGoBench runs the benchmarks matching pattern in pkgs (module-relative, "./pkg/policy").
-func runGoBench(ctx context.Context, goBin, moduleDir, pattern, benchtime string, count int, pkgs ...string) (map[string]GoBench, error) {
-	args := append([]string{"test", "-run", "^$", "-bench", pattern, "-benchmem", "-count", strconv.Itoa(count), "-benchtime", benchtime}, pkgs...)
+// runGoBench runs the benchmarks matching pattern in pkgs (module-relative, "./pkg/policy") once
+// per round, as separate `go test` runs, so that within a round an operation and its floor are
+// measured seconds apart: their ratio survives the load swings of a shared machine better than
+// medians taken separately.
+func runGoBench(ctx context.Context, goBin, moduleDir, pattern, benchtime string, rounds int, pkgs ...string) ([]map[string]GoBench, error) {
+	var out []map[string]GoBench
+	for i := 0; i < rounds; i++ {
+		r, err := runGoBenchOnce(ctx, goBin, moduleDir, pattern, benchtime, pkgs...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// medianRatio is the median over rounds of a's ns/op over b's (0 when never both measured).
+func medianRatio(rounds []map[string]GoBench, a, b string) float64 {
+	var rs []float64
+	for _, r := range rounds {
+		x, ok1 := r[a]
+		y, ok2 := r[b]
+		if ok1 && ok2 && y.NsPerOp > 0 {
+			rs = append(rs, x.NsPerOp/y.NsPerOp)
+		}
+	}
+	return Median(rs)
+}
+
+// medians folds rounds into one result per benchmark: the median of each figure.
+func medians(rounds []map[string]GoBench) map[string]GoBench {
+	samples := map[string][]GoBench{}
+	for _, r := range rounds {
+		for k, b := range r {
+			samples[k] = append(samples[k], b)
+		}
+	}
+	out := map[string]GoBench{}
+	for k, ss := range samples {
+		out[k] = medianOf(ss)
+	}
+	return out
+}
+
+func medianOf(ss []GoBench) GoBench {
+	pick := func(f func(GoBench) float64) float64 {
+		xs := make([]float64, len(ss))
+		for i, s := range ss {
+			xs[i] = f(s)
+		}
+		return Median(xs)
+	}
+	return GoBench{Package: ss[0].Package, Name: ss[0].Name,
+		NsPerOp:     pick(func(b GoBench) float64 { return b.NsPerOp }),
+		BytesPerOp:  pick(func(b GoBench) float64 { return b.BytesPerOp }),
+		AllocsPerOp: pick(func(b GoBench) float64 { return b.AllocsPerOp })}
+}
+
+func runGoBenchOnce(ctx context.Context, goBin, moduleDir, pattern, benchtime string, pkgs ...string) (map[string]GoBench, error) {
+	args := append([]string{"test", "-run", "^$", "-bench", pattern, "-benchmem", "-count", "1", "-benchtime", benchtime}, pkgs...)
 	cmd := exec.CommandContext(ctx, goBin, args...)
 	cmd.Dir = moduleDir
 	cmd.Env = os.Environ()

@@ -48,6 +48,18 @@ func TestFromEnv(t *testing.T) {
 		"bad policy name":    {env: map[string]string{"IAM_POLICY_NAME": "has space"}, wantErr: "IAM_POLICY_NAME"},
 		"bad log level":      {env: map[string]string{"LOG_LEVEL": "loud"}, wantErr: "LOG_LEVEL"},
 		"good topic and org": {env: map[string]string{"ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:111122223333:alerts", "TRUSTED_ORGANIZATION_ID": "o-a1b2c3d4e5"}},
+		// The length limits, at and past each boundary.
+		"org id 32 chars":     {env: map[string]string{"TRUSTED_ORGANIZATION_ID": "o-" + strings.Repeat("a", 32)}},
+		"org id 33 chars":     {env: map[string]string{"TRUSTED_ORGANIZATION_ID": "o-" + strings.Repeat("a", 33)}, wantErr: "TRUSTED_ORGANIZATION_ID"},
+		"org id 9 chars":      {env: map[string]string{"TRUSTED_ORGANIZATION_ID": "o-" + strings.Repeat("a", 9)}, wantErr: "TRUSTED_ORGANIZATION_ID"},
+		"topic name 256":      {env: map[string]string{"ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:111122223333:" + strings.Repeat("t", 256)}},
+		"fifo topic name 256": {env: map[string]string{"ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:111122223333:" + strings.Repeat("t", 256) + ".fifo"}},
+		"topic name 257":      {env: map[string]string{"ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:111122223333:" + strings.Repeat("t", 257)}, wantErr: "ALERT_TOPIC_ARN"},
+		"topic name empty":    {env: map[string]string{"ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:111122223333:"}, wantErr: "ALERT_TOPIC_ARN"},
+		"role name 64":        {env: map[string]string{"MEMBER_ROLE_NAME": strings.Repeat("r", 64)}},
+		"role name 65":        {env: map[string]string{"MEMBER_ROLE_NAME": strings.Repeat("r", 65)}, wantErr: "MEMBER_ROLE_NAME"},
+		"policy name 128":     {env: map[string]string{"IAM_POLICY_NAME": strings.Repeat("p", 128)}},
+		"policy name 129":     {env: map[string]string{"IAM_POLICY_NAME": strings.Repeat("p", 129)}, wantErr: "IAM_POLICY_NAME"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

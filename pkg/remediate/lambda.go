@@ -33,10 +33,10 @@ func (e *UnusableInputError) Unwrap() error { return e.Err }
 func (rm *Remediator) Invoke(ctx context.Context, raw json.RawMessage) (any, error) {
 	log := rm.log
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		// The function ARN is not used to learn the central account: under the runtime
+		// emulator and `sam local invoke` it names a placeholder account. Clients asks STS
+		// once per environment instead.
 		log = log.With().Str("request_id", lc.AwsRequestID).Logger()
-		if a, ok := parseARN(lc.InvokedFunctionArn); ok {
-			rm.clients.SetCentralAccount(a.Account)
-		}
 	}
 	in, err := trigger.Decode(raw)
 	if err != nil {
