@@ -457,3 +457,25 @@ func parseDoc(src Source, text string) Source {
 	src.Doc = doc
 	return src
 }
+
+// WithManaged returns a copy of the set as it is after a managed policy changed: policyARN's
+// default version is now doc (already decoded), and the principal's direct attachments are
+// attached. The remediator uses it to verify its own write from the two reads that prove it
+// (the written version and the attachments) instead of gathering everything again.
+func (s *Set) WithManaged(policyARN, version, doc string, attached []string) *Set {
+	out := *s
+	out.Attached = append([]string{}, attached...)
+	out.Policies = nil
+	for _, src := range s.Policies {
+		switch {
+		case src.Name != policyARN:
+			out.Policies = append(out.Policies, src)
+		case src.Group != "": // the same policy reaching the principal through a group
+			out.Policies = append(out.Policies, parseDoc(Source{Kind: src.Kind, Name: policyARN, Group: src.Group, Version: version}, doc))
+		}
+	}
+	if out.IsAttached(policyARN) {
+		out.Policies = append(out.Policies, parseDoc(Source{Kind: SourceManaged, Name: policyARN, Version: version}, doc))
+	}
+	return &out
+}

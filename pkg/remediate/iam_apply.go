@@ -17,6 +17,7 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/identity"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/usagepolicy"
 )
@@ -71,6 +72,18 @@ type storedPolicy struct {
 	version string
 }
 
+// usagePolicy is the stored usage policy: when it is attached to the principal, gathering
+// already read it (no second read), else it is read now.
+func (c *iamRun) usagePolicy(ctx context.Context, cl awsapi.IAM, n *iamNeed, policyARN string) (storedPolicy, error) {
+	if n.set != nil && n.set.IsAttached(policyARN) {
+		src, err := c.gather.Managed(ctx, cl, policyARN)
+		if err == nil && src.Doc != nil {
+			return storedPolicy{exists: true, doc: src.Doc.Bytes(), version: src.Version}, nil
+		}
+	}
+	return readUsagePolicy(ctx, cl, policyARN)
+}
+
 func readUsagePolicy(ctx context.Context, cl awsapi.IAM, policyARN string) (storedPolicy, error) {
 	doc, version, err := identity.ReadDefaultVersion(ctx, cl, policyARN)
 	if err != nil {
@@ -98,7 +111,7 @@ func (c *iamRun) applyNeed(ctx context.Context, n *iamNeed) report.Action {
 	if err != nil {
 		return fail(err)
 	}
-	cur, err := readUsagePolicy(ctx, cl, policyARN)
+	cur, err := c.usagePolicy(ctx, cl, n, policyARN)
 	if err != nil {
 		return fail(err)
 	}
@@ -132,7 +145,7 @@ func (c *iamRun) applyNeed(ctx context.Context, n *iamNeed) report.Action {
 	mu := lockFor(&iamPolicyLocks, p.Account+"/"+c.cfg.IAMPolicyName)
 	mu.Lock()
 	defer mu.Unlock()
-	reason, err := c.writeUsagePolicy(ctx, cl, n, policyARN, keys)
+	reason, err := c.writeUsagePolicy(ctx, cl, n, policyARN, keys, cur)
 	if err != nil {
 		return fail(err)
 	}
@@ -194,11 +207,12 @@ var attachedHere sync.Map
 var errUsageConcurrent = errors.New("transient: a concurrent writer kept changing the policy; handed back for retry")
 
 // writeUsagePolicy creates or versions the policy and attaches it, then verifies by reading
-// everything back and evaluating again. A concurrent writer (policy created or versioned in
-// between) makes it re-plan from the fresh policy, a bounded number of times.
-func (c *iamRun) writeUsagePolicy(ctx context.Context, cl awsapi.IAM, n *iamNeed, policyARN string, keys []string) (string, error) {
+// back what it wrote. A concurrent writer (policy created or versioned in between) makes it
+// re-plan from the fresh policy, a bounded number of times.
+func (c *iamRun) writeUsagePolicy(ctx context.Context, cl awsapi.IAM, n *iamNeed, policyARN string, keys []string, cur storedPolicy) (string, error) {
 	p := n.principal
 	who := shortPrincipal(p.ARN)
+	memo := policyARN + " " + p.ARN
 	var done []string
 	for attempt := 1; attempt <= maxWriteAttempts; attempt++ {
 		if attempt > 1 {
@@ -208,9 +222,13 @@ func (c *iamRun) writeUsagePolicy(ctx context.Context, cl awsapi.IAM, n *iamNeed
 				return "", err
 			}
 		}
-		cur, err := readUsagePolicy(ctx, cl, policyARN)
-		if err != nil {
-			return "", err
+		// The policy read before the lock is current unless this is a re-plan or another
+		// invocation of this process wrote it since: only then read it again.
+		if last, ok := usageWritten.Load(policyARN); attempt > 1 || (ok && last.(string) != cur.version+string(cur.doc)) {
+			var err error
+			if cur, err = readUsagePolicy(ctx, cl, policyARN); err != nil {
+				return "", err
+			}
 		}
 		plan, err := planUsagePolicy(cur, keys)
 		if err != nil {
@@ -219,8 +237,9 @@ func (c *iamRun) writeUsagePolicy(ctx context.Context, cl awsapi.IAM, n *iamNeed
 		if c.deadlineNear(ctx) {
 			return "", errors.New(reasonDeadline)
 		}
+		written := cur
 		if plan.Changed {
-			retry, err := c.putUsagePolicy(ctx, cl, policyARN, cur, plan)
+			version, retry, err := c.putUsagePolicy(ctx, cl, policyARN, cur, plan)
 			if err != nil {
 				return "", err
 			}
@@ -228,6 +247,8 @@ func (c *iamRun) writeUsagePolicy(ctx context.Context, cl awsapi.IAM, n *iamNeed
 				c.log.Warn().Str("policy", policyARN).Int("attempt", attempt).Msg("policy changed under us: re-planning")
 				continue
 			}
+			written = storedPolicy{exists: true, doc: plan.Document, version: version}
+			usageWritten.Store(policyARN, written.version+string(written.doc))
 			if cur.exists {
 				done = append(done, fmt.Sprintf("added %s to %s (new default version)", strings.Join(plan.Added, ", "), c.cfg.IAMPolicyName))
 			} else {
@@ -236,7 +257,6 @@ func (c *iamRun) writeUsagePolicy(ctx context.Context, cl awsapi.IAM, n *iamNeed
 		}
 		// The attachment read before the lock may be stale when another invocation of this
 		// process attached the policy meanwhile: remember attachments made here.
-		memo := policyARN + " " + p.ARN
 		if _, ok := attachedHere.Load(memo); !ok && !n.set.IsAttached(policyARN) {
 			if err := attachUsagePolicy(ctx, cl, n, policyARN); err != nil {
 				return "", err
@@ -244,7 +264,7 @@ func (c *iamRun) writeUsagePolicy(ctx context.Context, cl awsapi.IAM, n *iamNeed
 			attachedHere.Store(memo, true)
 			done = appendUnique(done, fmt.Sprintf("attached it to %s", who))
 		}
-		ok, why, err := c.verifyUsage(ctx, cl, n, policyARN, keys)
+		ok, why, err := c.verifyUsage(ctx, cl, n, policyARN, keys, written)
 		if err != nil {
 			return "", fmt.Errorf("verify %s: %w", policyARN, err)
 		}
@@ -263,32 +283,36 @@ func (c *iamRun) writeUsagePolicy(ctx context.Context, cl awsapi.IAM, n *iamNeed
 	return "", fmt.Errorf("%s: %w", policyARN, errUsageConcurrent)
 }
 
+// usageWritten remembers, per usage policy, the version and document this process last wrote
+// (see writeUsagePolicy).
+var usageWritten sync.Map
+
 // putUsagePolicy writes the planned document. retry is true when someone else created or
 // versioned the policy in between (re-plan from the fresh one).
-func (c *iamRun) putUsagePolicy(ctx context.Context, cl awsapi.IAM, policyARN string, cur storedPolicy, plan usagepolicy.Result) (retry bool, err error) {
+func (c *iamRun) putUsagePolicy(ctx context.Context, cl awsapi.IAM, policyARN string, cur storedPolicy, plan usagepolicy.Result) (version string, retry bool, err error) {
 	if !cur.exists {
-		_, err := cl.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String(c.cfg.IAMPolicyName),
+		out, err := cl.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String(c.cfg.IAMPolicyName),
 			PolicyDocument: aws.String(string(plan.Document)), Description: aws.String(usagePolicyDescription)})
 		if err != nil {
 			if isEntityExists(err) {
-				return true, nil
+				return "", true, nil
 			}
-			return false, fmt.Errorf("create policy %s: %w", policyARN, err)
+			return "", false, fmt.Errorf("create policy %s: %w", policyARN, err)
 		}
-		return false, nil
+		return aws.ToString(out.Policy.DefaultVersionId), false, nil
 	}
 	if err := makeVersionRoom(ctx, cl, policyARN); err != nil {
-		return false, err
+		return "", false, err
 	}
-	_, err = cl.CreatePolicyVersion(ctx, &iam.CreatePolicyVersionInput{PolicyArn: aws.String(policyARN),
+	out, err := cl.CreatePolicyVersion(ctx, &iam.CreatePolicyVersionInput{PolicyArn: aws.String(policyARN),
 		PolicyDocument: aws.String(string(plan.Document)), SetAsDefault: true})
 	if err != nil {
 		if awsapi.Classify(err) == awsapi.ClassLimitExceeded {
-			return true, nil // a concurrent writer took the free slot
+			return "", true, nil // a concurrent writer took the free slot
 		}
-		return false, fmt.Errorf("create policy version of %s: %w", policyARN, err)
+		return "", false, fmt.Errorf("create policy version of %s: %w", policyARN, err)
 	}
-	return false, nil
+	return aws.ToString(out.PolicyVersion.VersionId), false, nil
 }
 
 // makeVersionRoom deletes the oldest non-default version when IAM's limit of five is reached.
@@ -366,30 +390,43 @@ func attachUsagePolicy(ctx context.Context, cl awsapi.IAM, n *iamNeed, policyARN
 	return nil
 }
 
-// verifyUsage reads the principal's policies again (the principal and our policy uncached) and
-// evaluates every key. ok false with why "" means our change is not there (a concurrent writer):
-// re-plan. why non-empty: the change is there but the principal still cannot use a key.
-func (c *iamRun) verifyUsage(ctx context.Context, cl awsapi.IAM, n *iamNeed, policyARN string, keys []string) (ok bool, why string, err error) {
-	ip := identityPrincipal(n.principal)
-	c.gather.Forget(ip)
-	c.gather.ForgetPolicy(policyARN)
-	set, err := c.gather.Gather(ctx, cl, ip)
-	if err != nil {
-		return false, "", err
-	}
-	n.set = set
-	if !set.IsAttached(policyARN) {
+// verifyUsage proves the write with the two reads that can: the version written is the default
+// and covers every key, and the policy is attached to the principal. Then it evaluates the
+// principal's policies as they now are (the others did not change). ok false with why "" means
+// our change is not there (a concurrent writer): re-plan. why non-empty: the change is there but
+// the principal still cannot use a key.
+func (c *iamRun) verifyUsage(ctx context.Context, cl awsapi.IAM, n *iamNeed, policyARN string, keys []string, written storedPolicy) (ok bool, why string, err error) {
+	if !written.exists || written.version == "" {
 		return false, "", nil
 	}
-	src, err := c.gather.Managed(ctx, cl, policyARN)
+	v, err := cl.GetPolicyVersion(ctx, &iam.GetPolicyVersionInput{PolicyArn: aws.String(policyARN), VersionId: aws.String(written.version)})
 	if err != nil {
+		if awsapi.Classify(err) == awsapi.ClassNotFound {
+			return false, "", nil // deleted by a concurrent writer's version cleanup
+		}
 		return false, "", err
 	}
+	if !v.PolicyVersion.IsDefaultVersion {
+		return false, "", nil
+	}
+	doc, err := policy.DecodeIAM(aws.ToString(v.PolicyVersion.Document))
+	if err != nil {
+		return false, "", fmt.Errorf("policy %s version %s: %w", policyARN, written.version, err)
+	}
 	for _, k := range keys {
-		if src.Doc == nil || !usagepolicy.Covers(src.Doc.Bytes(), k) {
+		if !usagepolicy.Covers([]byte(doc), k) {
 			return false, "", nil
 		}
 	}
+	attached, err := listAttached(ctx, cl, n)
+	if err != nil {
+		return false, "", err
+	}
+	set := n.set.WithManaged(policyARN, written.version, doc, attached)
+	if !set.IsAttached(policyARN) {
+		return false, "", nil
+	}
+	n.set = set
 	for _, k := range keys {
 		g := evaluateIdentity(set, n.keys[k], n.principal.ARN)
 		if len(g.denies) > 0 || g.missing() {
@@ -398,6 +435,37 @@ func (c *iamRun) verifyUsage(ctx context.Context, cl awsapi.IAM, n *iamNeed, pol
 		}
 	}
 	return true, "", nil
+}
+
+// listAttached lists the managed policies attached directly to the principal.
+func listAttached(ctx context.Context, cl awsapi.IAM, n *iamNeed) ([]string, error) {
+	name := identityPrincipal(n.principal).Name
+	var out []string
+	add := func(ps []iamtypes.AttachedPolicy) {
+		for _, a := range ps {
+			out = append(out, aws.ToString(a.PolicyArn))
+		}
+	}
+	if n.set.Principal.Kind == identity.User {
+		pg := iam.NewListAttachedUserPoliciesPaginator(cl, &iam.ListAttachedUserPoliciesInput{UserName: aws.String(name)})
+		for pg.HasMorePages() {
+			page, err := pg.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("list attached policies of %s: %w", n.principal.ARN, err)
+			}
+			add(page.AttachedPolicies)
+		}
+		return out, nil
+	}
+	pg := iam.NewListAttachedRolePoliciesPaginator(cl, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(name)})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list attached policies of %s: %w", n.principal.ARN, err)
+		}
+		add(page.AttachedPolicies)
+	}
+	return out, nil
 }
 
 func isEntityExists(err error) bool {
