@@ -28,6 +28,17 @@ var callReasons = map[string]string{
 	"IAM:CreatePolicy":                       "1 per principal whose policy does not exist yet (fix mode)",
 	"IAM:AttachRolePolicy":                   "1 per role the new policy is attached to (fix mode)",
 	"SNS:Publish":                            "1 per invocation with anything to report, whatever the number of records",
+	"STS:GetCallerIdentity":                  "1 per Lambda environment that calls AWS at all: the account the function runs in (the function ARN cannot say: the runtime emulator and sam local invoke give a placeholder account)",
+}
+
+// Every benched run is a fresh Lambda environment: one that calls AWS at all first learns its
+// own account.
+func init() {
+	for _, m := range Minimums {
+		if len(m) > 0 {
+			m["STS:GetCallerIdentity"] = 1
+		}
+	}
 }
 
 // Minimums are the AWS calls each benched event needs at least, by "Service:Operation" (see
