@@ -73,12 +73,7 @@ func TestBootstrapUnderRIE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lambdaEnv := []string{
-		"PATH=" + os.Getenv("PATH"), "AWS_ENDPOINT_URL=" + env.URL, "AWS_REGION=" + scenario.Region,
-		"AWS_ACCESS_KEY_ID=" + scenario.CentralAccessKey, "AWS_SECRET_ACCESS_KEY=local-secret", "AWS_MAX_ATTEMPTS=2",
-		"AWS_EC2_METADATA_DISABLED=true", "MODE=alert", "TRUSTED_ACCOUNT_IDS=" + scenario.Target,
-		"ALERT_TOPIC_ARN=" + sink.TopicARN, "MEMBER_ROLE_NAME=" + scenario.MemberRoleName, "LOG_LEVEL=info",
-	}
+	lambdaEnv := scenario.LambdaEnv(env.URL, sink.TopicARN, "alert", []string{scenario.Target})
 	em, err := rie.Start(ctx, rieBin, bootstrap, lambdaEnv)
 	if err != nil {
 		t.Fatal(err)

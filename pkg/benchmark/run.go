@@ -161,7 +161,7 @@ func coldStarts(ctx context.Context, o Options, bin func(string) string, endpoin
 	if err != nil {
 		return nil, err
 	}
-	envAlert := lambdaEnv(endpoint, topicARN, string(config.ModeAlert), []string{scenario.Owner, scenario.Target})
+	envAlert := scenario.LambdaEnv(endpoint, topicARN, string(config.ModeAlert), []string{scenario.Owner, scenario.Target})
 	r := &coldResult{}
 	// Interleaved, so drift on a noisy machine hits every binary alike.
 	for i := 0; i < o.ColdStarts; i++ {
@@ -311,7 +311,7 @@ func batchUnderRIE(ctx context.Context, rieBin, bootstrap, endpoint, topicARN st
 	if err != nil {
 		return nil, err
 	}
-	em, err := rie.Start(ctx, rieBin, bootstrap, lambdaEnv(endpoint, topicARN, string(config.ModeFix), append([]string{scenario.Owner}, f.Accounts...)))
+	em, err := rie.Start(ctx, rieBin, bootstrap, scenario.LambdaEnv(endpoint, topicARN, string(config.ModeFix), append([]string{scenario.Owner}, f.Accounts...)))
 	if err != nil {
 		return nil, err
 	}

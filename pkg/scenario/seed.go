@@ -3,6 +3,8 @@ package scenario
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -154,4 +156,25 @@ func (w *World) Role(ctx context.Context, account, name string) error {
 		return fmt.Errorf("create role %s in %s: %w", name, account, err)
 	}
 	return nil
+}
+
+// LambdaEnv is the environment the runtime emulator gives bootstrap for a local AWS at endpoint:
+// the template's variables plus the SDK's endpoint, region and central credentials, as
+// `sam local invoke --env-vars` would.
+func LambdaEnv(endpoint, topicARN, mode string, trusted []string) []string {
+	return []string{
+		"PATH=" + os.Getenv("PATH"),
+		"AWS_ENDPOINT_URL=" + endpoint,
+		"AWS_REGION=" + Region,
+		"AWS_ACCESS_KEY_ID=" + CentralAccessKey,
+		"AWS_SECRET_ACCESS_KEY=local-secret",
+		"AWS_MAX_ATTEMPTS=2",
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128",
+		"MODE=" + mode,
+		"TRUSTED_ACCOUNT_IDS=" + strings.Join(trusted, ","),
+		"ALERT_TOPIC_ARN=" + topicARN,
+		"MEMBER_ROLE_NAME=" + MemberRoleName,
+		"LOG_LEVEL=info",
+	}
 }
