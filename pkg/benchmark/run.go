@@ -232,7 +232,7 @@ func coldRows(t *Table, c *coldResult, n int) {
 	r = pairedRatio(c.real.first, c.empty.first)
 	t.Add(Row{Section: sec, Measure: "first invoke, real event: events/share-image.json, MODE=alert", Ours: ms(med(c.real.first)), Baseline: ms(med(c.empty.first)),
 		Ratio: Ratio(r, 1), Goal: "-", Verdict: Info,
-		Notes: fmt.Sprintf("%d AWS calls to the local AWS (%s): the emulator's fixed function ARN (account 012345678912) adds one sts:AssumeRole Lambda does not make", total(c.realStats), statsLine(c.realStats))})
+		Notes: fmt.Sprintf("%d AWS calls to the local AWS (%s), including the environment's one sts:GetCallerIdentity", total(c.realStats), statsLine(c.realStats))})
 }
 
 // batchResult is section 3's measurements.
