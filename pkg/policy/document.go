@@ -313,3 +313,24 @@ func conditionsView(n *node, path string) ([]Condition, error) {
 	}
 	return out, nil
 }
+
+// SameSet reports whether the values are exactly want, in any order and case (IAM action names
+// are case-insensitive). nil Values hold nothing.
+func (v *Values) SameSet(want []string) bool {
+	if v == nil || len(v.List) != len(want) {
+		return false
+	}
+	for _, w := range want {
+		found := false
+		for _, a := range v.List {
+			if strings.EqualFold(a, w) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}

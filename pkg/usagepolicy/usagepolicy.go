@@ -191,15 +191,7 @@ func exact(s policy.Statement, n need) bool {
 	if n.grant != (len(s.Conditions) > 0) || (n.grant && !isGrantCondition(s.Conditions)) {
 		return false
 	}
-	if len(s.Action.List) != len(n.actions) {
-		return false
-	}
-	for _, want := range n.actions {
-		if !slices.ContainsFunc(s.Action.List, func(a string) bool { return strings.EqualFold(a, want) }) {
-			return false
-		}
-	}
-	return true
+	return s.Action.SameSet(n.actions)
 }
 
 // plainAllow: an identity-policy Allow statement without the negated elements or a Principal.
