@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -37,6 +38,7 @@ type Clients struct {
 	iams      map[string]*iam.Client
 	snss      map[string]*sns.Client
 	asgs      map[string]*autoscaling.Client
+	trails    map[string]*cloudtrail.Client
 	orgs      *organizations.Client
 	stsCl     *sts.Client
 }
@@ -57,6 +59,7 @@ func NewClients(base aws.Config, roleName, central string) *Clients {
 		iams:      map[string]*iam.Client{},
 		snss:      map[string]*sns.Client{},
 		asgs:      map[string]*autoscaling.Client{},
+		trails:    map[string]*cloudtrail.Client{},
 	}
 }
 
@@ -137,6 +140,11 @@ func (c *Clients) KMS(ctx context.Context, account, region string) (KMS, error) 
 // AutoScaling returns an Auto Scaling client acting in account and region.
 func (c *Clients) AutoScaling(ctx context.Context, account, region string) (AutoScaling, error) {
 	return client(ctx, c, c.asgs, account, region, func(cfg aws.Config) *autoscaling.Client { return autoscaling.NewFromConfig(cfg) })
+}
+
+// CloudTrail returns a CloudTrail client acting in account and region.
+func (c *Clients) CloudTrail(ctx context.Context, account, region string) (CloudTrail, error) {
+	return client(ctx, c, c.trails, account, region, func(cfg aws.Config) *cloudtrail.Client { return cloudtrail.NewFromConfig(cfg) })
 }
 
 // IAM returns an IAM client acting in account.

@@ -11,6 +11,7 @@ import (
 var callReasons = map[string]string{
 	"STS:AssumeRole":                         "1 per member account and Lambda environment: the member role's credentials (cached for warm invocations; the central account uses the function's own)",
 	"EC2:DescribeInstances":                  "1 per terminated instance: its image and state reason (the event carries neither)",
+	"CloudTrail:LookupEvents":                "1 per terminated instance: who launched it (its RunInstances record), so the launcher's identity policies can be checked",
 	"EC2:DescribeImages":                     "1 per image and viewing account: what that account sees (owner, snapshots), so a stale or forged event cannot make the remediator act on an image the account cannot see",
 	"EC2:DescribeSnapshots":                  "1 per image, as its owner: DescribeImages does not report the snapshots' KMS keys",
 	"EC2:DescribeImageAttribute":             "1 per image whose shares matter (share, AMI available, copy): who may launch it, read from EC2 rather than trusted from the event",
@@ -52,7 +53,7 @@ var Minimums = map[string]map[string]int{
 	"events/copy-image.json (alert)":                   {"EC2:DescribeImageAttribute": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "IAM:GetRole": 1},
 	"events/copy-image-failed.json (alert)":            merge(memberImageReads(), iamReads(), publish),
 	"events/launch-failed.json (alert)":                merge(memberImageReads(), iamReads(), publish),
-	"events/instance-terminated.json (alert)":          merge(memberImageReads(), map[string]int{"EC2:DescribeInstances": 1}, publish),
+	"events/instance-terminated.json (alert)":          merge(memberImageReads(), map[string]int{"EC2:DescribeInstances": 1, "CloudTrail:LookupEvents": 1}, publish),
 	"events/asg-launch-failed.json (alert)":            merge(memberImageReads(), map[string]int{"Auto Scaling:DescribeAutoScalingGroups": 1, "EC2:DescribeLaunchTemplateVersions": 1, "KMS:ListGrants": 1}, publish),
 	"events/ignored-dryrun.json (alert)":               {},
 	"events/ignored-runinstances-success.json (alert)": {},
@@ -65,7 +66,7 @@ var Minimums = map[string]map[string]int{
 	"already-fine (fix)":            merge(shareReads(1), map[string]int{"SNS:Publish": -1}),
 	"launch-failed + IAM (fix)": merge(memberImageReads(), iamReads(), write, publish, map[string]int{
 		"IAM:CreatePolicy": 1, "IAM:AttachRolePolicy": 1, "IAM:GetPolicyVersion": 1, "IAM:ListAttachedRolePolicies": 1}),
-	"instance-terminated (fix)": merge(memberImageReads(), map[string]int{"EC2:DescribeInstances": 1}, write, publish),
+	"instance-terminated (fix)": merge(memberImageReads(), map[string]int{"EC2:DescribeInstances": 1, "CloudTrail:LookupEvents": 1}, write, publish),
 	// 100 share records over 10 images/keys and 20 accounts: per image and per key, never per record.
 	BatchScenario: merge(shareReads(10), map[string]int{"KMS:GetKeyPolicy": 10, "KMS:PutKeyPolicy": 10}),
 }

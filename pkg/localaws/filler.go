@@ -269,6 +269,10 @@ func (f *Filler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c.isEC2() && fi.serveEC2(w, r, c) {
 		return
 	}
+	if isLookupEvents(c) {
+		fi.lookupEvents(w, r, c)
+		return
+	}
 	fi.forward(w, r, c)
 }
 

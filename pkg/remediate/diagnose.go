@@ -63,6 +63,15 @@ func (r *run) diagnose(ctx context.Context, it *item) error {
 			return nil
 		}
 		it.rec.ImageID = inst.ImageID
+		if it.trig.Principal == nil {
+			p, err := r.launcher(ctx, it, t.Account, t.Region, t.InstanceID)
+			if err != nil {
+				return err
+			}
+			if p != nil {
+				it.trig.Principal, it.rec.PrincipalARN = p, p.ARN
+			}
+		}
 		return r.diagnoseImage(ctx, it, t.Account, t.Region, inst.ImageID, []string{t.Account}, false)
 	case trigger.ASGLaunchFailed:
 		return r.diagnoseASG(ctx, it)

@@ -82,7 +82,7 @@ func TestCentralRoleLeastPrivilege(t *testing.T) {
 	stmts := policyStatements(t, tpl.resource(t, "RemediatorRole", "AWS::IAM::Role"))
 	want := []string{
 		"ec2:DescribeImageAttribute", "ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeSnapshots",
-		"ec2:DescribeLaunchTemplateVersions", "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLaunchConfigurations",
+		"ec2:DescribeLaunchTemplateVersions", "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLaunchConfigurations", "cloudtrail:LookupEvents",
 		// the member role's IAM set, for principals of the central account (no AssumeRole there)
 		"iam:AttachRolePolicy", "iam:AttachUserPolicy",
 		"iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicyVersion",
@@ -127,7 +127,7 @@ func TestCentralRoleLeastPrivilege(t *testing.T) {
 		}
 		if slices.Contains(resources, "*") {
 			for _, a := range actions {
-				if !strings.HasPrefix(a, "ec2:Describe") && !strings.HasPrefix(a, "autoscaling:Describe") {
+				if !strings.HasPrefix(a, "ec2:Describe") && !strings.HasPrefix(a, "autoscaling:Describe") && a != "cloudtrail:LookupEvents" {
 					t.Errorf("%s on Resource * (only actions without resource-level permissions may be)", a)
 				}
 			}
