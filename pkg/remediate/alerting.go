@@ -26,15 +26,16 @@ func (r *run) publishAlert(ctx context.Context, res *report.Result) {
 			r.log.Error().Interface("panic", p).Bytes("stack", debug.Stack()).Msg("alert panicked: not sent")
 		}
 	}()
-	msg, ok := alert.Compose(*res, alert.Context{Mode: string(r.cfg.Mode), Region: r.clients.Region(), PolicyName: r.cfg.IAMPolicyName})
-	if !ok || r.cfg.AlertTopicARN == "" {
+	if r.cfg.AlertTopicARN == "" {
 		return
 	}
-	if resolvedElsewhere(res) {
-		r.log.Info().Msg("everything found was fixed by another writer meanwhile: no alert (the writer tells)")
+	told := withoutResolvedElsewhere(*res)
+	msg, ok := alert.Compose(told, alert.Context{Mode: string(r.cfg.Mode), Region: r.clients.Region(), PolicyName: r.cfg.IAMPolicyName})
+	if !ok {
+		r.log.Debug().Msg("nothing to tell (or all of it was fixed by another writer, who tells)")
 		return
 	}
-	fp := fingerprint(res)
+	fp := fingerprint(&told)
 	if r.alerts.seen(fp, r.now()) {
 		r.log.Info().Str("fingerprint", fp).Msg("alert already sent for the same findings: not repeated")
 		return
@@ -65,12 +66,14 @@ func (r *run) publishAlert(ctx context.Context, res *report.Result) {
 	r.log.Info().Str("message_id", id).Str("subject", msg.Subject).Msg("alert published")
 }
 
-// resolvedElsewhere reports whether everything an invocation found was a key-policy or IAM gap that
+// withoutResolvedElsewhere is what this invocation's alert tells: the result less the gaps that
 // another writer closed between this invocation's read and its write (typically a concurrent
-// delivery of the same event). The invocation that made the change alerts about it; without
-// this, every concurrent delivery would add an "unchanged" alert about the same change.
-func resolvedElsewhere(res *report.Result) bool {
+// delivery of the same event), and less the "unchanged" actions that say so. The invocation that
+// made a change alerts about it; without this, every concurrent delivery would alert again about
+// the same change, and wrongly as still needing a human.
+func withoutResolvedElsewhere(res report.Result) report.Result {
 	covered := map[string]bool{} // key ARN + " " + account, or "iam " + principal ARN
+	var actions []report.Action
 	for _, a := range res.Actions {
 		switch {
 		case a.Type == report.ActionKeyPolicy && a.Status == report.StatusUnchanged && a.Reason == reasonOtherWriter:
@@ -80,34 +83,29 @@ func resolvedElsewhere(res *report.Result) bool {
 		case a.Type == report.ActionIAMPolicy && a.Status == report.StatusUnchanged && a.Reason == reasonOtherIAMWriter:
 			covered["iam "+a.Principal] = true
 		default:
-			return false
+			actions = append(actions, a)
 		}
 	}
 	if len(covered) == 0 {
-		return false
+		return res
 	}
-	for _, rec := range res.Records {
-		if rec.Error != "" {
-			return false
-		}
+	out := res
+	out.Actions = actions
+	out.Records = make([]report.Record, len(res.Records))
+	for i, rec := range res.Records {
+		var kept []report.Finding
 		for _, f := range rec.Findings {
 			switch {
-			case !f.Fixable:
-				return false
-			case f.Code == report.KeyPolicyMissingUse || f.Code == report.KeyPolicyMissingGrant:
-				if !covered[f.KeyARN+" "+f.Account] {
-					return false
-				}
-			case f.Code == report.IAMMissingUse || f.Code == report.IAMMissingGrant:
-				if !covered["iam "+f.PrincipalARN] {
-					return false
-				}
+			case f.Fixable && (f.Code == report.KeyPolicyMissingUse || f.Code == report.KeyPolicyMissingGrant) && covered[f.KeyARN+" "+f.Account]:
+			case f.Fixable && (f.Code == report.IAMMissingUse || f.Code == report.IAMMissingGrant) && covered["iam "+f.PrincipalARN]:
 			default:
-				return false
+				kept = append(kept, f)
 			}
 		}
+		rec.Findings = kept
+		out.Records[i] = rec
 	}
-	return true
+	return out
 }
 
 // fingerprint identifies what an alert says, independent of which delivery of an event said it.

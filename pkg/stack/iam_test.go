@@ -149,7 +149,7 @@ func TestMemberRoleLeastPrivilege(t *testing.T) {
 	stmts := policyStatements(t, role)
 	want := []string{
 		"ec2:DescribeImageAttribute", "ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeSnapshots",
-		"ec2:DescribeLaunchTemplateVersions", "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLaunchConfigurations",
+		"ec2:DescribeLaunchTemplateVersions", "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLaunchConfigurations", "cloudtrail:LookupEvents",
 		"iam:AttachRolePolicy", "iam:AttachUserPolicy",
 		"iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicyVersion",
 		"iam:GetGroupPolicy", "iam:GetPolicy", "iam:GetPolicyVersion", "iam:GetRole", "iam:GetRolePolicy",
