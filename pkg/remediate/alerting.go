@@ -2,12 +2,15 @@ package remediate
 
 import (
 	"context"
+
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/alert"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
@@ -30,7 +33,11 @@ func (r *run) publishAlert(ctx context.Context, res *report.Result) {
 		return
 	}
 	told := withoutResolvedElsewhere(*res)
-	msg, ok := alert.Compose(told, alert.Context{Mode: string(r.cfg.Mode), Region: r.clients.Region(), PolicyName: r.cfg.IAMPolicyName})
+	requestID := ""
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		requestID = lc.AwsRequestID
+	}
+	msg, ok := alert.Compose(told, alert.Context{Mode: string(r.cfg.Mode), Region: r.clients.Region(), RequestID: requestID, PolicyName: r.cfg.IAMPolicyName})
 	if !ok {
 		r.log.Debug().Msg("nothing to tell (or all of it was fixed by another writer, who tells)")
 		return
