@@ -4,16 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
 
-	"github.com/rs/zerolog"
-
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/localaws"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
@@ -58,29 +54,11 @@ type setup struct {
 
 var sinkSeq atomic.Int64
 
-// newRemediator builds a remediator as the Lambda does, with the central credentials.
+// newRemediator builds a remediator as the Lambda does, with the central credentials, talking
+// to the local AWS directly.
 func newRemediator(t *testing.T, s setup) (*Remediator, *scenario.AlertSink) {
 	t.Helper()
-	cfg := config.Config{Mode: s.mode, TrustedAccountIDs: append([]string{}, s.trusted...), MemberRoleName: scenario.MemberRoleName,
-		IAMPolicyName: config.DefaultIAMPolicyName, LogLevel: "debug"}
-	if cfg.Mode == "" {
-		cfg.Mode = config.ModeAlert
-	}
-	sort.Strings(cfg.TrustedAccountIDs)
-	var sink *scenario.AlertSink
-	if s.alerts {
-		var err error
-		sink, err = world.NewAlertSink(context.Background(), fmt.Sprintf("alerts-%d", sinkSeq.Add(1)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.AlertTopicARN = sink.TopicARN
-	}
-	var logw io.Writer = io.Discard
-	if testing.Verbose() {
-		logw = zerolog.NewTestWriter(t)
-	}
-	return New(cfg, awsapi.NewClients(world.Central, cfg.MemberRoleName, ""), zerolog.New(logw)), sink
+	return newRemediatorOn(t, s, world.Endpoint, 2)
 }
 
 // invokeEvent runs a sample event from events/ with the scenario's IDs through the Lambda
