@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -156,6 +155,6 @@ func TestBootstrapUnderRIE(t *testing.T) {
 	if initMs, reports := rie.Durations(em.Logs()); len(reports) == 0 {
 		t.Errorf("no REPORT lines from the emulator:\n%s", em.Logs())
 	} else {
-		t.Log(fmt.Sprintf("init %.1f ms, invokes %v ms", initMs, reports))
+		t.Logf("init %.1f ms, invokes %v ms", initMs, reports)
 	}
 }

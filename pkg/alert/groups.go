@@ -19,14 +19,6 @@ func (d *distinct) add(s string) {
 	}
 }
 
-func distinctOf(values ...string) []string {
-	var d distinct
-	for _, v := range values {
-		d.add(v)
-	}
-	return d.list
-}
-
 // groupBy groups items by key, keys in first-seen order.
 func groupBy(items []item, key func(item) string) ([]string, map[string][]item) {
 	var keys distinct

@@ -58,11 +58,11 @@ func (a *analysis) open(codes ...string) []item {
 
 // arnPart returns field i of an ARN (1 partition, 3 region, 4 account), or "".
 func arnPart(arn string, i int) string {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 6 || parts[0] != "arn" {
+	a, ok := awsid.ParseARN(arn)
+	if !ok {
 		return ""
 	}
-	return parts[i]
+	return [...]string{"arn", a.Partition, a.Service, a.Region, a.Account, a.Resource}[i]
 }
 
 func partitionOf(arn string) string {

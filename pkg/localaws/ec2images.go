@@ -214,22 +214,7 @@ func (fi *fillerImpl) describeImages(w http.ResponseWriter, r *http.Request, c *
 	}
 	fi.mu.Unlock()
 
-	if len(ids) > 0 && len(others) == 0 {
-		if dryRun(w, c) {
-			return true
-		}
-		writeEC2(w, "DescribeImages", "<imagesSet>"+marshalItems(mine)+"</imagesSet>")
-		return true
-	}
-	if len(mine) == 0 && len(ids) == len(others) {
-		return false // nothing of ours: moto answers alone
-	}
-	params := c.params
-	if len(ids) > 0 {
-		params = withoutIndexed(c.params, "ImageId", others)
-	}
-	fi.forwardMerged(w, r, c, params, "imagesSet", marshalItems(mine))
-	return true
+	return fi.answerDescribe(w, r, c, "DescribeImages", "imagesSet", "ImageId", ids, others, marshalItems(mine), len(mine))
 }
 
 // matches applies DescribeImages' Owner.N, ExecutableBy.N and Filter.N to a modeled image.
@@ -325,6 +310,29 @@ func (fi *fillerImpl) forwardMerged(w http.ResponseWriter, r *http.Request, c *c
 	_, _ = w.Write(raw)
 }
 
+// answerDescribe finishes a Describe* the filler models: when every ID asked for is modeled it
+// answers alone (items, the XML of its n matching objects); when none of ours matched and every
+// ID is moto's it declines (false: forward unchanged); otherwise it asks moto for the rest and
+// splices its items into moto's set.
+func (fi *fillerImpl) answerDescribe(w http.ResponseWriter, r *http.Request, c *call, action, set, idParam string, ids, others []string, items string, n int) bool {
+	if len(ids) > 0 && len(others) == 0 {
+		if dryRun(w, c) {
+			return true
+		}
+		writeEC2(w, action, "<"+set+">"+items+"</"+set+">")
+		return true
+	}
+	if n == 0 && len(ids) == len(others) {
+		return false // nothing of ours: moto answers alone
+	}
+	params := c.params
+	if len(ids) > 0 {
+		params = withoutIndexed(c.params, idParam, others)
+	}
+	fi.forwardMerged(w, r, c, params, set, items)
+	return true
+}
+
 // describeSnapshots answers for modeled snapshots, merged with moto's answer for the rest.
 // Visibility is AWS's: the owner, and accounts with createVolumePermission. Sharing an AMI does
 // not make its snapshots visible to the target account.
@@ -404,22 +412,7 @@ func (fi *fillerImpl) describeSnapshots(w http.ResponseWriter, r *http.Request, 
 	}
 	fi.mu.Unlock()
 
-	if len(ids) > 0 && len(others) == 0 {
-		if dryRun(w, c) {
-			return true
-		}
-		writeEC2(w, "DescribeSnapshots", "<snapshotSet>"+marshalItems(mine)+"</snapshotSet>")
-		return true
-	}
-	if len(mine) == 0 && len(ids) == len(others) {
-		return false
-	}
-	params := c.params
-	if len(ids) > 0 {
-		params = withoutIndexed(c.params, "SnapshotId", others)
-	}
-	fi.forwardMerged(w, r, c, params, "snapshotSet", marshalItems(mine))
-	return true
+	return fi.answerDescribe(w, r, c, "DescribeSnapshots", "snapshotSet", "SnapshotId", ids, others, marshalItems(mine), len(mine))
 }
 
 // sortedSnapshots lists snapshots by creation time then ID; the caller holds fi.mu.

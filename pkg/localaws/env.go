@@ -12,7 +12,9 @@ import (
 	"time"
 )
 
-func startImpl(ctx context.Context) (*Env, error) {
+// Start starts moto_server (MOTO_EC2_LOAD_DEFAULT_AMIS=false, on 127.0.0.1, a free port) and the
+// filler in front of it. Close stops both.
+func Start(ctx context.Context) (*Env, error) {
 	m, err := StartMoto(ctx)
 	if err != nil {
 		return nil, err

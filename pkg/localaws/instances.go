@@ -244,22 +244,7 @@ func (fi *fillerImpl) describeInstances(w http.ResponseWriter, r *http.Request, 
 	}
 	fi.mu.Unlock()
 
-	if len(ids) > 0 && len(others) == 0 {
-		if dryRun(w, c) {
-			return true
-		}
-		writeEC2(w, "DescribeInstances", "<reservationSet>"+marshalItems(res)+"</reservationSet>")
-		return true
-	}
-	if len(res) == 0 && len(ids) == len(others) {
-		return false
-	}
-	params := c.params
-	if len(ids) > 0 {
-		params = withoutIndexed(c.params, "InstanceId", others)
-	}
-	fi.forwardMerged(w, r, c, params, "reservationSet", marshalItems(res))
-	return true
+	return fi.answerDescribe(w, r, c, "DescribeInstances", "reservationSet", "InstanceId", ids, others, marshalItems(res), len(res))
 }
 
 type stateChangeXML struct {

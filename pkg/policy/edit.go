@@ -248,7 +248,7 @@ func (im *documentImpl) style() style {
 	st.colon = ": "
 	if len(im.root.members) > 0 {
 		m := im.root.members[0]
-		if c := raw[m.keyEnd:m.val.start]; bytes.IndexAny(c, "\r\n") < 0 {
+		if c := raw[m.keyEnd:m.val.start]; !bytes.ContainsAny(c, "\r\n") {
 			st.colon = string(c)
 		}
 	}

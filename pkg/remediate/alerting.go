@@ -14,6 +14,7 @@ import (
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/alert"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 )
 
@@ -47,7 +48,7 @@ func (r *run) publishAlert(ctx context.Context, res *report.Result) {
 		r.log.Info().Str("fingerprint", fp).Msg("alert already sent for the same findings: not repeated")
 		return
 	}
-	a, _ := parseARN(r.cfg.AlertTopicARN)
+	a, _ := awsid.ParseARN(r.cfg.AlertTopicARN)
 	cl, err := r.clients.SNS(ctx, a.Region)
 	if err != nil {
 		r.log.Error().Err(err).Msg("alert client")

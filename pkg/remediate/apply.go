@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -42,7 +43,7 @@ func (r *run) applyKeyPolicies(ctx context.Context) []report.Action {
 	for a := range r.needs {
 		arns = append(arns, a)
 	}
-	sortStrings(arns)
+	sort.Strings(arns)
 	// Different keys are independent (each has its own lock and read-back), so their writes
 	// overlap, a few at a time: a batch over ten keys waits for about three write+verify round
 	// trips instead of ten (issue 7). The bound stays well under KMS's request quotas.
@@ -224,7 +225,7 @@ func verifyKeyPolicy(fresh []byte, k *key, accounts []string) error {
 	check := *k
 	check.Doc = doc
 	for _, a := range accounts {
-		use, grant := (&run{}).evaluateKey(&check, "arn:aws:iam::"+a+":root")
+		use, grant := evaluateKey(&check, "arn:aws:iam::"+a+":root")
 		if use.KeyPolicy.Decision != "allow" || grant.KeyPolicy.Decision != "allow" {
 			return fmt.Errorf("account %s is not allowed after the write", a)
 		}

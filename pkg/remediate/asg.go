@@ -2,6 +2,7 @@ package remediate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -17,7 +18,7 @@ import (
 func (r *run) diagnoseASG(ctx context.Context, it *item) error {
 	t := it.trig
 	if t.ASGName == "" {
-		return fmt.Errorf("Auto Scaling event names no group")
+		return errors.New("the Auto Scaling event names no group")
 	}
 	imageID, err := r.asgImage(ctx, t.Account, t.Region, t.ASGName)
 	if err != nil {

@@ -15,7 +15,7 @@ const CheckKind trigger.Kind = "check"
 
 // PrincipalFromARN builds the principal to check from an IAM user or role ARN given by an operator.
 func PrincipalFromARN(s string) (*trigger.Principal, error) {
-	a, ok := parseARN(s)
+	a, ok := awsid.ParseARN(s)
 	if !ok || a.Service != "iam" || !awsid.IsAccountID(a.Account) {
 		return nil, fmt.Errorf("--principal %q: want arn:aws:iam::ACCOUNT:user/NAME or arn:aws:iam::ACCOUNT:role/NAME", s)
 	}

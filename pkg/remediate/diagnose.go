@@ -153,7 +153,7 @@ func (r *run) reportForeignCopyKey(it *item, k *key, targets []string) {
 		seen[target] = true
 		it.targets = appendUnique(it.targets, target)
 		principal := "arn:aws:iam::" + target + ":root"
-		use, grant := r.evaluateKey(k, principal)
+		use, grant := evaluateKey(k, principal)
 		why := fmt.Sprintf("the copy %s names key %s of account %s, which the copying account %s does not own: a CopyImage request can name any key, so it is never fixed automatically; add the account by hand if it should use this key",
 			clip(it.trig.ImageID, 64), k.ARN, k.Account, it.trig.Account)
 		switch {
@@ -308,7 +308,7 @@ func (r *run) checkKeyForAccount(ctx context.Context, it *item, k *key, imageOwn
 	if p := it.trig.Principal; p != nil && p.Account == target && p.ARN != "" {
 		principal = p.ARN
 	}
-	use, grant := r.evaluateKey(k, principal)
+	use, grant := evaluateKey(k, principal)
 	if use.Decision == evaluate.ExplicitDeny || grant.Decision == evaluate.ExplicitDeny {
 		it.addFinding(report.Finding{Code: report.ExplicitDeny, Account: target, KeyARN: k.ARN, PrincipalARN: principal,
 			Message: fmt.Sprintf("a Deny in the key policy of %s blocks %s: never fixed automatically (%s)", k.ARN, principal, strings.Join(append(use.KeyPolicy.Reasons, grant.KeyPolicy.Reasons...), "; "))})
@@ -348,7 +348,7 @@ func (r *run) checkKeyForAccount(ctx context.Context, it *item, k *key, imageOwn
 
 // evaluateKey evaluates the key policy alone (the identity side is the IAM check's job) for the
 // requests EC2 makes on the principal's behalf.
-func (r *run) evaluateKey(k *key, principal string) (use, grant evaluate.KMSResult) {
+func evaluateKey(k *key, principal string) (use, grant evaluate.KMSResult) {
 	use = evaluateAll(k, principal, useRequests, false)
 	grant = evaluateAll(k, principal, grantRequests, true)
 	return use, grant

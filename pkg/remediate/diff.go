@@ -3,7 +3,6 @@ package remediate
 import (
 	"bytes"
 	"encoding/json"
-	"sort"
 	"strings"
 )
 
@@ -86,5 +85,3 @@ func displayLines(doc []byte) []string {
 	}
 	return strings.Split(strings.TrimRight(strings.ReplaceAll(string(text), "\r\n", "\n"), "\n"), "\n")
 }
-
-func sortStrings(s []string) { sort.Strings(s) }

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/evaluate"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/identity"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/keypolicy"
@@ -360,7 +361,7 @@ func contains(s []string, v string) bool {
 
 // shortPrincipal is "role/app-deployer" for an IAM ARN, the ARN otherwise.
 func shortPrincipal(a string) string {
-	if x, ok := parseARN(a); ok && x.Service == "iam" {
+	if x, ok := awsid.ParseARN(a); ok && x.Service == "iam" {
 		return clip(x.Resource, 200)
 	}
 	return clip(a, 256)

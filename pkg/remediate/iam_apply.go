@@ -15,6 +15,7 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/identity"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"
@@ -59,7 +60,7 @@ func sortedKeyARNs(n *iamNeed) []string {
 // usagePolicyARN is IAM_POLICY_NAME's ARN in the principal's account and partition.
 func usagePolicyARN(principalARN, account, name string) string {
 	partition := "aws"
-	if a, ok := parseARN(principalARN); ok && a.Partition != "" {
+	if a, ok := awsid.ParseARN(principalARN); ok && a.Partition != "" {
 		partition = a.Partition
 	}
 	return "arn:" + partition + ":iam::" + account + ":policy/" + name

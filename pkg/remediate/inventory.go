@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
@@ -196,7 +195,7 @@ func (inv *inventory) launchPermissions(ctx context.Context, owner, region, imag
 // alias ARN, a key ID or an alias name (the latter two in defaultAccount/defaultRegion).
 func (inv *inventory) key(ctx context.Context, keyID, defaultAccount, defaultRegion string) (*key, error) {
 	account, region := defaultAccount, defaultRegion
-	if a, ok := parseARN(keyID); ok {
+	if a, ok := awsid.ParseARN(keyID); ok {
 		account, region = a.Account, a.Region
 	}
 	return load(inv, inv.keys, account+"/"+region+"/"+keyID, func() (*key, error) {
@@ -258,28 +257,16 @@ func (inv *inventory) instance(ctx context.Context, account, region, instanceID 
 		if err != nil {
 			return instance{}, fmt.Errorf("describe instance %s in %s/%s: %w", instanceID, account, region, err)
 		}
-		for _, r := range out.Reservations {
-			for _, i := range r.Instances {
-				in := instance{ImageID: aws.ToString(i.ImageId)}
-				if i.StateReason != nil {
-					in.StateReasonCode, in.StateReasonMessage = aws.ToString(i.StateReason.Code), aws.ToString(i.StateReason.Message)
-				}
-				return in, nil
-			}
+		if len(out.Reservations) == 0 || len(out.Reservations[0].Instances) == 0 {
+			return instance{}, fmt.Errorf("describe instance %s in %s/%s: not found", instanceID, account, region)
 		}
-		return instance{}, fmt.Errorf("describe instance %s in %s/%s: not found", instanceID, account, region)
+		i := out.Reservations[0].Instances[0]
+		in := instance{ImageID: aws.ToString(i.ImageId)}
+		if i.StateReason != nil {
+			in.StateReasonCode, in.StateReasonMessage = aws.ToString(i.StateReason.Code), aws.ToString(i.StateReason.Message)
+		}
+		return in, nil
 	})
-}
-
-// arn is the part of an ARN the remediator needs.
-type arn struct{ Partition, Service, Region, Account, Resource string }
-
-func parseARN(s string) (arn, bool) {
-	parts := strings.SplitN(s, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" {
-		return arn{}, false
-	}
-	return arn{parts[1], parts[2], parts[3], parts[4], parts[5]}, true
 }
 
 func sortedKeys(m map[string]bool) []string {

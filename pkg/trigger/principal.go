@@ -62,18 +62,18 @@ type iamARN struct {
 // parseIAMARN parses arn:PARTITION:iam::ACCOUNT:user|role/[PATH/]NAME strictly: 12-digit
 // account, known partition, IAM name characters only. Anything else is ErrUnresolvable.
 func parseIAMARN(arn, wantKind string) (iamARN, error) {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || parts[3] != "" {
+	parts, ok := awsid.ParseARN(arn)
+	if !ok || parts.Service != "iam" || parts.Region != "" {
 		return iamARN{}, fmt.Errorf("%w: %q is not an IAM ARN", ErrUnresolvable, arn)
 	}
-	a := iamARN{partition: parts[1], account: parts[4]}
+	a := iamARN{partition: parts.Partition, account: parts.Account}
 	if !validPartition(a.partition) {
 		return iamARN{}, fmt.Errorf("%w: %q: unknown partition", ErrUnresolvable, arn)
 	}
 	if !awsid.IsAccountID(a.account) {
 		return iamARN{}, fmt.Errorf("%w: %q: account is not 12 digits", ErrUnresolvable, arn)
 	}
-	kind, rest, ok := strings.Cut(parts[5], "/")
+	kind, rest, ok := strings.Cut(parts.Resource, "/")
 	if !ok || kind != wantKind {
 		return iamARN{}, fmt.Errorf("%w: %q is not an IAM %s ARN", ErrUnresolvable, arn, wantKind)
 	}

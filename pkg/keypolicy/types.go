@@ -1,7 +1,5 @@
 // Package keypolicy edits KMS key policies so that accounts may use a key from EC2, changing
 // nothing else.
-//
-// CONTRACT (written by the lead; the implementer keeps these names and meanings and may add).
 package keypolicy
 
 // The actions EC2 needs on a customer managed key, as AWS's default key policy names them.

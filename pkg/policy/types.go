@@ -1,7 +1,4 @@
 // Package policy holds IAM and KMS policy documents without losing a byte of them.
-//
-// CONTRACT (written by the lead so other packages can build against it; the implementer may add
-// to it and move code between files, but must keep these names and meanings).
 package policy
 
 // Effect is a statement's effect exactly as written ("Allow" or "Deny").

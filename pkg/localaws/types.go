@@ -2,12 +2,9 @@
 // by a gap filler that models what moto does not (encrypted AMI block devices, snapshot keys
 // behind AMIs, CopyImage encryption, launch failures caused by KMS), and an optional fault
 // injector. Every AWS call still goes through the SDK's real HTTP request/response code.
-//
-// CONTRACT (written by the lead; the implementer keeps these names and meanings and may add).
 package localaws
 
 import (
-	"context"
 	"net/http"
 	"sync"
 )
@@ -52,7 +49,3 @@ type FaultStats struct {
 type Filler struct{ impl fillerImpl }
 
 var _ http.Handler = (*Filler)(nil)
-
-// Start starts moto_server (MOTO_EC2_LOAD_DEFAULT_AMIS=false, on 127.0.0.1, a free port) and the
-// filler in front of it. Close stops both.
-func Start(ctx context.Context) (*Env, error) { return startImpl(ctx) }

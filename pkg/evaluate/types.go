@@ -1,6 +1,4 @@
 // Package evaluate decides whether policies allow a request and explains why.
-//
-// CONTRACT (written by the lead; the implementer keeps these names and meanings and may add).
 package evaluate
 
 import "github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"

@@ -1,7 +1,5 @@
 // Package trigger decodes Lambda input (EventBridge events, SQS batches of them, bare CloudTrail
 // records) into one internal trigger type.
-//
-// CONTRACT (written by the lead; the implementer keeps these names and meanings and may add).
 package trigger
 
 // Kind names what happened.
