@@ -135,6 +135,15 @@ var corpusWant = map[string][]want{
 	"eventbridge/custodian-guardduty-finding-ec2.json":           ig(`"GuardDuty Finding"`, "101010101111", "us-east-1").list(),
 	"eventbridge/custodian-health-ec2-retirement.json":           ig(`"AWS Health Event"`, "011122335622", "us-east-1").list(),
 	"eventbridge/custodian-instance-state-pending.json":          ig(`instance state "pending"`, "101010101111", "us-east-1").list(),
+	// The documentation's placeholder StatusMessage says nothing of KMS.
+	"eventbridge/awsdocs-asg-instance-launch-unsuccessful.json": ig("does not point at KMS", "123456789012", "us-west-2").list(),
+	"cloudtrail/awsdocs-asg-createlaunchconfiguration.json":     ig("autoscaling.amazonaws.com/CreateLaunchConfiguration "+notTrigger, "123456789012", "us-west-2").list(),
+	// Schedules are not events about images: ignored whatever their detail (Scheduler sends the
+	// string "{}"), never unusable input.
+	"eventbridge/awsdocs-eb-scheduled-event.json":           ig(`"Scheduled Event"`, "123456789012", "us-east-1").list(),
+	"eventbridge/custodian-scheduled-event.json":            ig(`"Scheduled Event"`, "101010101111", "us-east-1").list(),
+	"eventbridge/powertools-scheduler-scheduled-event.json": ig(`source "aws.scheduler", detail-type "Scheduled Event"`, "533568316194", "us-east-1").list(),
+	"eventbridge/samcli-scheduled-event-template.json":      ig(`"Scheduled Event"`, "{{{account_id}}}", "{{{region}}}").list(),
 }
 
 func (w want) list() []want { return []want{w} }

@@ -73,9 +73,6 @@ func decodeEnvelope(o object) (Trigger, error) {
 	if !o.has("detail") {
 		return Trigger{}, errors.New("detail: missing")
 	}
-	if env.Detail, err = parseObject(o.raw("detail"), "detail"); err != nil {
-		return Trigger{}, err
-	}
 	tr := Trigger{
 		EventID:    env.ID,
 		DetailType: env.DetailType,
@@ -85,7 +82,12 @@ func decodeEnvelope(o object) (Trigger, error) {
 	}
 	p := lookupParser(env.Source, env.DetailType)
 	if p == nil {
+		// The detail of an event nobody parses is not read: EventBridge Scheduler, for one,
+		// sends the string "{}" as the detail of its Scheduled Event.
 		return ignore(tr, fmt.Sprintf("unhandled event: source %q, detail-type %q", env.Source, env.DetailType)), nil
+	}
+	if env.Detail, err = parseObject(o.raw("detail"), "detail"); err != nil {
+		return Trigger{}, err
 	}
 	return p(env, tr)
 }
