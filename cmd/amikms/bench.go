@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/benchmark"
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/benchmark"
 )
 
 // runBench measures cold start, AWS calls per event, batch coalescing, memory and the policy

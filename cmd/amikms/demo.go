@@ -9,13 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/localaws"
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/localaws"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/logging"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/remediate"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/scenario"
 )
 
 // runDemo starts the embedded local AWS (moto behind the gap filler), builds the seed scenario

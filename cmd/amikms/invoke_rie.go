@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/localaws"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/rie"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/scenario"
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/localaws"
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/rie"
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
 )
 
 // invokeUnderRIE runs one sample event (placeholders replaced with the seeded IDs) through the

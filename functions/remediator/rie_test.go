@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/localaws"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/rie"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/scenario"
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/localaws"
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/rie"
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
 )
 
 // rieVersion is the pinned Lambda Runtime Interface Emulator (same as the Makefile's).

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/scenario"
 )
 
 // Every sample in events/ runs through the real handler (the Lambda's JSON path) against the

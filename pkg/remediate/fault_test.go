@@ -18,11 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/localaws"
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/localaws"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/scenario"
 )
 
 const (

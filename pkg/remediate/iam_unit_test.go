@@ -9,9 +9,9 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/identity"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/scenario"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/usagepolicy"
 )

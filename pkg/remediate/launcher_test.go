@@ -11,9 +11,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/scenario"
 )
 
 // The most common failure: RunInstances succeeds, the instance dies with Client.InternalError.

@@ -10,14 +10,14 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/localaws"
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/localaws"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/scenario"
 )
 
 // The integration tests run the remediator's real AWS calls against moto behind the gap filler
-// (pkg/localaws): two accounts for real, Owner (keys, images, the remediator) and Target.
+// (internal/localaws): two accounts for real, Owner (keys, images, the remediator) and Target.
 var (
 	env   *localaws.Env
 	world *scenario.World

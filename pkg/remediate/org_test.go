@@ -9,9 +9,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/scenario"
 )
 
 // TRUSTED_ORGANIZATION_ID: an account is trusted only when organizations:DescribeAccount confirms

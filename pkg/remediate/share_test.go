@@ -6,11 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/evaluate"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/scenario"
 )
 
 // allowsAccount evaluates a policy read back from KMS, independently of the remediator's verify step.

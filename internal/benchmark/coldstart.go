@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/rie"
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/rie"
 )
 
 // Start is one fresh start of a function under the emulator: its init and first invoke as the

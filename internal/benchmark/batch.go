@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/scenario"
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
 )
 
 // BatchFixture is section 3's situation: Keys customer managed keys in the owner account, one

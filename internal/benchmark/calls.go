@@ -7,10 +7,10 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/remediate"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/scenario"
 )
 
 // CallRun is one scenario's AWS calls, as the result's stats count them.

@@ -20,7 +20,7 @@ import (
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/localaws"
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/localaws"
 )
 
 const (

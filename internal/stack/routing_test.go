@@ -39,7 +39,7 @@ var sampleRoutes = map[string]string{
 // handler must ignore (a batch can mix them in tests), but none may be routed twice.
 const sqsBatchSample = "sqs-batch.json"
 
-// corpusRoutes: real recorded samples (pkg/stack/testdata/corpus, copied from ../shared/corpus; see
+// corpusRoutes: real recorded samples (internal/stack/testdata/corpus, copied from ../shared/corpus; see
 // SOURCES.md there). Bare CloudTrail records are wrapped the way EventBridge delivers them. One
 // expected rule per record of the file.
 var corpusRoutes = map[string][]string{

@@ -9,7 +9,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/localaws"
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/localaws"
 )
 
 func ebsKeyARN(t *testing.T, account, rgn string) string {

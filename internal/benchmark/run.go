@@ -10,10 +10,10 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/localaws"
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/rie"
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/localaws"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/rie"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/scenario"
 )
 
 // Options configures Run.
@@ -68,8 +68,8 @@ func Run(ctx context.Context, o Options) (*Table, error) {
 	bin := func(name string) string { return filepath.Join(tmp, name) }
 	builds := []struct{ pkg, out, goos, goarch string }{
 		{"./functions/remediator", bin("bootstrap"), "", ""},
-		{"./pkg/rie/testdata/emptyhandler", bin("empty"), "", ""},
-		{"./pkg/rie/testdata/sdkfloor", bin("sdkfloor"), "", ""},
+		{"./internal/rie/testdata/emptyhandler", bin("empty"), "", ""},
+		{"./internal/rie/testdata/sdkfloor", bin("sdkfloor"), "", ""},
 		{"./functions/remediator", bin("bootstrap-arm64"), "linux", "arm64"},
 	}
 	for _, b := range builds {
@@ -132,7 +132,7 @@ func Run(ctx context.Context, o Options) (*Table, error) {
 
 	say("section 5: Go benchmarks (-benchtime %s, %d rounds)", o.BenchTime, o.BenchCount)
 	rounds, err := runGoBench(ctx, o.Go, o.ModuleDir, `^Benchmark(Parse|StdlibUnmarshalAny|EnsureAccounts|EnsureAccountsNoop|Evaluate|Policy|KMS|Decode)$`, o.BenchTime, o.BenchCount,
-		"./pkg/policy", "./pkg/keypolicy", "./pkg/evaluate", "./pkg/trigger", "./pkg/benchmark")
+		"./pkg/policy", "./pkg/keypolicy", "./pkg/evaluate", "./pkg/trigger", "./internal/benchmark")
 	if err != nil {
 		return nil, err
 	}
@@ -417,7 +417,7 @@ func memoryRows(t *Table, m *memResult, c *coldResult, bin func(string) string) 
 
 // engineRows compares each operation with encoding/json decoding the same document into any,
 // measured by the same package's test binary in the same round (pkg/policy for parse,
-// pkg/keypolicy for edit, pkg/benchmark for evaluate): the ratio is the median of the rounds'
+// pkg/keypolicy for edit, internal/benchmark for evaluate): the ratio is the median of the rounds'
 // ratios; ns/op and allocs/op are medians too.
 func engineRows(t *Table, rounds []map[string]GoBench) {
 	const sec = "5 policy engine"

@@ -3,7 +3,7 @@
 //
 //  1. cold start: bootstrap vs an empty aws-lambda-go handler (and the same handler with the SDK
 //     packages linked), each started fresh under aws-lambda-rie, init and first invoke as the
-//     emulator reports them (pkg/rie);
+//     emulator reports them (internal/rie);
 //  2. AWS calls per event, from the result's stats, against the documented minimum (Minimums);
 //  3. batch coalescing: one SQS batch of 100 records over 10 keys and 20 accounts against 100
 //     single-record invocations;

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/localaws"
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/localaws"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/scenario"
 )
 
 func TestTableRender(t *testing.T) {

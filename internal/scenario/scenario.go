@@ -1,5 +1,5 @@
 // Package scenario builds the situations the remediator is tested and demonstrated on, in a local
-// AWS (pkg/localaws), with the SDK's real calls: customer managed keys, encrypted AMIs, shares,
+// AWS (internal/localaws), with the SDK's real calls: customer managed keys, encrypted AMIs, shares,
 // member roles, the alert topic with an SQS subscription to read alerts back.
 package scenario
 

@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/localaws"
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/localaws"
 )
 
 func startFaultProxy(t *testing.T, cfg localaws.FaultConfig) (*localaws.FaultProxy, string) {

@@ -12,7 +12,7 @@ import (
 	"testing"
 )
 
-// repoRoot is the module root (two levels above this package: pkg/stack).
+// repoRoot is the module root (two levels above this package: internal/stack).
 func repoRoot(t *testing.T) string {
 	t.Helper()
 	_, file, _, ok := runtime.Caller(0)
