@@ -2,7 +2,6 @@ package remediate
 
 import (
 	"context"
-
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -84,11 +83,11 @@ func withoutResolvedElsewhere(res report.Result) report.Result {
 	var actions []report.Action
 	for _, a := range res.Actions {
 		switch {
-		case a.Type == report.ActionKeyPolicy && a.Status == report.StatusUnchanged && a.Reason == reasonOtherWriter:
+		case a.Type == report.ActionKeyPolicy && a.Status == report.StatusUnchanged && a.Cause == report.CauseOtherWriter:
 			for _, acct := range a.Accounts {
 				covered[a.Target+" "+acct] = true
 			}
-		case a.Type == report.ActionIAMPolicy && a.Status == report.StatusUnchanged && a.Reason == reasonOtherIAMWriter:
+		case a.Type == report.ActionIAMPolicy && a.Status == report.StatusUnchanged && a.Cause == report.CauseOtherWriter:
 			covered["iam "+a.Principal] = true
 		default:
 			actions = append(actions, a)
