@@ -2,19 +2,11 @@
 // records) into one internal trigger type.
 package trigger
 
-// Kind names what happened.
+// Kind names what happened. Each kind is declared, with its Descriptor, in its own file.
 type Kind string
 
-const (
-	CopyImage          Kind = "copy-image"
-	CopyImageFailed    Kind = "copy-image-failed"
-	ShareImage         Kind = "share-image"
-	LaunchFailed       Kind = "launch-failed"
-	InstanceTerminated Kind = "instance-terminated"
-	AMIAvailable       Kind = "ami-available"
-	ASGLaunchFailed    Kind = "asg-launch-failed"
-	Ignored            Kind = "ignored"
-)
+// Ignored is the kind of an event that is no trigger; Trigger.IgnoredReason says why.
+const Ignored Kind = "ignored"
 
 // PrincipalType says what kind of identity made the call.
 type PrincipalType string
