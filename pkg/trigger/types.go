@@ -1,5 +1,10 @@
 // Package trigger decodes Lambda input (EventBridge events, SQS batches of them, bare CloudTrail
 // records) into one internal trigger type.
+//
+// Every kind of trigger is one Descriptor, registered from its own file (share_image.go,
+// launch_failed.go, ...): the events it decodes from, its decoder, its diagnosis over the
+// Diagnosis the remediator provides, its flags, its sample event and its minimum AWS calls.
+// Kinds and Lookup are how the rest of the project learns about kinds; nothing else lists them.
 package trigger
 
 // Kind names what happened. Each kind is declared, with its Descriptor, in its own file.
