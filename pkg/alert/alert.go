@@ -261,11 +261,8 @@ func stateOf(act *report.Action) state {
 
 // alreadyFailed: triggers where something the user did has already failed.
 func alreadyFailed(kind string) bool {
-	switch trigger.Kind(kind) {
-	case trigger.LaunchFailed, trigger.InstanceTerminated, trigger.ASGLaunchFailed, trigger.CopyImageFailed:
-		return true
-	}
-	return false
+	d, ok := trigger.Lookup(trigger.Kind(kind))
+	return ok && d.LaunchFailed
 }
 
 func (a *analysis) severity() string { return a.sev }
