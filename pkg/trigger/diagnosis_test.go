@@ -79,13 +79,13 @@ func (f *fakeDiagnosis) Transient(error) bool        { return f.transient }
 type diagnoseCase struct {
 	trig      Trigger
 	fake      fakeDiagnosis
-	wantErr   string       // substring; "" = no error
-	calls     []string     // the requests, in order
-	checks    []ImageCheck // the images checked
-	ignored   string       // substring of the ignore reason; "" = not ignored
-	image     string       // SetImage
-	principal *Principal   // SetPrincipal
-	findings  []string     // finding codes, in order
+	wantErr   string        // substring; "" = no error
+	calls     []string      // the requests, in order
+	checks    []ImageCheck  // the images checked
+	ignored   string        // substring of the ignore reason; "" = not ignored
+	image     string        // SetImage
+	principal *Principal    // SetPrincipal
+	findings  []report.Code // finding codes, in order
 }
 
 func runDiagnoseCases(t *testing.T, kind Kind, tests map[string]diagnoseCase) {
@@ -113,7 +113,7 @@ func runDiagnoseCases(t *testing.T, kind Kind, tests map[string]diagnoseCase) {
 			if f.image != tc.image || !reflect.DeepEqual(f.principal, tc.principal) {
 				t.Errorf("set image %q principal %+v, want %q %+v", f.image, f.principal, tc.image, tc.principal)
 			}
-			var codes []string
+			var codes []report.Code
 			for _, x := range f.findings {
 				codes = append(codes, x.Code)
 			}

@@ -19,7 +19,7 @@ func TestDiagnoseShareImage(t *testing.T) {
 				tr.SharePublic, tr.ShareOrgARNs, tr.ShareUserIDs = true, []string{"arn:aws:organizations::111122223333:organization/o-1"}, []string{"4444", "444455556666"}
 			}),
 			calls: []string{"CheckImage ami-1"}, checks: []ImageCheck{own},
-			findings: []string{report.PublicImage, report.UntrustedAccount, report.UntrustedAccount},
+			findings: []report.Code{report.PublicImage, report.UntrustedAccount, report.UntrustedAccount},
 		},
 	})
 }
