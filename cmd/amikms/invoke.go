@@ -91,7 +91,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "amikms check: --image, --region and a 12-digit --account are required")
 		return 2
 	}
-	t := trigger.Trigger{Kind: remediate.CheckKind, EventID: "amikms-check", Account: *account, Region: *region, ImageID: *imageID}
+	t := trigger.Trigger{Kind: trigger.Check, EventID: "amikms-check", Account: *account, Region: *region, ImageID: *imageID}
 	if *principal != "" {
 		p, err := remediate.PrincipalFromARN(*principal)
 		if err != nil {

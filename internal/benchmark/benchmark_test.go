@@ -14,6 +14,7 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/localaws"
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
 )
 
 func TestTableRender(t *testing.T) {
@@ -174,6 +175,28 @@ func TestMinimumsAreDocumented(t *testing.T) {
 			if callReasons[op] == "" || n <= 0 {
 				t.Errorf("%s: %s %d has no reason or is not positive", name, op, n)
 			}
+		}
+	}
+}
+
+// Every trigger kind's sample has its row, holding what its descriptor says it needs (and the
+// account lookup of a fresh Lambda environment).
+func TestEveryKindHasARow(t *testing.T) {
+	for _, d := range trigger.Kinds() {
+		if d.Synthetic {
+			continue
+		}
+		row, ok := Minimums[SampleRow(d.Sample)]
+		if !ok {
+			t.Errorf("%s: no row for its sample %s", d.Kind, d.Sample)
+			continue
+		}
+		want := merge(d.MinCalls)
+		if len(want) > 0 {
+			want["STS:GetCallerIdentity"] = 1
+		}
+		if !reflect.DeepEqual(row, want) {
+			t.Errorf("%s: row %v, want %v", d.Kind, row, want)
 		}
 	}
 }

@@ -45,7 +45,7 @@ func sampleCalls(ctx context.Context, world *scenario.World, seed *scenario.Seed
 			return nil, err
 		}
 		rm := newRemediator(world, config.ModeAlert, []string{scenario.Target}, topicARN)
-		out = append(out, callRun(ctx, "events/"+filepath.Base(f)+" (alert)", rm, raw))
+		out = append(out, callRun(ctx, SampleRow("events/"+filepath.Base(f)), rm, raw))
 	}
 	return out, nil
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
 )
 
 // Why each AWS call is needed: the minimum an event needs is the sum of these, per resource.
@@ -32,43 +34,45 @@ var callReasons = map[string]string{
 	"STS:GetCallerIdentity":                  "1 per Lambda environment that calls AWS at all: the account the function runs in (the function ARN cannot say: the runtime emulator and sam local invoke give a placeholder account)",
 }
 
-// Every benched run is a fresh Lambda environment: one that calls AWS at all first learns its
-// own account.
-func init() {
-	for _, m := range Minimums {
-		if len(m) > 0 {
-			m["STS:GetCallerIdentity"] = 1
-		}
-	}
-}
-
 // Minimums are the AWS calls each benched event needs at least, by "Service:Operation" (see
 // callReasons for why each is needed). The scenarios are those of CallScenarios on the seeded
-// local AWS; every sample runs in a fresh Lambda environment.
-var Minimums = map[string]map[string]int{
-	"events/ami-available.json (alert)": shareReads(1),
-	"events/share-image.json (alert)":   shareReads(1),
-	// The copy's key is the owner's own (its IAM decides); the copying role image-publisher does
-	// not exist in the seeded world, so the identity gather stops at GetRole.
-	"events/copy-image.json (alert)":                   {"EC2:DescribeImageAttribute": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "IAM:GetRole": 1},
-	"events/copy-image-failed.json (alert)":            merge(memberImageReads(), iamReads(), publish),
-	"events/launch-failed.json (alert)":                merge(memberImageReads(), iamReads(), publish),
-	"events/instance-terminated.json (alert)":          merge(memberImageReads(), map[string]int{"EC2:DescribeInstances": 1, "CloudTrail:LookupEvents": 1}, publish),
-	"events/asg-launch-failed.json (alert)":            merge(memberImageReads(), map[string]int{"Auto Scaling:DescribeAutoScalingGroups": 1, "EC2:DescribeLaunchTemplateVersions": 1, "KMS:ListGrants": 1}, publish),
-	"events/ignored-dryrun.json (alert)":               {},
-	"events/ignored-runinstances-success.json (alert)": {},
-	"events/ignored-unshare.json (alert)":              {},
-	// share-image + launch-failed + ignored-unshare about one image and key: the image is seen
-	// by two accounts (2 DescribeImages); snapshots, key and shares are read once.
-	"events/sqs-batch.json (alert)": merge(shareReads(1), iamReads(), map[string]int{"STS:AssumeRole": 1, "EC2:DescribeImages": 1}),
-	"share-fix (fix)":               merge(shareReads(1), write),
-	"share-alert (alert)":           shareReads(1),
-	"already-fine (fix)":            merge(shareReads(1), map[string]int{"SNS:Publish": -1}),
-	"launch-failed + IAM (fix)": merge(memberImageReads(), iamReads(), write, publish, map[string]int{
-		"IAM:CreatePolicy": 1, "IAM:AttachRolePolicy": 1, "IAM:GetPolicyVersion": 1, "IAM:ListAttachedRolePolicies": 1}),
-	"instance-terminated (fix)": merge(memberImageReads(), map[string]int{"EC2:DescribeInstances": 1, "CloudTrail:LookupEvents": 1}, write, publish),
-	// 100 share records over 10 images/keys and 20 accounts: per image and per key, never per record.
-	BatchScenario: merge(shareReads(10), map[string]int{"KMS:GetKeyPolicy": 10, "KMS:PutKeyPolicy": 10}),
+// local AWS; every sample runs in a fresh Lambda environment. A trigger kind's sample needs what
+// its descriptor says (trigger.Descriptor.MinCalls); the rows here are the rest.
+var Minimums = minimums()
+
+// SampleRow names the calls row of an events/ sample.
+func SampleRow(sample string) string { return sample + " (alert)" }
+
+func minimums() map[string]map[string]int {
+	m := map[string]map[string]int{
+		SampleRow("events/ignored-dryrun.json"):               {},
+		SampleRow("events/ignored-runinstances-success.json"): {},
+		SampleRow("events/ignored-unshare.json"):              {},
+		// share-image + launch-failed + ignored-unshare about one image and key: the image is seen
+		// by two accounts (2 DescribeImages); snapshots, key and shares are read once.
+		SampleRow("events/sqs-batch.json"): merge(shareReads(1), iamReads(), map[string]int{"STS:AssumeRole": 1, "EC2:DescribeImages": 1}),
+		"share-fix (fix)":                  merge(shareReads(1), write),
+		"share-alert (alert)":              shareReads(1),
+		"already-fine (fix)":               merge(shareReads(1), map[string]int{"SNS:Publish": -1}),
+		"launch-failed + IAM (fix)": merge(memberImageReads(), iamReads(), write, publish, map[string]int{
+			"IAM:CreatePolicy": 1, "IAM:AttachRolePolicy": 1, "IAM:GetPolicyVersion": 1, "IAM:ListAttachedRolePolicies": 1}),
+		"instance-terminated (fix)": merge(memberImageReads(), map[string]int{"EC2:DescribeInstances": 1, "CloudTrail:LookupEvents": 1}, write, publish),
+		// 100 share records over 10 images/keys and 20 accounts: per image and per key, never per record.
+		BatchScenario: merge(shareReads(10), map[string]int{"KMS:GetKeyPolicy": 10, "KMS:PutKeyPolicy": 10}),
+	}
+	for _, d := range trigger.Kinds() {
+		if d.Sample != "" {
+			m[SampleRow(d.Sample)] = merge(d.MinCalls) // a copy: the descriptor stays as it is
+		}
+	}
+	// Every benched run is a fresh Lambda environment: one that calls AWS at all first learns its
+	// own account.
+	for _, calls := range m {
+		if len(calls) > 0 {
+			calls["STS:GetCallerIdentity"] = 1
+		}
+	}
+	return m
 }
 
 // BatchScenario names section 3's batch in the calls section.

@@ -18,21 +18,27 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
 )
 
-// sampleRoutes maps each events/ sample to the rule (template.yaml logical ID) that must route
-// it; "" means no rule may match. Every events/*.json file must be listed here.
+// sampleRoutes maps each events/ sample that is no trigger kind's own sample to the rule
+// (template.yaml logical ID) that must route it; "" means no rule may match. A kind's sample
+// must be routed by its descriptor's Rule. Every events/*.json file is one or the other.
 var sampleRoutes = map[string]string{
-	"copy-image.json":                   "CopyImageRule",
-	"copy-image-failed.json":            "CopyImageRule",
-	"share-image.json":                  "ShareImageRule",
-	"launch-failed.json":                "LaunchFailedRule",
-	"instance-terminated.json":          "InstanceTerminatedRule",
-	"ami-available.json":                "AmiAvailableRule",
-	"asg-launch-failed.json":            "AsgLaunchFailedRule",
 	"ignored-unshare.json":              "",
 	"ignored-runinstances-success.json": "",
 	"ignored-dryrun.json":               "",
+}
+
+// isKindSample reports whether events/name is a trigger kind's sample.
+func isKindSample(name string) bool {
+	for _, d := range trigger.Kinds() {
+		if d.Sample == "events/"+name {
+			return true
+		}
+	}
+	return false
 }
 
 // sqsBatchSample is an SQS event, not an EventBridge event. Its bodies may include events the
@@ -76,16 +82,18 @@ type envelope struct {
 	Detail     json.RawMessage `json:"detail"`
 }
 
-// router is the local EventBridge with one SQS queue per template rule.
+// router is the local EventBridge with the rules of one template, each with its own SQS queue
+// as its only target, on an event bus of their own.
 type router struct {
 	eb     *eventbridge.Client
 	sqs    *sqs.Client
+	bus    string
 	queues map[string]string // rule logical ID -> queue URL
 }
 
-// newRouter creates, on the local AWS, each rule of template.yaml with its own pattern and an SQS
-// queue as its only target.
-func newRouter(t *testing.T, ctx context.Context, endpoint string) *router {
+// newRouter creates, on the local AWS, an event bus named bus ("default" exists) holding each
+// rule of the template file with its own pattern and an SQS queue as its only target.
+func newRouter(t *testing.T, ctx context.Context, endpoint, file, bus string) *router {
 	t.Helper()
 	cfg := aws.Config{
 		Region:      "us-east-1",
@@ -95,16 +103,22 @@ func newRouter(t *testing.T, ctx context.Context, endpoint string) *router {
 	r := &router{
 		eb:     eventbridge.NewFromConfig(cfg, func(o *eventbridge.Options) { o.BaseEndpoint = aws.String(endpoint) }),
 		sqs:    sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoint) }),
+		bus:    bus,
 		queues: map[string]string{},
 	}
-	tpl := loadTemplate(t, "template.yaml")
+	if bus != "default" {
+		if _, err := r.eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(bus)}); err != nil {
+			t.Fatalf("create event bus %s: %v", bus, err)
+		}
+	}
+	tpl := loadTemplate(t, file)
 	rules := tpl.resourcesOfType("AWS::Events::Rule")
 	if len(rules) == 0 {
-		t.Fatal("template.yaml has no AWS::Events::Rule")
+		t.Fatalf("%s has no AWS::Events::Rule", file)
 	}
 	for _, id := range rules {
 		pattern := mustJSON(t, tpl.resource(t, id, "AWS::Events::Rule")["EventPattern"])
-		q, err := r.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("route-" + id)})
+		q, err := r.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("route-" + bus + "-" + id)})
 		if err != nil {
 			t.Fatalf("create queue for %s: %v", id, err)
 		}
@@ -117,7 +131,7 @@ func newRouter(t *testing.T, ctx context.Context, endpoint string) *router {
 		}
 		if _, err := r.eb.PutRule(ctx, &eventbridge.PutRuleInput{
 			Name:         aws.String(id),
-			EventBusName: aws.String("default"),
+			EventBusName: aws.String(bus),
 			EventPattern: aws.String(pattern),
 			State:        ebtypes.RuleStateEnabled,
 		}); err != nil {
@@ -125,7 +139,7 @@ func newRouter(t *testing.T, ctx context.Context, endpoint string) *router {
 		}
 		if _, err := r.eb.PutTargets(ctx, &eventbridge.PutTargetsInput{
 			Rule:         aws.String(id),
-			EventBusName: aws.String("default"),
+			EventBusName: aws.String(bus),
 			Targets:      []ebtypes.Target{{Id: aws.String("queue"), Arn: aws.String(attrs.Attributes["QueueArn"])}},
 		}); err != nil {
 			t.Fatalf("put target of %s: %v", id, err)
@@ -140,7 +154,7 @@ func newRouter(t *testing.T, ctx context.Context, endpoint string) *router {
 func (r *router) route(t *testing.T, ctx context.Context, ev envelope) []string {
 	t.Helper()
 	entry := ebtypes.PutEventsRequestEntry{
-		EventBusName: aws.String("default"),
+		EventBusName: aws.String(r.bus),
 		Source:       aws.String(ev.Source),
 		DetailType:   aws.String(ev.DetailType),
 		Detail:       aws.String(string(ev.Detail)),
@@ -208,13 +222,17 @@ func expectRoute(t *testing.T, got []string, want string) {
 }
 
 // TestRouting proves the EventBridge patterns of template.yaml on the local AWS: each events/
-// sample is routed by the rule meant for it and only by it, the ignore samples by none, and the
-// same holds for real recorded events from the corpus.
+// sample is routed by the rule meant for it and only by it (a trigger kind's sample by its
+// descriptor's Rule, in template.yaml and in member-account.yaml, which forwards it from member
+// accounts), the ignore samples by none, and the same holds for real recorded events from the
+// corpus.
 func TestRouting(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	r := newRouter(t, ctx, startMoto(t))
+	endpoint := startMoto(t)
+	r := newRouter(t, ctx, endpoint, "template.yaml", "default")
+	member := newRouter(t, ctx, endpoint, "member-account.yaml", "member-forward")
 	root := repoRoot(t)
 
 	t.Run("events", func(t *testing.T) {
@@ -226,12 +244,12 @@ func TestRouting(t *testing.T) {
 		for _, f := range files {
 			name := filepath.Base(f)
 			seen[name] = true
-			if name == sqsBatchSample {
-				continue
+			if name == sqsBatchSample || isKindSample(name) {
+				continue // the kinds' samples are routed below
 			}
 			want, ok := sampleRoutes[name]
 			if !ok {
-				t.Errorf("events/%s has no expected route: add it to sampleRoutes", name)
+				t.Errorf("events/%s is no kind's sample and has no expected route: add it to sampleRoutes", name)
 				continue
 			}
 			t.Run(strings.TrimSuffix(name, ".json"), func(t *testing.T) {
@@ -244,6 +262,25 @@ func TestRouting(t *testing.T) {
 			if !seen[name] {
 				t.Errorf("events/%s is missing", name)
 			}
+		}
+	})
+
+	// Every kind's sample is routed by its rule, on the central bus and, forwarded from member
+	// accounts, by the member stack's rule of the same name.
+	t.Run("kinds", func(t *testing.T) {
+		for _, d := range trigger.Kinds() {
+			if d.Synthetic {
+				continue
+			}
+			t.Run(string(d.Kind), func(t *testing.T) {
+				if d.Rule == "" {
+					t.Fatal("its descriptor names no Rule")
+				}
+				var ev envelope
+				readJSON(t, filepath.Join(root, d.Sample), &ev)
+				expectRoute(t, r.route(t, ctx, ev), d.Rule)
+				expectRoute(t, member.route(t, ctx, ev), d.Rule)
+			})
 		}
 	})
 

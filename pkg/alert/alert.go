@@ -8,6 +8,7 @@ package alert
 import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/usagepolicy"
 )
 
 // Context is what Compose needs besides the result.
@@ -15,11 +16,8 @@ type Context struct {
 	Mode       string // "alert" | "fix" (MODE); "" is shown as "alert", the default
 	Region     string // the remediator's own region, used when a record has none
 	RequestID  string // Lambda request ID (or the CLI's run ID): ties the alert to the logs
-	PolicyName string // IAM_POLICY_NAME; "" means DefaultPolicyName
+	PolicyName string // IAM_POLICY_NAME; "" means usagepolicy.DefaultName
 }
-
-// DefaultPolicyName is the IAM policy the remediator creates in target accounts.
-const DefaultPolicyName = "KmsKeyUsagePolicy"
 
 // Attribute is one SNS message attribute.
 type Attribute struct {
@@ -108,12 +106,15 @@ func (s state) label() string {
 	}
 }
 
-// item is one finding in its record, with where it stands and the action that covers it.
+// item is one finding in its record, with what its code means, where it stands and the action
+// that covers it.
 type item struct {
-	rec *report.Record
-	f   report.Finding
-	st  state
-	act *report.Action // nil when no action is about this finding
+	rec   *report.Record
+	f     report.Finding
+	m     Meaning
+	known bool // the code is in codeTable
+	st    state
+	act   *report.Action // nil when no action is about this finding
 }
 
 // principal is the IAM principal a finding is about: its own, or its record's.
@@ -130,12 +131,8 @@ type analysis struct {
 	items []item
 	sev   string
 
-	// Indexes over all findings (whatever their state).
-	untrusted map[string]bool // accounts with an untrusted-account finding
-	denied    map[pair]bool   // (key, account) with an explicit-deny finding
-	managed   map[string]bool // keys with an aws-managed-key finding
-
-	parts map[string]string // rendered body parts, by name and detail
+	seen  map[report.Code]*mentions // by code, built on first use
+	parts map[string]string         // rendered body parts, by name and detail
 }
 
 func analyze(res report.Result, in Context) *analysis {
@@ -143,54 +140,65 @@ func analyze(res report.Result, in Context) *analysis {
 		in.Mode = "alert"
 	}
 	if in.PolicyName == "" {
-		in.PolicyName = DefaultPolicyName
+		in.PolicyName = usagepolicy.DefaultName
 	}
-	a := &analysis{res: res, ctx: in, untrusted: map[string]bool{}, denied: map[pair]bool{}, managed: map[string]bool{}}
+	a := &analysis{res: res, ctx: in}
 	for i := range a.res.Records {
 		rec := &a.res.Records[i]
 		for _, f := range rec.Findings {
 			it := item{rec: rec, f: f}
+			it.m, it.known = meaningOf(f.Code)
 			it.act = a.coveringAction(it)
 			it.st = stateOf(it.act)
 			a.items = append(a.items, it)
-			switch f.Code {
-			case report.UntrustedAccount:
-				a.untrusted[f.Account] = true
-			case report.ExplicitDeny:
-				a.denied[pair{f.KeyARN, f.Account}] = true
-			case report.AWSManagedKey:
-				a.managed[f.KeyARN] = true
-			}
 		}
 	}
 	a.sev = a.computeSeverity()
 	return a
 }
 
-func isKeyPolicyCode(code string) bool {
-	return code == report.KeyPolicyMissingUse || code == report.KeyPolicyMissingGrant
+// mentions indexes the findings of one code (whatever their state) by key, by account and by
+// both, for remedies that depend on what another code says about the same key or account.
+type mentions struct {
+	keys, accounts map[string]bool
+	pairs          map[pair]bool
 }
 
-func isIAMCode(code string) bool {
-	return code == report.IAMMissingUse || code == report.IAMMissingGrant
+func (a *analysis) mentions(code report.Code) *mentions {
+	if m := a.seen[code]; m != nil {
+		return m
+	}
+	m := &mentions{keys: map[string]bool{}, accounts: map[string]bool{}, pairs: map[pair]bool{}}
+	for _, it := range a.items {
+		if it.f.Code == code {
+			m.keys[it.f.KeyARN] = true
+			m.accounts[it.f.Account] = true
+			m.pairs[pair{it.f.KeyARN, it.f.Account}] = true
+		}
+	}
+	if a.seen == nil {
+		a.seen = map[report.Code]*mentions{}
+	}
+	a.seen[code] = m
+	return m
 }
 
-// coveringAction finds the action about it: for key-policy findings the key-policy action on its
-// key that names its account, for IAM findings the iam-policy action for its principal. When
-// several match, the most successful wins. Other codes are never fixed by an action.
+// coveringAction finds the action about it, of the type its code's row says fixes it: a
+// key-policy action on its key that names its account, or an iam-policy action for its
+// principal. When several match, the most successful wins.
 func (a *analysis) coveringAction(it item) *report.Action {
 	var best *report.Action
 	for i := range a.res.Actions {
 		act := &a.res.Actions[i]
-		switch {
-		case isKeyPolicyCode(it.f.Code):
-			if act.Type != report.ActionKeyPolicy || act.Target != it.f.KeyARN || !namesAccount(act.Accounts, it.f.Account) {
+		if it.m.FixedBy == "" || act.Type != it.m.FixedBy {
+			continue
+		}
+		switch act.Type {
+		case report.ActionKeyPolicy:
+			if act.Target != it.f.KeyARN || !namesAccount(act.Accounts, it.f.Account) {
 				continue
 			}
-		case isIAMCode(it.f.Code):
-			if act.Type != report.ActionIAMPolicy {
-				continue
-			}
+		case report.ActionIAMPolicy:
 			if act.Principal != "" && act.Principal != it.principal() {
 				continue
 			}
@@ -253,45 +261,59 @@ func stateOf(act *report.Action) state {
 
 // alreadyFailed: triggers where something the user did has already failed.
 func alreadyFailed(kind string) bool {
-	switch trigger.Kind(kind) {
-	case trigger.LaunchFailed, trigger.InstanceTerminated, trigger.ASGLaunchFailed, trigger.CopyImageFailed:
-		return true
-	}
-	return false
+	d, ok := trigger.Lookup(trigger.Kind(kind))
+	return ok && d.LaunchFailed
 }
 
 func (a *analysis) severity() string { return a.sev }
 
+// computeSeverity is the most urgent of: critical for an open finding where a launch or copy
+// already failed, its code's severity for an open finding that needs a person, high for a
+// refused or failed action or a record that failed, medium for anything planned.
 func (a *analysis) computeSeverity() string {
-	for _, it := range a.items {
-		if it.st != stateFixed && alreadyFailed(it.rec.Trigger) {
-			return SeverityCritical
+	sev := SeverityInfo
+	raise := func(s string) {
+		if severityRank(s) > severityRank(sev) {
+			sev = s
 		}
 	}
 	for _, it := range a.items {
-		if it.st == stateHuman {
-			return SeverityHigh
+		switch {
+		case it.st != stateFixed && alreadyFailed(it.rec.Trigger):
+			raise(SeverityCritical)
+		case it.st == stateHuman:
+			raise(it.m.Severity)
+		case it.st == statePlanned:
+			raise(SeverityMedium)
 		}
 	}
 	for _, act := range a.res.Actions {
-		if act.Status == report.StatusRefused || act.Status == report.StatusFailed {
-			return SeverityHigh
+		switch act.Status {
+		case report.StatusRefused, report.StatusFailed:
+			raise(SeverityHigh)
+		case report.StatusPlanned:
+			raise(SeverityMedium)
 		}
 	}
 	for _, r := range a.res.Records {
 		if r.Error != "" {
-			return SeverityHigh
+			raise(SeverityHigh)
 		}
 	}
-	for _, it := range a.items {
-		if it.st == statePlanned {
-			return SeverityMedium
-		}
+	return sev
+}
+
+// severityRank orders severities, most urgent highest; 0 for anything else.
+func severityRank(s string) int {
+	switch s {
+	case SeverityCritical:
+		return 4
+	case SeverityHigh:
+		return 3
+	case SeverityMedium:
+		return 2
+	case SeverityInfo:
+		return 1
 	}
-	for _, act := range a.res.Actions {
-		if act.Status == report.StatusPlanned {
-			return SeverityMedium
-		}
-	}
-	return SeverityInfo
+	return 0
 }

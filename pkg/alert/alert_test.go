@@ -11,6 +11,7 @@ import (
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/keypolicy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/usagepolicy"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -93,7 +94,7 @@ func TestCompose(t *testing.T) {
 			contains: []string{
 				"\"Sid\": \"AllowUseOfTheKey\"",
 				"\"Sid\": \"AllowAttachmentOfPersistentResources\"",
-				"\"Resource\": \"" + keyARN + "\"",
+				"\"Resource\": [\n              \"" + keyARN + "\"\n            ]",
 				"\"kms:GrantIsForAWSResource\": true\n",
 				"aws iam create-policy --policy-name KmsKeyUsagePolicy --policy-document file://KmsKeyUsagePolicy.json\n",
 				"aws iam attach-role-policy --role-name launcher --policy-arn arn:aws:iam::444455556666:policy/KmsKeyUsagePolicy\n",
@@ -347,6 +348,9 @@ func TestIAMDocumentIsScopedToTheKeys(t *testing.T) {
 	}
 	if !doc.Statement[1].Condition["Bool"]["kms:GrantIsForAWSResource"] {
 		t.Errorf("grant statement lacks the Bool condition: %v", doc.Statement[1].Condition)
+	}
+	if want := string(usagepolicy.New(keys)); raw != want {
+		t.Errorf("the document is not the one the remediator creates:\n%s\nwant:\n%s", raw, want)
 	}
 	for _, want := range []string{
 		"aws iam create-policy --policy-name TeamKmsPolicy --policy-document file://TeamKmsPolicy.json\n",

@@ -4,8 +4,8 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 )
 
-// The two accounts of the demo: the image and key owner, and the account the image is shared
-// with (issue 3).
+// The accounts of the demo: the image and key owner, the account the image is shared with, and
+// one nobody trusts.
 const (
 	owner     = "111122223333"
 	target    = "444455556666"
@@ -54,10 +54,10 @@ func shareRecord(findings ...report.Finding) report.Record {
 	}
 }
 
-func missing(code, account string) report.Finding {
+func missing(code report.Code, account string) report.Finding {
 	return report.Finding{
 		Code: code, Account: account, KeyARN: keyARN, Fixable: true,
-		Message: "key policy does not allow account " + account + " " + code[len("key-policy-missing-"):] + " from EC2",
+		Message: "key policy does not allow account " + account + " " + string(code[len("key-policy-missing-"):]) + " from EC2",
 	}
 }
 

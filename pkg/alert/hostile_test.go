@@ -85,7 +85,7 @@ func checkInvariants(t *testing.T, m Message) {
 			}
 		}
 	}
-	var codes []string
+	var codes []report.Code
 	if err := json.Unmarshal([]byte(m.Attributes[AttrFindingCodes].Value), &codes); err != nil || m.Attributes[AttrFindingCodes].DataType != "String.Array" {
 		t.Errorf("finding_codes = %+v (%v)", m.Attributes[AttrFindingCodes], err)
 	}
@@ -114,7 +114,7 @@ var hostile = map[string]string{
 
 // hostileResult puts s into every string field of a result that exercises every section.
 func hostileResult(s string) report.Result {
-	f := func(code string) report.Finding {
+	f := func(code report.Code) report.Finding {
 		return report.Finding{Code: code, Account: s, KeyARN: s, PrincipalARN: s, Message: s}
 	}
 	return report.Result{
@@ -124,7 +124,7 @@ func hostileResult(s string) report.Result {
 			Findings: []report.Finding{
 				f(report.KeyPolicyMissingUse), f(report.IAMMissingUse), f(report.AWSManagedKey), f(report.PublicImage),
 				f(report.ExplicitDeny), f(report.UntrustedAccount), f(report.KeyDisabled), f(report.KeyPendingDeletion),
-				f(report.KeyNotFound), f(s),
+				f(report.KeyNotFound), f(report.Code(s)),
 				// Valid key ARN and account, hostile rest: statements and commands get rendered.
 				{Code: report.KeyPolicyMissingGrant, Account: target, KeyARN: keyARN, Message: s},
 				{Code: report.IAMMissingGrant, Account: target, KeyARN: keyARN, PrincipalARN: "arn:aws:iam::444455556666:role/" + s, Message: s},

@@ -10,12 +10,7 @@ import (
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/keypolicy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
-)
-
-// The Sids of the IAM policy the remediator creates in target accounts (issue 4).
-const (
-	iamUseSid   = "AllowUseOfTheKey"
-	iamGrantSid = "AllowAttachmentOfPersistentResources"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/usagepolicy"
 )
 
 // Indentation inside a "needs a human" item: text lines, then blocks (JSON, commands).
@@ -24,36 +19,49 @@ const (
 	blockIndent = "      "
 )
 
-// remedies lists what still needs a person, each entry one numbered item's text (first line
-// without the number, then indented lines).
-func (a *analysis) remedies(d detail) []string {
-	var out []string
-	out = append(out, a.keyStateRemedies()...)
-	out = append(out, a.awsManagedRemedies()...)
-	out = append(out, a.publicRemedies()...)
-	out = append(out, a.denyRemedies()...)
-	out = append(out, a.untrustedRemedies()...)
-	out = append(out, a.keyPolicyRemedies(d)...)
-	out = append(out, a.iamRemedies(d)...)
-	out = append(out, a.otherRemedies()...)
-	return out
-}
+// The remedies of codeTable's rows. Each renders the open findings of the codes that share it.
+var (
+	keyNotFoundRemedy = keyStateRemedy(func(b *strings.Builder, key, _ string) {
+		fmt.Fprintf(b, "Key %s (key-not-found) does not exist or the remediator cannot read it. Nothing was fixed.\n", orNone(key))
+		fmt.Fprintf(b, "%sCheck that the key exists in %s and that the remediator's role may call kms:DescribeKey and kms:GetKeyPolicy on it.\n", textIndent, ownerOf(key))
+	})
+	keyDisabledRemedy = keyStateRemedy(func(b *strings.Builder, key, region string) {
+		fmt.Fprintf(b, "Key %s is disabled (key-disabled): EC2 cannot use it for anyone. Nothing was fixed.\n", orNone(key))
+		fmt.Fprintf(b, "%sIf it should be in use, enable it in %s:\n", textIndent, ownerOf(key))
+		b.WriteString(command("aws kms enable-key --key-id", shellArg(key), "--region", shellArg(region)))
+	})
+	keyPendingDeletionRemedy = keyStateRemedy(func(b *strings.Builder, key, region string) {
+		fmt.Fprintf(b, "Key %s is scheduled for deletion (key-pending-deletion): EC2 cannot use it, and its data becomes unreadable when it is deleted. Nothing was fixed.\n", orNone(key))
+		fmt.Fprintf(b, "%sIf it is still needed, cancel the deletion and enable it in %s:\n", textIndent, ownerOf(key))
+		b.WriteString(command("aws kms cancel-key-deletion --key-id", shellArg(key), "--region", shellArg(region)))
+		b.WriteString(command("aws kms enable-key --key-id", shellArg(key), "--region", shellArg(region)))
+	})
+	awsManagedRemedy = &remedy{render: (*analysis).awsManagedRemedies}
+	publicRemedy     = &remedy{render: (*analysis).publicRemedies}
+	denyRemedy       = &remedy{render: (*analysis).denyRemedies}
+	untrustedRemedy  = &remedy{render: (*analysis).untrustedRemedies}
+	keyPolicyRemedy  = &remedy{render: (*analysis).keyPolicyRemedies}
+	iamRemedy        = &remedy{render: (*analysis).iamRemedies}
+)
 
-// open are the items that are not fixed, with one of codes.
-func (a *analysis) open(codes ...string) []item {
-	var out []item
+// remedies lists what still needs a person, each entry one numbered item's text (first line
+// without the number, then indented lines): the remedies in codeTable's order, then what no row
+// explains.
+func (a *analysis) remedies(d detail) []string {
+	open := map[*remedy][]item{}
 	for _, it := range a.items {
-		if it.st == stateFixed {
-			continue
-		}
-		for _, c := range codes {
-			if it.f.Code == c {
-				out = append(out, it)
-				break
-			}
+		if it.st != stateFixed && it.m.remedy != nil {
+			open[it.m.remedy] = append(open[it.m.remedy], it)
 		}
 	}
-	return out
+	var out []string
+	for _, m := range codeTable {
+		if items := open[m.remedy]; len(items) > 0 {
+			out = append(out, m.remedy.render(a, d, items)...)
+			delete(open, m.remedy) // rendered once, for every code that shares it
+		}
+	}
+	return append(out, a.otherRemedies()...)
 }
 
 // arnPart returns field i of an ARN (1 partition, 3 region, 4 account), or "".
@@ -120,37 +128,27 @@ func command(args ...string) string {
 	return blockIndent + strings.Join(args, " ") + "\n"
 }
 
-func (a *analysis) keyStateRemedies() []string {
-	var out []string
-	done := map[pair]bool{}
-	for _, it := range a.open(report.KeyNotFound, report.KeyPendingDeletion, report.KeyDisabled) {
-		if done[pair{it.f.Code, it.f.KeyARN}] {
-			continue
+// keyStateRemedy renders one item per key in a state where EC2 cannot use it; say writes what
+// that state means and the commands that end it.
+func keyStateRemedy(say func(b *strings.Builder, key, region string)) *remedy {
+	return &remedy{render: func(a *analysis, _ detail, open []item) []string {
+		var out []string
+		done := map[string]bool{}
+		for _, it := range open {
+			if done[it.f.KeyARN] {
+				continue
+			}
+			done[it.f.KeyARN] = true
+			var b strings.Builder
+			say(&b, it.f.KeyARN, a.regionOf(it.f.KeyARN, it.rec))
+			b.WriteString(messages([]item{it}))
+			out = append(out, b.String())
 		}
-		done[pair{it.f.Code, it.f.KeyARN}] = true
-		key, region := it.f.KeyARN, a.regionOf(it.f.KeyARN, it.rec)
-		var b strings.Builder
-		switch it.f.Code {
-		case report.KeyNotFound:
-			fmt.Fprintf(&b, "Key %s (key-not-found) does not exist or the remediator cannot read it. Nothing was fixed.\n", orNone(key))
-			fmt.Fprintf(&b, "%sCheck that the key exists in %s and that the remediator's role may call kms:DescribeKey and kms:GetKeyPolicy on it.\n", textIndent, ownerOf(key))
-		case report.KeyDisabled:
-			fmt.Fprintf(&b, "Key %s is disabled (key-disabled): EC2 cannot use it for anyone. Nothing was fixed.\n", orNone(key))
-			fmt.Fprintf(&b, "%sIf it should be in use, enable it in %s:\n", textIndent, ownerOf(key))
-			b.WriteString(command("aws kms enable-key --key-id", shellArg(key), "--region", shellArg(region)))
-		case report.KeyPendingDeletion:
-			fmt.Fprintf(&b, "Key %s is scheduled for deletion (key-pending-deletion): EC2 cannot use it, and its data becomes unreadable when it is deleted. Nothing was fixed.\n", orNone(key))
-			fmt.Fprintf(&b, "%sIf it is still needed, cancel the deletion and enable it in %s:\n", textIndent, ownerOf(key))
-			b.WriteString(command("aws kms cancel-key-deletion --key-id", shellArg(key), "--region", shellArg(region)))
-			b.WriteString(command("aws kms enable-key --key-id", shellArg(key), "--region", shellArg(region)))
-		}
-		b.WriteString(messages([]item{it}))
-		out = append(out, b.String())
-	}
-	return out
+		return out
+	}}
 }
 
-func (a *analysis) awsManagedRemedies() []string {
+func (a *analysis) awsManagedRemedies(_ detail, open []item) []string {
 	type group struct {
 		image, key, region string
 		rec                *report.Record
@@ -159,7 +157,7 @@ func (a *analysis) awsManagedRemedies() []string {
 	}
 	var groups []*group
 	index := map[pair]*group{}
-	for _, it := range a.open(report.AWSManagedKey) {
+	for _, it := range open {
 		g := index[pair{it.rec.ImageID, it.f.KeyARN}]
 		if g == nil {
 			region := it.rec.Region
@@ -200,10 +198,10 @@ func (a *analysis) awsManagedRemedies() []string {
 	return out
 }
 
-func (a *analysis) publicRemedies() []string {
+func (a *analysis) publicRemedies(_ detail, open []item) []string {
 	var out []string
 	done := map[string]bool{}
-	for _, it := range a.open(report.PublicImage) {
+	for _, it := range open {
 		if done[it.rec.ImageID] {
 			continue
 		}
@@ -228,9 +226,9 @@ func (a *analysis) publicRemedies() []string {
 	return out
 }
 
-func (a *analysis) denyRemedies() []string {
+func (a *analysis) denyRemedies(_ detail, open []item) []string {
 	var out []string
-	keys, groups := groupBy(a.open(report.ExplicitDeny), byKey)
+	keys, groups := groupBy(open, byKey)
 	for _, key := range keys {
 		items := groups[key]
 		var accounts distinct
@@ -249,11 +247,7 @@ func (a *analysis) denyRemedies() []string {
 	return out
 }
 
-func (a *analysis) untrustedRemedies() []string {
-	open := a.open(report.UntrustedAccount)
-	if len(open) == 0 {
-		return nil
-	}
+func (a *analysis) untrustedRemedies(_ detail, open []item) []string {
 	var accounts distinct
 	for _, it := range open {
 		accounts.add(it.f.Account)
@@ -320,7 +314,7 @@ func (a *analysis) whyOpen(items []item) string {
 			r = it.act.Status + ": " + it.act.Reason
 		case it.act != nil:
 			r = it.act.Status
-		case a.untrusted[it.f.Account]:
+		case a.mentions(report.UntrustedAccount).accounts[it.f.Account]:
 			r = "the account is not trusted"
 		default:
 			r = "no fix was attempted"
@@ -334,11 +328,14 @@ func (a *analysis) whyOpen(items []item) string {
 	return strings.Join(cleaned, "; ")
 }
 
-func (a *analysis) keyPolicyRemedies(d detail) []string {
-	keys, groups := groupBy(a.open(report.KeyPolicyMissingUse, report.KeyPolicyMissingGrant), byKey)
+func (a *analysis) keyPolicyRemedies(d detail, open []item) []string {
+	keys, groups := groupBy(open, byKey)
+	untrustedAccounts := a.mentions(report.UntrustedAccount).accounts
+	deniedPairs := a.mentions(report.ExplicitDeny).pairs
+	managedKeys := a.mentions(report.AWSManagedKey).keys
 	var out []string
 	for _, key := range keys {
-		if a.managed[key] { // an AWS managed key's policy cannot be edited: see its own item
+		if managedKeys[key] { // an AWS managed key's policy cannot be edited: see its own item
 			continue
 		}
 		items := groups[key]
@@ -346,15 +343,15 @@ func (a *analysis) keyPolicyRemedies(d detail) []string {
 		var accounts distinct
 		var act *report.Action
 		for _, it := range items {
-			codes = appendNew(codes, it.f.Code)
+			codes = appendNew(codes, string(it.f.Code))
 			switch {
 			case !awsid.IsAccountID(it.f.Account):
 				invalid = appendNew(invalid, it.f.Account)
 				continue
-			case a.untrusted[it.f.Account]:
+			case untrustedAccounts[it.f.Account]:
 				untrusted = appendNew(untrusted, it.f.Account)
 			}
-			if a.denied[pair{key, it.f.Account}] {
+			if deniedPairs[pair{key, it.f.Account}] {
 				denied = appendNew(denied, it.f.Account)
 			}
 			accounts.add(it.f.Account)
@@ -442,30 +439,15 @@ func parsePrincipal(arn string) iamPrincipal {
 	return p
 }
 
-// iamDocument is the KmsKeyUsagePolicy document for keys (issue 4): never Resource "*".
-func iamDocument(keys []string) any {
-	return struct {
-		Version   string      `json:"Version"`
-		Statement []statement `json:"Statement"`
-	}{
-		Version: "2012-10-17",
-		Statement: []statement{
-			{Sid: iamUseSid, Effect: "Allow", Action: keypolicy.UseActions, Resource: oneOrMany(keys)},
-			{Sid: iamGrantSid, Effect: "Allow", Action: keypolicy.GrantActions, Resource: oneOrMany(keys),
-				Condition: map[string]map[string]bool{"Bool": {"kms:GrantIsForAWSResource": true}}},
-		},
-	}
-}
-
-func (a *analysis) iamRemedies(d detail) []string {
-	principals, groups := groupBy(a.open(report.IAMMissingUse, report.IAMMissingGrant), item.principal)
+func (a *analysis) iamRemedies(d detail, open []item) []string {
+	principals, groups := groupBy(open, item.principal)
 	var out []string
 	for _, arn := range principals {
 		items := groups[arn]
 		var keys, codes []string
 		var act *report.Action
 		for _, it := range items {
-			codes = appendNew(codes, it.f.Code)
+			codes = appendNew(codes, string(it.f.Code))
 			if strings.HasPrefix(it.f.KeyARN, "arn:") {
 				keys = appendNew(keys, it.f.KeyARN)
 			}
@@ -512,7 +494,8 @@ func (a *analysis) iamRemedies(d detail) []string {
 		if act != nil && act.Document != "" && d.documents {
 			b.WriteString(documentBlock(act.Document))
 		} else {
-			b.WriteString(jsonBlock(iamDocument(keys)))
+			// The document the remediator itself creates (usagepolicy.New): never Resource "*".
+			b.WriteString(block(string(usagepolicy.New(keys)), blockIndent, cleanJSONLine))
 		}
 		b.WriteString(command("aws iam create-policy --policy-name", shellArg(name), "--policy-document", shellArg(file)))
 		switch p.kind {
@@ -532,15 +515,15 @@ func (a *analysis) iamRemedies(d detail) []string {
 	return out
 }
 
-// otherRemedies: open findings with codes this package does not know, refused or failed actions
-// no finding explains, and records that failed.
+// otherRemedies: open findings with codes codeTable does not have, refused or failed actions no
+// finding explains, and records that failed.
 func (a *analysis) otherRemedies() []string {
 	var out []string
 	for _, it := range a.items {
-		if it.st == stateFixed || rank(it.f.Code) < len(codePriority) {
+		if it.st == stateFixed || it.known {
 			continue
 		}
-		out = append(out, fmt.Sprintf("%s for account %s, key %s: %s\n", orNone(it.f.Code), orNone(it.f.Account), orNone(it.f.KeyARN), orNone(it.f.Message)))
+		out = append(out, fmt.Sprintf("%s for account %s, key %s: %s\n", orNone(string(it.f.Code)), orNone(it.f.Account), orNone(it.f.KeyARN), orNone(it.f.Message)))
 	}
 	explained := map[*report.Action]bool{}
 	for _, it := range a.items {

@@ -112,7 +112,7 @@ func (a *analysis) writeFindings(b *strings.Builder) {
 			fmt.Fprintf(b, "Key %s\n", cleanValue(key))
 		}
 		for _, it := range groups[key] {
-			fmt.Fprintf(b, "  - %s, account %s", orNone(it.f.Code), orNone(it.f.Account))
+			fmt.Fprintf(b, "  - %s, account %s", orNone(string(it.f.Code)), orNone(it.f.Account))
 			if it.f.PrincipalARN != "" {
 				fmt.Fprintf(b, ", principal %s", cleanValue(it.f.PrincipalARN))
 			}
@@ -200,7 +200,7 @@ func machineJSON(res report.Result) ([]byte, error) {
 		}
 		for _, f := range r.Findings {
 			cr.Findings = append(cr.Findings, report.Finding{
-				Code: cleanValue(f.Code), Account: cleanValue(f.Account), KeyARN: cleanValue(f.KeyARN),
+				Code: report.Code(cleanValue(string(f.Code))), Account: cleanValue(f.Account), KeyARN: cleanValue(f.KeyARN),
 				PrincipalARN: cleanValue(f.PrincipalARN), Message: cleanValue(f.Message), Fixable: f.Fixable,
 			})
 		}

@@ -102,22 +102,6 @@ func appendNew(list []string, s string) []string {
 	return append(list, s)
 }
 
-// codePriority orders codes for the subject: what blocks everything first.
-var codePriority = []string{
-	report.KeyNotFound, report.KeyPendingDeletion, report.KeyDisabled, report.AWSManagedKey,
-	report.ExplicitDeny, report.PublicImage, report.UntrustedAccount,
-	report.KeyPolicyMissingUse, report.KeyPolicyMissingGrant, report.IAMMissingUse, report.IAMMissingGrant,
-}
-
-func rank(code string) int {
-	for i, c := range codePriority {
-		if c == code {
-			return i
-		}
-	}
-	return len(codePriority)
-}
-
 // outcome returns the subject's outcome, long (with the main open code) and short.
 func (a *analysis) outcome() (long, short string) {
 	switch a.severity() {
@@ -168,18 +152,21 @@ func withCodes(s string, codes []string) string {
 	}
 }
 
-// openCodes are the distinct codes of findings that are not fixed, most important first.
+// openCodes are the distinct codes of findings that are not fixed, most important first (by
+// their rows' Priority; codes the table does not have last).
 func (a *analysis) openCodes() []string {
 	var open distinct
+	priority := map[string]int{}
 	for _, it := range a.items {
 		if it.st != stateFixed && validCode(it.f.Code) {
-			open.add(it.f.Code)
+			open.add(string(it.f.Code))
+			priority[string(it.f.Code)] = it.m.Priority
 		}
 	}
 	codes := open.list
 	sort.SliceStable(codes, func(i, j int) bool {
-		if rank(codes[i]) != rank(codes[j]) {
-			return rank(codes[i]) < rank(codes[j])
+		if priority[codes[i]] != priority[codes[j]] {
+			return priority[codes[i]] < priority[codes[j]]
 		}
 		return codes[i] < codes[j]
 	})
@@ -188,7 +175,7 @@ func (a *analysis) openCodes() []string {
 
 // validCode: codes are ours ("key-policy-missing-use"), but the field is a string; anything else
 // stays out of the subject and the attributes.
-func validCode(code string) bool {
+func validCode(code report.Code) bool {
 	if code == "" || len(code) > 64 {
 		return false
 	}
@@ -235,7 +222,7 @@ func (a *analysis) attributes() map[string]Attribute {
 	var all distinct
 	for _, it := range a.items {
 		if validCode(it.f.Code) {
-			all.add(it.f.Code)
+			all.add(string(it.f.Code))
 		}
 	}
 	codes := append([]string{}, all.list...)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/usagepolicy"
 )
 
 // Mode says whether the remediator writes (fix) or only reports what it would write (alert).
@@ -22,7 +23,7 @@ const (
 // Defaults for the optional variables.
 const (
 	DefaultMemberRoleName = "ami-kms-remediator-member"
-	DefaultIAMPolicyName  = "KmsKeyUsagePolicy"
+	DefaultIAMPolicyName  = usagepolicy.DefaultName
 	DefaultLogLevel       = "info"
 )
 

@@ -2,9 +2,7 @@ package remediate
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -12,26 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 )
 
-// diagnoseASG finds the image an Auto Scaling group launches (its launch template version, mixed
-// instances policy or launch configuration) and checks it for the group's account. The launching
-// principal is the group's service-linked role, which the IAM check reports on.
-func (r *run) diagnoseASG(ctx context.Context, it *item) error {
-	t := it.trig
-	if t.ASGName == "" {
-		return errors.New("the Auto Scaling event names no group")
-	}
-	imageID, err := r.asgImage(ctx, t.Account, t.Region, t.ASGName)
-	if err != nil {
-		return err
-	}
-	if imageID == "" || strings.HasPrefix(imageID, "resolve:ssm:") {
-		it.rec.IgnoredReason = fmt.Sprintf("the launch template of %s names no literal image (%q): nothing to check", t.ASGName, imageID)
-		return nil
-	}
-	it.rec.ImageID = imageID
-	return r.diagnoseImage(ctx, it, t.Account, t.Region, imageID, []string{t.Account}, false)
-}
-
+// asgImage finds the image an Auto Scaling group launches: its launch template version, mixed
+// instances policy or launch configuration; "" when none names one.
 func (r *run) asgImage(ctx context.Context, account, region, name string) (string, error) {
 	asc, err := r.clients.AutoScaling(ctx, account, region)
 	if err != nil {

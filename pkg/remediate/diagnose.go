@@ -16,9 +16,6 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
 )
 
-// Launch-failure state reasons that point at KMS (AWS-NOTES: "How the failure really shows up").
-var kmsStateReasons = map[string]bool{"Client.InternalError": true, "Client.InvalidKMSKey.InvalidState": true}
-
 // EC2's concrete KMS requests: the use actions (what kms:Encrypt, kms:Decrypt, kms:ReEncrypt*,
 // kms:GenerateDataKey*, kms:DescribeKey cover) and the grant EC2 creates to attach a volume.
 var (
@@ -26,115 +23,31 @@ var (
 	grantRequests = []string{"kms:CreateGrant"}
 )
 
-// diagnose resolves what the record is about and records findings. A returned error is the
-// record's error (transient ones are retried).
+// diagnose resolves what the record is about and records findings: its kind's Diagnose does,
+// through a diagnosis of the record. A returned error is the record's error (transient ones are
+// retried). Decoding yields registered kinds only; a record built otherwise is an error.
 func (r *run) diagnose(ctx context.Context, it *item) error {
-	t := it.trig
-	switch t.Kind {
-	case trigger.ShareImage:
-		return r.diagnoseShare(ctx, it)
-	case trigger.AMIAvailable:
-		return r.diagnoseImage(ctx, it, t.Account, t.Region, t.ImageID, nil, true)
-	case trigger.CopyImage:
-		return r.diagnoseCopy(ctx, it)
-	case trigger.CopyImageFailed:
-		if t.SourceImageID == "" {
-			return errors.New("CopyImage record names no source image")
-		}
-		region := t.SourceRegion
-		if region == "" {
-			region = t.Region
-		}
-		it.rec.ImageID = t.SourceImageID
-		return r.diagnoseImage(ctx, it, t.Account, region, t.SourceImageID, []string{t.Account}, false)
-	case trigger.LaunchFailed, CheckKind:
-		if t.ImageID == "" {
-			it.rec.IgnoredReason = "RunInstances names no image (launch template or fleet): nothing to check"
-			return nil
-		}
-		return r.diagnoseImage(ctx, it, t.Account, t.Region, t.ImageID, []string{t.Account}, false)
-	case trigger.InstanceTerminated:
-		inst, err := r.inv.instance(ctx, t.Account, t.Region, t.InstanceID)
-		if err != nil {
-			return err
-		}
-		if !kmsStateReasons[inst.StateReasonCode] {
-			it.rec.IgnoredReason = fmt.Sprintf("instance %s terminated with state reason %q, not a KMS launch failure", t.InstanceID, inst.StateReasonCode)
-			return nil
-		}
-		it.rec.ImageID = inst.ImageID
-		if it.trig.Principal == nil {
-			p, err := r.launcher(ctx, it, t.Account, t.Region, t.InstanceID)
-			if err != nil {
-				return err
-			}
-			if p != nil {
-				it.trig.Principal, it.rec.PrincipalARN = p, p.ARN
-			}
-		}
-		return r.diagnoseImage(ctx, it, t.Account, t.Region, inst.ImageID, []string{t.Account}, false)
-	case trigger.ASGLaunchFailed:
-		return r.diagnoseASG(ctx, it)
+	d, ok := trigger.Lookup(it.trig.Kind)
+	if !ok || d.Diagnose == nil {
+		return fmt.Errorf("trigger %q is not handled", it.trig.Kind)
 	}
-	return fmt.Errorf("trigger %q is not handled", t.Kind)
+	return d.Diagnose(ctx, diagnosis{r: r, it: it}, it.trig)
 }
 
-// diagnoseShare treats the event as a hint: who the image is shared with is read from EC2, so a
-// forged or stale event cannot make the remediator grant to an account the image is not shared with.
-func (r *run) diagnoseShare(ctx context.Context, it *item) error {
-	t := it.trig
-	if t.SharePublic {
-		it.addFinding(report.Finding{Code: report.PublicImage, Account: "all",
-			Message: fmt.Sprintf("image %s is shared with everyone (group all): never fixed; a public image cannot use a customer managed key that only some accounts may use", t.ImageID)})
-	}
-	for _, o := range append(append([]string{}, t.ShareOrgARNs...), t.ShareOUARNs...) {
-		it.addFinding(report.Finding{Code: report.UntrustedAccount, Account: clip(o, 256),
-			Message: "image shared with an organization or OU; the remediator grants only to individual trusted accounts, so add the accounts that launch it to the key policy by hand"})
-	}
-	for _, u := range t.ShareUserIDs {
-		if !awsid.IsAccountID(u) {
-			it.addFinding(report.Finding{Code: report.UntrustedAccount, Account: clip(u, 64),
-				Message: fmt.Sprintf("launch permission %q is not a 12-digit account ID: ignored", clip(u, 64))})
-		}
-	}
-	return r.diagnoseImage(ctx, it, t.Account, t.Region, t.ImageID, nil, true)
-}
-
-// diagnoseCopy checks the key a new copy will use. CopyImage is asynchronous: with a kmsKeyId in
-// the request the key is known now; otherwise the copy's snapshots say, once it is available.
-func (r *run) diagnoseCopy(ctx context.Context, it *item) error {
-	t := it.trig
-	targets := []string{t.Account}
-	if t.KMSKeyID == "" {
-		img, err := r.inv.image(ctx, t.Account, t.Region, t.ImageID)
-		if err != nil {
-			return err
-		}
-		if img.State != "available" {
-			it.rec.IgnoredReason = fmt.Sprintf("copy %s is %s: the AMI available event will finish the check", t.ImageID, img.State)
-			return nil
-		}
-		return r.diagnoseImage(ctx, it, t.Account, t.Region, t.ImageID, targets, true)
-	}
-	// The copy will be shared the way its source is: check those accounts too.
-	if t.SourceImageID != "" && t.SourceRegion != "" {
-		if shares, err := r.inv.launchPermissions(ctx, t.Account, t.SourceRegion, t.SourceImageID); err == nil {
-			targets = append(targets, r.shareTargets(it, shares)...)
-		} else if awsapi.Transient(err) {
-			return err
-		}
-	}
-	k, err := r.inv.key(ctx, t.KMSKeyID, t.Account, t.Region)
+// checkRequestedKey checks a key a request named (CopyImage's kmsKeyId) for the targets. A key
+// of another account than the requesting one is reported, never fixed (reportForeignCopyKey).
+func (r *run) checkRequestedKey(ctx context.Context, it *item, keyID, account, region string, targets []string) error {
+	k, err := r.inv.key(ctx, keyID, account, region)
 	if err != nil {
 		return err
 	}
-	if k.Err == nil && k.Account != t.Account && k.Manager != kmstypes.KeyManagerTypeAws && k.State == kmstypes.KeyStateEnabled {
+	if k.Err == nil && k.Account != account && k.Manager != kmstypes.KeyManagerTypeAws && k.State == kmstypes.KeyStateEnabled {
 		// Not in it.keys either: the IAM side does not write a usage policy for such a key.
 		r.reportForeignCopyKey(it, k, targets)
 		return nil
 	}
 	it.keys = append(it.keys, k)
-	r.checkKey(ctx, it, k, t.Account, targets)
+	r.checkKey(ctx, it, k, account, targets)
 	return nil
 }
 
@@ -173,9 +86,10 @@ func (r *run) reportForeignCopyKey(it *item, k *key, targets []string) {
 		Str("decision", "foreign-copy-key").Msg("copy names another account's key: reported, not fixed")
 }
 
-// diagnoseImage reads the image as viewer, then checks every encrypted snapshot's key for each
-// target account. withShares adds the accounts the image is shared with.
-func (r *run) diagnoseImage(ctx context.Context, it *item, viewer, region, imageID string, targets []string, withShares bool) error {
+// diagnoseImage reads the image as c.Viewer, then checks every encrypted snapshot's key for
+// each target account. c.WithShares adds the accounts the image is shared with.
+func (r *run) diagnoseImage(ctx context.Context, it *item, c trigger.ImageCheck) error {
+	viewer, region, imageID, targets := c.Viewer, c.Region, c.ImageID, c.Targets
 	if imageID == "" {
 		return errors.New("no image to check")
 	}
@@ -186,10 +100,10 @@ func (r *run) diagnoseImage(ctx context.Context, it *item, viewer, region, image
 		}
 		return err
 	}
-	if it.trig.Kind == trigger.ShareImage && img.Owner != it.trig.Account {
-		return fmt.Errorf("image %s is owned by %s, not by the event's account %s: refusing to act", imageID, img.Owner, it.trig.Account)
+	if c.ViewerOwns && img.Owner != viewer {
+		return fmt.Errorf("image %s is owned by %s, not by the event's account %s: refusing to act", imageID, img.Owner, viewer)
 	}
-	if withShares {
+	if c.WithShares {
 		shares, err := r.inv.launchPermissions(ctx, img.Owner, region, imageID)
 		if err != nil {
 			return err

@@ -276,7 +276,7 @@ func TestGuardrailPublicImageNeverFixed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(alerts) != 1 || !strings.Contains(alerts[0].Message, report.PublicImage) {
+	if len(alerts) != 1 || !strings.Contains(alerts[0].Message, string(report.PublicImage)) {
 		t.Errorf("want one alert naming the public image: %+v", alerts)
 	}
 }

@@ -62,8 +62,8 @@ func (c *iamRun) checkItem(ctx context.Context, it *item) {
 		return
 	}
 	p := it.trig.Principal
-	switch {
-	case it.trig.Kind == trigger.ShareImage || it.trig.Kind == trigger.AMIAvailable:
+	switch kind, _ := trigger.Lookup(it.trig.Kind); {
+	case kind == nil || !kind.NamesPrincipal:
 		// Whoever shared or copied the image is not who will launch it: no launching principal
 		// is known yet. The failed launch (or `amikms check --principal`) checks it.
 		it.addNote("no launching principal is known yet: identity policies are checked when a launch fails, or with amikms check --principal")

@@ -150,13 +150,13 @@ func keyPolicy(t *testing.T, keyARN string) string {
 func codes(r report.Record) []string {
 	var out []string
 	for _, f := range r.Findings {
-		out = append(out, f.Code)
+		out = append(out, string(f.Code))
 	}
 	sort.Strings(out)
 	return out
 }
 
-func hasCode(r report.Record, code string) bool {
+func hasCode(r report.Record, code report.Code) bool {
 	for _, f := range r.Findings {
 		if f.Code == code {
 			return true

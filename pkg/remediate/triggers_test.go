@@ -180,7 +180,7 @@ func TestAWSManagedKeyIsReportedNotFixed(t *testing.T) {
 	rm, sink := newRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}, alerts: true})
 	res := invokeEvent(t, rm, "share-image.json", map[string]string{scenario.PlaceholderImage: imageID})
 	rec := res.Records[0]
-	if joined(codes(rec)) != report.AWSManagedKey || rec.Findings[0].Fixable {
+	if joined(codes(rec)) != string(report.AWSManagedKey) || rec.Findings[0].Fixable {
 		t.Fatalf("findings: %+v", rec.Findings)
 	}
 	if len(res.Actions) != 0 || res.Stats["KMS:PutKeyPolicy"] != 0 || res.Stats["KMS:GetKeyPolicy"] != 0 {

@@ -2,21 +2,6 @@
 // prints and the Lambda returns, and the input to the SNS alert.
 package report
 
-// Finding codes. They are part of the result format: never rename one.
-const (
-	KeyPolicyMissingUse   = "key-policy-missing-use"
-	KeyPolicyMissingGrant = "key-policy-missing-grant"
-	IAMMissingUse         = "iam-missing-use"
-	IAMMissingGrant       = "iam-missing-grant"
-	AWSManagedKey         = "aws-managed-key"
-	KeyDisabled           = "key-disabled"
-	KeyPendingDeletion    = "key-pending-deletion"
-	KeyNotFound           = "key-not-found"
-	UntrustedAccount      = "untrusted-account"
-	PublicImage           = "public-image"
-	ExplicitDeny          = "explicit-deny"
-)
-
 // Action types and statuses.
 const (
 	ActionKeyPolicy = "key-policy"
@@ -34,7 +19,7 @@ type Result struct {
 	Records []Record `json:"records"`
 	Actions []Action `json:"actions"`
 	Alert   Alert    `json:"alert"`
-	// Stats counts AWS calls by "service:Operation" (issue 7); omitted when empty.
+	// Stats counts AWS calls by "service:Operation"; omitted when empty.
 	Stats map[string]int `json:"stats,omitempty"`
 }
 
@@ -56,7 +41,7 @@ type Record struct {
 
 // Finding is one problem found for a key and an account (or principal).
 type Finding struct {
-	Code         string `json:"code"`
+	Code         Code   `json:"code"`
 	Account      string `json:"account"`
 	KeyARN       string `json:"key_arn"`
 	PrincipalARN string `json:"principal_arn"`

@@ -78,15 +78,10 @@ func sameInvocation(a, b Invocation) bool {
 	return true
 }
 
-var knownKinds = map[Kind]bool{
-	CopyImage: true, CopyImageFailed: true, ShareImage: true, LaunchFailed: true,
-	InstanceTerminated: true, AMIAvailable: true, ASGLaunchFailed: true, Ignored: true,
-}
-
 func checkInvariants(t *testing.T, i int, tr Trigger) {
 	t.Helper()
-	if !knownKinds[tr.Kind] {
-		t.Fatalf("record %d: unknown kind %q", i, tr.Kind)
+	if d, ok := Lookup(tr.Kind); tr.Kind != Ignored && (!ok || d.Synthetic) {
+		t.Fatalf("record %d: kind %q is not one events decode to", i, tr.Kind)
 	}
 	if (tr.Kind == Ignored) != (tr.IgnoredReason != "") {
 		t.Fatalf("record %d: kind %q with reason %q", i, tr.Kind, tr.IgnoredReason)
@@ -115,11 +110,11 @@ func checkInvariants(t *testing.T, i int, tr Trigger) {
 		}
 		switch p.Type {
 		case PrincipalUser:
-			if _, err := parseIAMARN(p.ARN, "user"); err != nil {
+			if _, err := parseIAMARN(p.ARN, awsid.PrincipalUser); err != nil {
 				t.Fatalf("record %d: %v", i, err)
 			}
 		case PrincipalRole, PrincipalServiceLinkedRole:
-			if _, err := parseIAMARN(p.ARN, "role"); err != nil {
+			if _, err := parseIAMARN(p.ARN, awsid.PrincipalRole, awsid.PrincipalServiceLinkedRole); err != nil {
 				t.Fatalf("record %d: %v", i, err)
 			}
 		}

@@ -157,3 +157,11 @@ func (o object) itemSet(key string) ([]object, error) {
 	}
 	return set.items("items")
 }
+
+// clip cuts a value taken from an event so it cannot flood a message.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
@@ -29,79 +30,32 @@ const (
 // AutoScalingSLRARN returns the ARN of the default Auto Scaling service-linked role in account.
 // It returns "" unless account is 12 ASCII digits.
 func AutoScalingSLRARN(partition, account string) string {
-	if !awsid.IsAccountID(account) || !validPartition(partition) {
+	if !awsid.IsAccountID(account) || !awsid.IsPartition(partition) {
 		return ""
 	}
 	return "arn:" + partition + ":iam::" + account + ":role" + AutoScalingSLRPath + AutoScalingSLRName
 }
 
-func validPartition(p string) bool {
-	switch p {
-	case "aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc":
-		return true
+// parseIAMARN parses the ARN of an IAM principal of one of the kinds in want strictly (see
+// awsid.Principal.Check). Anything else is ErrUnresolvable.
+func parseIAMARN(arn string, want ...awsid.PrincipalKind) (awsid.Principal, error) {
+	p, ok := awsid.ParsePrincipal(arn)
+	if !ok || p.Service != "iam" {
+		return awsid.Principal{}, fmt.Errorf("%w: %q is not an IAM ARN", ErrUnresolvable, arn)
 	}
-	return false
-}
-
-// iamNameChar reports whether c may appear in an IAM user/role name or path segment
-// ([\w+=,.@-]).
-func iamNameChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-		strings.IndexByte("+=,.@_-", c) >= 0
-}
-
-// iamARN is a parsed IAM user or role ARN.
-type iamARN struct {
-	partition string
-	account   string
-	kind      string // "user" or "role"
-	path      string // "/" or "/a/b/"
-	name      string
-}
-
-// parseIAMARN parses arn:PARTITION:iam::ACCOUNT:user|role/[PATH/]NAME strictly: 12-digit
-// account, known partition, IAM name characters only. Anything else is ErrUnresolvable.
-func parseIAMARN(arn, wantKind string) (iamARN, error) {
-	parts, ok := awsid.ParseARN(arn)
-	if !ok || parts.Service != "iam" || parts.Region != "" {
-		return iamARN{}, fmt.Errorf("%w: %q is not an IAM ARN", ErrUnresolvable, arn)
+	if err := p.Check(); err != nil && p.Kind != awsid.PrincipalOther {
+		return awsid.Principal{}, fmt.Errorf("%w: %q: %v", ErrUnresolvable, arn, err)
 	}
-	a := iamARN{partition: parts.Partition, account: parts.Account}
-	if !validPartition(a.partition) {
-		return iamARN{}, fmt.Errorf("%w: %q: unknown partition", ErrUnresolvable, arn)
+	if !slices.Contains(want, p.Kind) {
+		return awsid.Principal{}, fmt.Errorf("%w: %q is not an IAM %s ARN", ErrUnresolvable, arn, want[0])
 	}
-	if !awsid.IsAccountID(a.account) {
-		return iamARN{}, fmt.Errorf("%w: %q: account is not 12 digits", ErrUnresolvable, arn)
-	}
-	kind, rest, ok := strings.Cut(parts.Resource, "/")
-	if !ok || kind != wantKind {
-		return iamARN{}, fmt.Errorf("%w: %q is not an IAM %s ARN", ErrUnresolvable, arn, wantKind)
-	}
-	a.kind = kind
-	segs := strings.Split(rest, "/")
-	for _, s := range segs {
-		if s == "" || len(s) > 128 {
-			return iamARN{}, fmt.Errorf("%w: %q: bad path or name", ErrUnresolvable, arn)
-		}
-		for i := 0; i < len(s); i++ {
-			if !iamNameChar(s[i]) {
-				return iamARN{}, fmt.Errorf("%w: %q: bad character in path or name", ErrUnresolvable, arn)
-			}
-		}
-	}
-	a.name = segs[len(segs)-1]
-	a.path = "/"
-	if len(segs) > 1 {
-		a.path = "/" + strings.Join(segs[:len(segs)-1], "/") + "/"
-	}
-	return a, nil
+	return p, nil
 }
 
 // arnPartition returns the partition of any ARN, or "aws" when it has none we know.
 func arnPartition(arn string) string {
-	parts := strings.SplitN(arn, ":", 3)
-	if len(parts) == 3 && parts[0] == "arn" && validPartition(parts[1]) {
-		return parts[1]
+	if a, ok := awsid.ParseARN(arn); ok && awsid.IsPartition(a.Partition) {
+		return a.Partition
 	}
 	return "aws"
 }
@@ -186,18 +140,18 @@ func ResolvePrincipal(userIdentity []byte) (*Principal, error) {
 }
 
 func resolveUser(arn, account, invokedBy string) (*Principal, error) {
-	a, err := parseIAMARN(arn, "user")
+	a, err := parseIAMARN(arn, awsid.PrincipalUser)
 	if err != nil {
 		return nil, fmt.Errorf("IAMUser: %w", err)
 	}
-	if account != "" && account != a.account {
-		return nil, fmt.Errorf("%w: IAMUser: arn account %s differs from accountId %q", ErrUnresolvable, a.account, account)
+	if account != "" && account != a.Account {
+		return nil, fmt.Errorf("%w: IAMUser: arn account %s differs from accountId %q", ErrUnresolvable, a.Account, account)
 	}
 	return &Principal{
 		ARN:       arn,
-		Account:   a.account,
+		Account:   a.Account,
 		Type:      PrincipalUser,
-		Name:      a.name,
+		Name:      a.Name,
 		InvokedBy: invokedBy,
 	}, nil
 }
@@ -228,23 +182,23 @@ func resolveAssumedRole(ui object, arn, account, invokedBy string) (*Principal, 
 	if issuerType != "" && issuerType != "Role" {
 		return nil, fmt.Errorf("%w: AssumedRole issued by a %s, not a role", ErrUnresolvable, issuerType)
 	}
-	a, err := parseIAMARN(issuerARN, "role")
+	a, err := parseIAMARN(issuerARN, awsid.PrincipalRole, awsid.PrincipalServiceLinkedRole)
 	if err != nil {
 		return nil, fmt.Errorf("AssumedRole issuer: %w", err)
 	}
-	if account != "" && account != a.account {
-		return nil, fmt.Errorf("%w: AssumedRole: issuer account %s differs from accountId %q", ErrUnresolvable, a.account, account)
+	if account != "" && account != a.Account {
+		return nil, fmt.Errorf("%w: AssumedRole: issuer account %s differs from accountId %q", ErrUnresolvable, a.Account, account)
 	}
 	typ := PrincipalRole
-	if strings.HasPrefix(a.path, "/aws-service-role/") {
+	if a.Kind == awsid.PrincipalServiceLinkedRole {
 		typ = PrincipalServiceLinkedRole
 	}
 	return &Principal{
 		ARN:        issuerARN,
 		SessionARN: arn,
-		Account:    a.account,
+		Account:    a.Account,
 		Type:       typ,
-		Name:       a.name,
+		Name:       a.Name,
 		InvokedBy:  invokedBy,
 	}, nil
 }

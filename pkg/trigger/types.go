@@ -1,20 +1,17 @@
 // Package trigger decodes Lambda input (EventBridge events, SQS batches of them, bare CloudTrail
 // records) into one internal trigger type.
+//
+// Every kind of trigger is one Descriptor, registered from its own file (share_image.go,
+// launch_failed.go, ...): the events it decodes from, its decoder, its diagnosis over the
+// Diagnosis the remediator provides, its flags, its sample event and its minimum AWS calls.
+// Kinds and Lookup are how the rest of the project learns about kinds; nothing else lists them.
 package trigger
 
-// Kind names what happened.
+// Kind names what happened. Each kind is declared, with its Descriptor, in its own file.
 type Kind string
 
-const (
-	CopyImage          Kind = "copy-image"
-	CopyImageFailed    Kind = "copy-image-failed"
-	ShareImage         Kind = "share-image"
-	LaunchFailed       Kind = "launch-failed"
-	InstanceTerminated Kind = "instance-terminated"
-	AMIAvailable       Kind = "ami-available"
-	ASGLaunchFailed    Kind = "asg-launch-failed"
-	Ignored            Kind = "ignored"
-)
+// Ignored is the kind of an event that is no trigger; Trigger.IgnoredReason says why.
+const Ignored Kind = "ignored"
 
 // PrincipalType says what kind of identity made the call.
 type PrincipalType string

@@ -14,6 +14,9 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"
 )
 
+// DefaultName is the policy's name when IAM_POLICY_NAME does not set another.
+const DefaultName = "KmsKeyUsagePolicy"
+
 // The Sids of the two statements. IAM Sids are alphanumeric (no spaces, unlike key policies).
 const (
 	UseSid   = "AllowUseOfTheKey"

@@ -1,0 +1,89 @@
+package alert
+
+import (
+	"math"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
+)
+
+// Meaning is what one finding code means, one row of codeTable. Everything in this package that
+// depends on a finding's code reads it from here, and the README's list of codes is the table's
+// Code, FixedBy and Summary columns (a test keeps them in step).
+type Meaning struct {
+	Code report.Code
+	// Summary says in one line what a finding of this code means.
+	Summary string
+	// Severity is the alert's severity when a finding of this code is open and a person must act.
+	// Whatever the code, a planned fix makes it at most SeverityMedium and a launch or copy that
+	// already failed makes it SeverityCritical.
+	Severity string
+	// Priority orders codes in the subject, lowest first: what blocks everything comes first.
+	Priority int
+	// FixedBy is the type of the action that fixes a finding of this code (report.ActionKeyPolicy
+	// or report.ActionIAMPolicy), or "" when no action ever does.
+	FixedBy string
+	// remedy renders what a person must do about the open findings of this code.
+	remedy *remedy
+}
+
+// A remedy renders the numbered "needs a human" items for open findings, one string per item
+// (first line without its number, then indented lines). Codes that share a remedy are rendered
+// together, so both halves of a grant make one item per key or principal.
+type remedy struct {
+	render func(a *analysis, d detail, open []item) []string
+}
+
+// codeTable has one row per finding code, in the order their remedies appear in the alert.
+var codeTable = []Meaning{
+	{Code: report.KeyNotFound, Severity: SeverityHigh, Priority: 1, remedy: keyNotFoundRemedy,
+		Summary: "the key does not exist, or the remediator cannot read it (kms:DescribeKey, kms:GetKeyPolicy)"},
+	{Code: report.KeyPendingDeletion, Severity: SeverityHigh, Priority: 2, remedy: keyPendingDeletionRemedy,
+		Summary: "the key is scheduled for deletion: nobody can use it, and what it encrypts becomes unreadable once it is deleted"},
+	{Code: report.KeyDisabled, Severity: SeverityHigh, Priority: 3, remedy: keyDisabledRemedy,
+		Summary: "the key is disabled: nobody can use it until it is enabled"},
+	{Code: report.AWSManagedKey, Severity: SeverityHigh, Priority: 4, remedy: awsManagedRemedy,
+		Summary: "the snapshots use the AWS managed key aws/ebs, whose policy cannot be changed: the alert gives the aws ec2 copy-image command that re-encrypts the image with a customer managed key"},
+	{Code: report.PublicImage, Severity: SeverityHigh, Priority: 6, remedy: publicRemedy,
+		Summary: "the image is shared with everyone: a key is never opened to everyone"},
+	{Code: report.ExplicitDeny, Severity: SeverityHigh, Priority: 5, remedy: denyRemedy,
+		Summary: "a Deny statement in the key policy blocks the account: statements are never removed or rewritten"},
+	{Code: report.UntrustedAccount, Severity: SeverityHigh, Priority: 7, remedy: untrustedRemedy,
+		Summary: "an account involved (the image's owner, its key's owner, or an account, organization or OU it is shared with) is not trusted: nothing is changed for it"},
+	{Code: report.KeyPolicyMissingUse, Severity: SeverityHigh, Priority: 8, FixedBy: report.ActionKeyPolicy, remedy: keyPolicyRemedy,
+		Summary: "the key policy does not let the account use the key (kms:Encrypt, kms:Decrypt, kms:ReEncrypt*, kms:GenerateDataKey*, kms:DescribeKey)"},
+	{Code: report.KeyPolicyMissingGrant, Severity: SeverityHigh, Priority: 9, FixedBy: report.ActionKeyPolicy, remedy: keyPolicyRemedy,
+		Summary: "the key policy does not let the account create grants for AWS resources (kms:CreateGrant with kms:GrantIsForAWSResource), which EC2 needs to attach volumes"},
+	{Code: report.IAMMissingUse, Severity: SeverityHigh, Priority: 10, FixedBy: report.ActionIAMPolicy, remedy: iamRemedy,
+		Summary: "no identity policy of the principal lets it use the key"},
+	{Code: report.IAMMissingGrant, Severity: SeverityHigh, Priority: 11, FixedBy: report.ActionIAMPolicy, remedy: iamRemedy,
+		Summary: "no identity policy of the principal lets it create grants on the key for AWS resources"},
+}
+
+// Codes returns every finding code's meaning, in the table's order.
+func Codes() []Meaning { return append([]Meaning(nil), codeTable...) }
+
+// CodeInfo returns what code means; false for a code the table does not have.
+func CodeInfo(code report.Code) (Meaning, bool) {
+	for _, m := range codeTable {
+		if m.Code == code {
+			return m, true
+		}
+	}
+	return Meaning{}, false
+}
+
+// FixedBy returns the type of the action that fixes a finding of code, or "" when no action does
+// (or the code is unknown).
+func FixedBy(code report.Code) string {
+	m, _ := CodeInfo(code)
+	return m.FixedBy
+}
+
+// meaningOf is CodeInfo for this package: a code the table does not have (a newer remediator's,
+// or garbage) needs a human, comes last in the subject and is rendered by otherRemedies.
+func meaningOf(code report.Code) (Meaning, bool) {
+	if m, ok := CodeInfo(code); ok {
+		return m, true
+	}
+	return Meaning{Code: code, Severity: SeverityHigh, Priority: math.MaxInt}, false
+}

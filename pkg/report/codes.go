@@ -1,0 +1,21 @@
+package report
+
+// Code names a kind of finding. Codes are part of the result format: never rename one. What a
+// code means (its severity, whether an action fixes it, what a person must do) is one row of the
+// table in package alert.
+type Code string
+
+// Finding codes.
+const (
+	KeyPolicyMissingUse   Code = "key-policy-missing-use"
+	KeyPolicyMissingGrant Code = "key-policy-missing-grant"
+	IAMMissingUse         Code = "iam-missing-use"
+	IAMMissingGrant       Code = "iam-missing-grant"
+	AWSManagedKey         Code = "aws-managed-key"
+	KeyDisabled           Code = "key-disabled"
+	KeyPendingDeletion    Code = "key-pending-deletion"
+	KeyNotFound           Code = "key-not-found"
+	UntrustedAccount      Code = "untrusted-account"
+	PublicImage           Code = "public-image"
+	ExplicitDeny          Code = "explicit-deny"
+)

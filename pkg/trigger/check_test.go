@@ -1,0 +1,13 @@
+package trigger
+
+import "testing"
+
+func TestDiagnoseCheck(t *testing.T) {
+	const acct = "444455556666"
+	runDiagnoseCases(t, Check, map[string]diagnoseCase{
+		"the image for the account": {
+			trig:  Trigger{Kind: Check, Account: acct, Region: "eu-west-1", ImageID: "ami-1"},
+			calls: []string{"CheckImage ami-1"}, checks: []ImageCheck{launchCheck(acct, "eu-west-1", "ami-1")},
+		},
+	})
+}
