@@ -103,8 +103,8 @@ func withoutResolvedElsewhere(res report.Result) report.Result {
 		var kept []report.Finding
 		for _, f := range rec.Findings {
 			switch {
-			case f.Fixable && (f.Code == report.KeyPolicyMissingUse || f.Code == report.KeyPolicyMissingGrant) && covered[f.KeyARN+" "+f.Account]:
-			case f.Fixable && (f.Code == report.IAMMissingUse || f.Code == report.IAMMissingGrant) && covered["iam "+f.PrincipalARN]:
+			case f.Fixable && alert.FixedBy(f.Code) == report.ActionKeyPolicy && covered[f.KeyARN+" "+f.Account]:
+			case f.Fixable && alert.FixedBy(f.Code) == report.ActionIAMPolicy && covered["iam "+f.PrincipalARN]:
 			default:
 				kept = append(kept, f)
 			}

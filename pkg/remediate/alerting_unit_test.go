@@ -21,7 +21,7 @@ func TestAlertPublishedOnceForTheSameFindings(t *testing.T) {
 	if !resp.Alert.Published || len(pubs) != 1 || resp.Alert.MessageID != pubs[0].MessageID || pubs[0].TopicARN != unitTopic {
 		t.Fatalf("alert %+v, published %+v", resp.Alert, pubs)
 	}
-	for _, want := range []string{k, report.KeyPolicyMissingUse, scenario.Target} {
+	for _, want := range []string{k, string(report.KeyPolicyMissingUse), scenario.Target} {
 		if !strings.Contains(pubs[0].Message, want) {
 			t.Errorf("alert does not mention %s:\n%s", want, pubs[0].Message)
 		}

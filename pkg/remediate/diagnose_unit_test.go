@@ -25,29 +25,21 @@ func TestDiagnoseFindsAndPlans(t *testing.T) {
 	}{
 		"share with a trusted account": {
 			trusted: target,
-			event: func(u *unit) []byte {
-				return shareEvent(t, u.image([]string{u.key("")}, scenario.Target), scenario.Target)
-			},
-			codes: "key-policy-missing-grant,key-policy-missing-use", fixable: true, actions: "key-policy:planned",
+			event:   shareOnKey(t, "", scenario.Target),
+			codes:   "key-policy-missing-grant,key-policy-missing-use", fixable: true, actions: "key-policy:planned",
 		},
 		"share the key policy already allows": {
 			trusted: target,
-			event: func(u *unit) []byte {
-				return shareEvent(t, u.image([]string{u.key(allowTarget)}, scenario.Target), scenario.Target)
-			},
+			event:   shareOnKey(t, allowTarget, scenario.Target),
 		},
 		"share with an untrusted account": {
-			event: func(u *unit) []byte {
-				return shareEvent(t, u.image([]string{u.key("")}, scenario.Target), scenario.Target)
-			},
+			event: shareOnKey(t, "", scenario.Target),
 			codes: "key-policy-missing-grant,key-policy-missing-use,untrusted-account",
 		},
 		"share event naming an account EC2 does not report": {
 			trusted: []string{scenario.Target, scenario.Untrusted},
-			event: func(u *unit) []byte {
-				return shareEvent(t, u.image([]string{u.key("")}, scenario.Target), scenario.Untrusted)
-			},
-			codes: "key-policy-missing-grant,key-policy-missing-use", fixable: true, actions: "key-policy:planned",
+			event:   shareOnKey(t, "", scenario.Untrusted),
+			codes:   "key-policy-missing-grant,key-policy-missing-use", fixable: true, actions: "key-policy:planned",
 		},
 		"public image": {
 			trusted: target,
@@ -78,10 +70,8 @@ func TestDiagnoseFindsAndPlans(t *testing.T) {
 		},
 		"explicit deny in the key policy": {
 			trusted: target,
-			event: func(u *unit) []byte {
-				return shareEvent(t, u.image([]string{u.key(withStatement(t, denyStatement(scenario.Target)))}, scenario.Target), scenario.Target)
-			},
-			codes: "explicit-deny",
+			event:   shareOnKey(t, withStatement(t, denyStatement(scenario.Target)), scenario.Target),
+			codes:   "explicit-deny",
 		},
 		"image of an untrusted owner": {
 			trusted: target,
@@ -146,7 +136,7 @@ func TestDiagnoseFindsAndPlans(t *testing.T) {
 				t.Errorf("findings %s, want %s: %+v", got, tc.codes, rec.Findings)
 			}
 			for _, f := range rec.Findings {
-				if (strings.HasPrefix(f.Code, "key-policy-") || strings.HasPrefix(f.Code, "iam-")) && f.Fixable != tc.fixable {
+				if (strings.HasPrefix(string(f.Code), "key-policy-") || strings.HasPrefix(string(f.Code), "iam-")) && f.Fixable != tc.fixable {
 					t.Errorf("%s fixable = %v, want %v", f.Code, f.Fixable, tc.fixable)
 				}
 			}
@@ -194,5 +184,13 @@ func shareOfKeyIn(t *testing.T, state kmstypes.KeyState) func(u *unit) []byte {
 		k := u.key("")
 		u.cloud.Key(k, func(k *fake.Key) { k.State = state })
 		return shareEvent(t, u.image([]string{k}, scenario.Target), scenario.Target)
+	}
+}
+
+// shareOnKey seeds an image shared with Target on a new key with policy ("" for the console's
+// default) and returns a share event naming eventAccount.
+func shareOnKey(t *testing.T, policy, eventAccount string) func(u *unit) []byte {
+	return func(u *unit) []byte {
+		return shareEvent(t, u.image([]string{u.key(policy)}, scenario.Target), eventAccount)
 	}
 }
