@@ -96,12 +96,12 @@ func editorKeys() map[string]keypolicy.Key {
 }
 
 // ec2Request is the request the editor reads for key: EC2Request for a known key, the context
-// EC2Context gives (without kms:ViaService) against a resource only "*" covers otherwise.
+// EC2Context gives (kms:ViaService not known) against a resource only "*" covers otherwise.
 func ec2Request(key keypolicy.Key, principal, action string, forAWSResource bool) evaluate.Request {
 	if key.ARN == "" {
 		ctx := evaluate.EC2Context(propRegion, principal, forAWSResource)
 		delete(ctx, "kms:ViaService")
-		return evaluate.Request{PrincipalARN: principal, Action: action, Context: ctx}
+		return evaluate.Request{PrincipalARN: principal, Action: action, Context: ctx, Unknown: []string{"kms:ViaService"}}
 	}
 	var org *evaluate.Org
 	if o, ok := key.Orgs[accountOf(principal)]; ok {

@@ -27,28 +27,39 @@ type options struct {
 	// (an "AWS" principal). That is how the editor asks what adding a principal would do.
 	extend int
 	with   string
+	// quiet: only the decision is wanted (no reasons, no near misses): the editor asks many.
+	quiet bool
 }
 
 // prepared is a request taken apart once for all statements of a document.
 type prepared struct {
 	req       Request
 	principal principal
-	ctx       map[string][]string // keys lower-cased
+	ctx       map[string][]string // keys lower-cased; built on the first lookup
 	vars      bool                // the document's Version has policy variables
 	opt       options
 }
 
 func prepare(req Request, doc *policy.Document, opt options) prepared {
-	ctx := make(map[string][]string, len(req.Context))
-	for k, v := range req.Context {
+	return prepared{req: req, principal: parsePrincipal(req.PrincipalARN), vars: doc.Version() == policyVersion, opt: opt}
+}
+
+// context returns the request context with lower-cased keys (keys that differ only in case are
+// one key holding all their values).
+func (rq *prepared) context() map[string][]string {
+	if rq.ctx != nil {
+		return rq.ctx
+	}
+	ctx := make(map[string][]string, len(rq.req.Context))
+	for k, v := range rq.req.Context {
 		lk := strings.ToLower(k)
 		if old, ok := ctx[lk]; ok {
 			v = append(old[:len(old):len(old)], v...) // never into the caller's slice
 		}
 		ctx[lk] = v
 	}
-	return prepared{req: req, principal: parsePrincipal(req.PrincipalARN), ctx: ctx,
-		vars: doc.Version() == policyVersion, opt: opt}
+	rq.ctx = ctx
+	return ctx
 }
 
 // statementResult is how one statement relates to the request.
@@ -124,7 +135,10 @@ func evalStatement(st *policy.Statement, rq *prepared) statementResult {
 	case st.Resource != nil:
 		t, v := matchResources(st.Resource.List, rq)
 		if t == no {
-			r.applies, r.missedBy = no, fmt.Sprintf("Resource %q does not cover %s", strings.Join(st.Resource.List, ", "), rq.req.Resource)
+			r.applies = no
+			if !rq.opt.quiet {
+				r.missedBy = fmt.Sprintf("Resource %q does not cover %s", strings.Join(st.Resource.List, ", "), rq.req.Resource)
+			}
 			return r
 		}
 		if t == maybe {
@@ -134,7 +148,10 @@ func evalStatement(st *policy.Statement, rq *prepared) statementResult {
 	case st.NotResource != nil:
 		t, v := matchResources(st.NotResource.List, rq)
 		if t == yes {
-			r.applies, r.missedBy = no, fmt.Sprintf("NotResource %q excludes %s", strings.Join(st.NotResource.List, ", "), rq.req.Resource)
+			r.applies = no
+			if !rq.opt.quiet {
+				r.missedBy = fmt.Sprintf("NotResource %q excludes %s", strings.Join(st.NotResource.List, ", "), rq.req.Resource)
+			}
 			return r
 		}
 		if t == maybe {
@@ -146,7 +163,10 @@ func evalStatement(st *policy.Statement, rq *prepared) statementResult {
 	for _, c := range st.Conditions {
 		cr := evalCondition(c, rq)
 		if cr.t == no {
-			r.applies, r.missedBy = no, conditionMiss(c, rq)
+			r.applies = no
+			if !rq.opt.quiet {
+				r.missedBy = conditionMiss(c, rq)
+			}
 			return r
 		}
 		if cr.t == maybe {
@@ -190,12 +210,18 @@ func KeyPolicy(doc *policy.Document, req Request) Result {
 	return r
 }
 
-// KeyPolicyAdding is KeyPolicy as if statement stmt's Principal also listed the "AWS" principal
-// with (an account root, say): the evaluator's reading of an edit that adds it, made without
-// editing. The editor extends a statement only when this reading allows.
-func KeyPolicyAdding(doc *policy.Document, stmt int, with string, req Request) Result {
-	r, _ := evaluate(doc, req, options{kind: keyDoc, extend: stmt, with: with})
-	return r
+// KeyPolicyDecision is KeyPolicy's decision alone (nothing is explained, so it is cheaper).
+func KeyPolicyDecision(doc *policy.Document, req Request) Decision {
+	r, _ := evaluate(doc, req, options{kind: keyDoc, quiet: true})
+	return r.Decision
+}
+
+// KeyPolicyDecisionAdding is KeyPolicyDecision as if statement stmt's Principal also listed
+// the "AWS" principal with (an account root, say): the evaluator's reading of an edit that adds
+// it, made without editing. The editor extends a statement only when this reading allows.
+func KeyPolicyDecisionAdding(doc *policy.Document, stmt int, with string, req Request) Decision {
+	r, _ := evaluate(doc, req, options{kind: keyDoc, extend: stmt, with: with, quiet: true})
+	return r.Decision
 }
 
 func newResult() Result {
@@ -213,11 +239,14 @@ func evaluate(doc *policy.Document, req Request, opt options) (Result, detail) {
 	stmts := doc.Statements()
 
 	var denied, allowed bool
-	var uncertainDeny, nearMisses []string
+	var nearMisses []string
+	var uncertainDeny []*policy.Statement
 	for i := range stmts {
 		st := &stmts[i]
 		if why := ineffective(st, opt.kind); why != "" {
-			res.Ineffective = append(res.Ineffective, statementName(st)+": "+why)
+			if !opt.quiet {
+				res.Ineffective = append(res.Ineffective, statementName(st)+": "+why)
+			}
 			continue
 		}
 		sr := evalStatement(st, &rq)
@@ -229,22 +258,22 @@ func evaluate(doc *policy.Document, req Request, opt options) (Result, detail) {
 			continue
 		}
 		isDeny := st.Effect == policy.Deny
-		name := statementName(st)
 		if sr.applies == maybe {
-			what := "Allow, not counted"
 			if isDeny {
-				what = "Deny, might apply"
-				uncertainDeny = append(uncertainDeny, name)
+				uncertainDeny = append(uncertainDeny, st)
 			}
-			for _, u := range sr.unknown {
-				res.NotEvaluated = append(res.NotEvaluated, fmt.Sprintf("%s (%s): %s", name, what, u))
+			if !opt.quiet {
+				what := "Allow, not counted"
+				if isDeny {
+					what = "Deny, might apply"
+				}
+				for _, u := range sr.unknown {
+					res.NotEvaluated = append(res.NotEvaluated, fmt.Sprintf("%s (%s): %s", statementName(st), what, u))
+				}
 			}
 			continue
 		}
-		res.Matched = append(res.Matched, Match{Index: st.Index, Sid: st.Sid, Effect: string(st.Effect)})
-		verb := "allows"
 		if isDeny {
-			verb = "denies"
 			denied = true
 		} else {
 			allowed = true
@@ -252,7 +281,15 @@ func evaluate(doc *policy.Document, req Request, opt options) (Result, detail) {
 			d.allowRole = d.allowRole || sr.kind == matchRole
 			d.allowAccount = d.allowAccount || sr.kind == matchAccount
 		}
-		res.Reasons = append(res.Reasons, fmt.Sprintf("%s %s %s for %s", name, verb, req.Action, forWhom(sr, req)))
+		if opt.quiet {
+			continue
+		}
+		res.Matched = append(res.Matched, Match{Index: st.Index, Sid: st.Sid, Effect: string(st.Effect)})
+		verb := "allows"
+		if isDeny {
+			verb = "denies"
+		}
+		res.Reasons = append(res.Reasons, fmt.Sprintf("%s %s %s for %s", statementName(st), verb, req.Action, forWhom(sr, req)))
 	}
 
 	switch {
@@ -260,16 +297,23 @@ func evaluate(doc *policy.Document, req Request, opt options) (Result, detail) {
 		res.Decision = ExplicitDeny
 	case allowed && len(uncertainDeny) > 0:
 		d.unconfirmed = true
-		res.Reasons = append(res.Reasons, fmt.Sprintf("allow not confirmed: %s could not be evaluated and might deny",
-			strings.Join(uncertainDeny, ", ")))
+		if !opt.quiet {
+			names := make([]string, len(uncertainDeny))
+			for i, st := range uncertainDeny {
+				names[i] = statementName(st)
+			}
+			res.Reasons = append(res.Reasons, fmt.Sprintf("allow not confirmed: %s could not be evaluated and might deny",
+				strings.Join(names, ", ")))
+		}
 	case allowed:
 		res.Decision = Allow
 		res.Delegates = d.allowAccount && !d.allowExact && !d.allowRole
+	case opt.quiet:
 	default:
 		res.Reasons = append(res.Reasons, fmt.Sprintf("no statement allows %s for %s on %s",
 			req.Action, displayPrincipal(req.PrincipalARN), req.Resource))
 	}
-	if res.Decision != Allow {
+	if res.Decision != Allow && !opt.quiet {
 		res.Reasons = append(res.Reasons, nearMisses...)
 	}
 	return res, d

@@ -164,13 +164,7 @@ func TestKMS(t *testing.T) {
 				in.Boundary = loadDoc(t, tc.boundary)
 			}
 			got := KMS(in)
-			dump, _ := json.MarshalIndent(got, "", "  ")
-			if got.Decision != tc.want {
-				t.Fatalf("decision = %s, want %s\n%s", got.Decision, tc.want, dump)
-			}
-			if !reflect.DeepEqual(got.Missing, tc.missing) {
-				t.Errorf("missing = %q, want %q\n%s", got.Missing, tc.missing, dump)
-			}
+			dump := checkKMS(t, got, tc.want, tc.missing)
 			if got.KeyPolicy.Delegates != tc.delegates {
 				t.Errorf("delegates = %v, want %v\n%s", got.KeyPolicy.Delegates, tc.delegates, dump)
 			}
@@ -191,6 +185,19 @@ func TestKMS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkKMS asserts the decision (fatal) and Missing, and returns the result as JSON for messages.
+func checkKMS(t *testing.T, got KMSResult, want Decision, missing []string) []byte {
+	t.Helper()
+	dump, _ := json.MarshalIndent(got, "", "  ")
+	if got.Decision != want {
+		t.Fatalf("decision = %s, want %s\n%s", got.Decision, want, dump)
+	}
+	if !reflect.DeepEqual(got.Missing, missing) {
+		t.Errorf("missing = %q, want %q\n%s", got.Missing, missing, dump)
+	}
+	return dump
 }
 
 func TestKMSJSONShape(t *testing.T) {

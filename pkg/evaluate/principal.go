@@ -118,6 +118,10 @@ func matchAWSValue(v string, req principal) matchKind {
 	if v == req.raw {
 		return matchExact
 	}
+	// Only a value naming the principal's account can match it (its ID, root or role).
+	if req.account == "" || !strings.Contains(v, req.account) {
+		return matchNone
+	}
 	pv := parsePrincipal(v)
 	switch pv.kind {
 	case kindRoot:

@@ -1,8 +1,6 @@
 package evaluate
 
 import (
-	"encoding/json"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -153,13 +151,7 @@ func TestKMSRules(t *testing.T) {
 				in.Boundary = mustParse(t, tc.boundary)
 			}
 			got := KMS(in)
-			dump, _ := json.MarshalIndent(got, "", "  ")
-			if got.Decision != tc.want {
-				t.Fatalf("decision = %s, want %s\n%s", got.Decision, tc.want, dump)
-			}
-			if !reflect.DeepEqual(got.Missing, tc.missing) {
-				t.Errorf("missing = %q, want %q\n%s", got.Missing, tc.missing, dump)
-			}
+			dump := checkKMS(t, got, tc.want, tc.missing)
 			if tc.notEvaluated != "" && !containsSub(got.NotEvaluated, tc.notEvaluated) {
 				t.Errorf("not_evaluated lacks %q\n%s", tc.notEvaluated, dump)
 			}
@@ -186,9 +178,9 @@ func TestPrincipalRequiredOnlyInKeyPolicies(t *testing.T) {
 	}
 }
 
-// KeyPolicyAdding reads an extension without making it: the result is what the edited document
-// gives.
-func TestKeyPolicyAdding(t *testing.T) {
+// KeyPolicyDecisionAdding reads an extension without making it: the result is what the edited
+// document gives.
+func TestKeyPolicyDecisionAdding(t *testing.T) {
 	src := doc(stmt("Allow", `{"AWS":"arn:aws:iam::777788889999:root"}`, `["kms:Decrypt"]`, `"*"`, `{"StringEquals":{"kms:ViaService":"ec2.us-east-1.amazonaws.com"}}`))
 	d := mustParse(t, src)
 	for name, tc := range map[string]struct {
@@ -203,17 +195,17 @@ func TestKeyPolicyAdding(t *testing.T) {
 		"session of 444": {EC2Request(keyARN, otherSess, "kms:Decrypt", nil), Allow},
 	} {
 		t.Run(name, func(t *testing.T) {
-			got := KeyPolicyAdding(d, 0, otherRoot, tc.req)
-			if got.Decision != tc.want {
-				t.Fatalf("KeyPolicyAdding = %s, want %s: %q", got.Decision, tc.want, got.Reasons)
+			got := KeyPolicyDecisionAdding(d, 0, otherRoot, tc.req)
+			if got != tc.want {
+				t.Fatalf("KeyPolicyDecisionAdding = %s, want %s", got, tc.want)
 			}
 			// The same as evaluating the edited document.
 			edited := mustParse(t, src)
 			if err := edited.AppendStrings(0, []string{"Principal", "AWS"}, otherRoot); err != nil {
 				t.Fatal(err)
 			}
-			if real := KeyPolicy(edited, tc.req); real.Decision != got.Decision {
-				t.Fatalf("edited document gives %s, KeyPolicyAdding %s", real.Decision, got.Decision)
+			if real := KeyPolicy(edited, tc.req); real.Decision != got || KeyPolicyDecision(edited, tc.req) != got {
+				t.Fatalf("edited document gives %s, KeyPolicyDecisionAdding %s", real.Decision, got)
 			}
 		})
 	}

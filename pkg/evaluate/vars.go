@@ -51,7 +51,7 @@ const (
 // lookup returns the values of a context key (any case) and whether the request has it.
 func (rq *prepared) lookup(key string) ([]string, keyState) {
 	lk := strings.ToLower(key)
-	if v, ok := rq.ctx[lk]; ok {
+	if v, ok := rq.context()[lk]; ok {
 		if len(v) == 0 {
 			return nil, keyAbsent
 		}

@@ -27,15 +27,16 @@ var needs = []need{
 }
 
 // EnsureAccounts is EnsureAccountsForKey for a key that is not known: only a Resource of "*"
-// is known to cover it, and conditions are read in the context EC2Context gives (no
-// kms:ViaService, no organization), so only unconditioned statements and AWS's attachment
-// statement are extended. Prefer EnsureAccountsForKey.
+// is known to cover it, and conditions are read in the context EC2Context gives without its
+// region (kms:ViaService not known, no organization keys), so statements scoped to EC2 are not
+// extended. Prefer EnsureAccountsForKey.
 func EnsureAccounts(doc []byte, accounts []string) (Edit, error) {
 	return EnsureAccountsForKey(doc, Key{}, accounts)
 }
 
 // EnsureAccountsForKey makes the key policy of key allow each account's root what EC2 needs to
-// launch from the key (see the package doc), adding only what is missing. Re-running on its
+// launch from the key (UseRequests, and GrantRequests for AWS resources), adding only what is
+// missing. Re-running on its
 // output changes nothing. The error is a *RefusedError.
 //
 // The editor reads the policy with the evaluator, for the requests EC2 makes for the account's
@@ -67,7 +68,7 @@ func EnsureAccountsForKey(doc []byte, key Key, accounts []string) (Edit, error) 
 	if err != nil {
 		return Edit{Document: doc}, &RefusedError{Reason: "invalid-policy", Detail: err.Error()}
 	}
-	r := reader{key: key, partition: partitionOf(d, key.ARN)}
+	r := newReader(key, partitionOf(d, key.ARN))
 	var changes []Change
 	for _, n := range needs {
 		var missing []string
@@ -109,19 +110,50 @@ func EnsureAccountsForKey(doc []byte, key Key, accounts []string) (Edit, error) 
 type reader struct {
 	key       Key
 	partition string
+	requests  map[requestKey]evaluate.Request // built once per account and action
 }
 
-func (r reader) root(account string) string { return RootARN(r.partition, account) }
+// requestKey: EC2's requests for one account differ only by action, and their context only by
+// whether they are grant operations (CreateGrant has parameters of its own) made for an AWS
+// resource.
+type requestKey struct {
+	account        string
+	class          int8 // 0 other, 1 grant operation, 2 CreateGrant
+	forAWSResource bool
+}
+
+func newReader(key Key, partition string) *reader {
+	return &reader{key: key, partition: partition, requests: map[requestKey]evaluate.Request{}}
+}
+
+func (r *reader) root(account string) string { return RootARN(r.partition, account) }
 
 // request is the request EC2 makes for the account's root. Without a key ARN the request is
-// read in EC2Context's context (what the remediator reads without knowing the key) against a
-// resource that only "*" covers.
-func (r reader) request(account, action string, forAWSResource bool) evaluate.Request {
+// read in EC2Context's context, its region (kms:ViaService) not known, against a resource that
+// only "*" covers.
+func (r *reader) request(account, action string, forAWSResource bool) evaluate.Request {
+	k := requestKey{account: account, forAWSResource: forAWSResource}
+	switch {
+	case strings.EqualFold(action, "kms:CreateGrant"):
+		k.class = 2
+	case evaluate.GrantAction(action):
+		k.class = 1
+	}
+	req, ok := r.requests[k]
+	if !ok {
+		req = r.build(account, action, forAWSResource)
+		r.requests[k] = req
+	}
+	req.Action = action
+	return req
+}
+
+func (r *reader) build(account, action string, forAWSResource bool) evaluate.Request {
 	root := r.root(account)
 	if r.key.ARN == "" {
 		ctx := evaluate.EC2Context("", root, forAWSResource)
 		delete(ctx, "kms:ViaService")
-		return evaluate.Request{PrincipalARN: root, Action: action, Resource: "", Context: ctx}
+		return evaluate.Request{PrincipalARN: root, Action: action, Resource: "", Context: ctx, Unknown: []string{"kms:ViaService"}}
 	}
 	var org *evaluate.Org
 	if o, ok := r.key.Orgs[account]; ok {
@@ -135,9 +167,9 @@ func (r reader) request(account, action string, forAWSResource bool) evaluate.Re
 }
 
 // allows reports whether the policy already allows the account every request of need n.
-func (r reader) allows(d *policy.Document, account string, n need) bool {
+func (r *reader) allows(d *policy.Document, account string, n need) bool {
 	for _, a := range n.requests {
-		if evaluate.KeyPolicy(d, r.request(account, a, n.grant)).Decision != evaluate.Allow {
+		if evaluate.KeyPolicyDecision(d, r.request(account, a, n.grant)) != evaluate.Allow {
 			return false
 		}
 	}
@@ -145,12 +177,13 @@ func (r reader) allows(d *policy.Document, account string, n need) bool {
 }
 
 // denied says why the policy does not allow the account need n, "" when it does.
-func (r reader) denied(d *policy.Document, account string, n need) string {
+func (r *reader) denied(d *policy.Document, account string, n need) string {
 	for _, a := range n.requests {
-		res := evaluate.KeyPolicy(d, r.request(account, a, n.grant))
-		if res.Decision == evaluate.Allow {
+		req := r.request(account, a, n.grant)
+		if evaluate.KeyPolicyDecision(d, req) == evaluate.Allow {
 			continue
 		}
+		res := evaluate.KeyPolicy(d, req)
 		why := res.Reasons
 		if len(res.NotEvaluated) > 0 {
 			why = append(append([]string{}, why...), res.NotEvaluated...)
@@ -163,19 +196,19 @@ func (r reader) denied(d *policy.Document, account string, n need) string {
 
 // extends reports whether adding the account's root to statement s makes the policy allow it
 // every request of need n, and grants nothing a new AWS default statement would not.
-func (r reader) extends(d *policy.Document, s policy.Statement, account string, n need) bool {
+func (r *reader) extends(d *policy.Document, s policy.Statement, account string, n need) bool {
 	if !candidate(s, n) {
 		return false
 	}
 	root := r.root(account)
 	for _, a := range n.requests {
-		if evaluate.KeyPolicyAdding(d, s.Index, root, r.request(account, a, n.grant)).Decision != evaluate.Allow {
+		if evaluate.KeyPolicyDecisionAdding(d, s.Index, root, r.request(account, a, n.grant)) != evaluate.Allow {
 			return false
 		}
 		if n.grant {
 			// AWS's attachment statement allows the grant operations only for AWS resources.
 			other := r.request(account, a, false)
-			if evaluate.KeyPolicyAdding(d, s.Index, root, other).Decision != evaluate.KeyPolicy(d, other).Decision {
+			if evaluate.KeyPolicyDecisionAdding(d, s.Index, root, other) != evaluate.KeyPolicyDecision(d, other) {
 				return false
 			}
 		}
@@ -206,7 +239,7 @@ func candidate(s policy.Statement, n need) bool {
 
 // add gives the missing accounts need n: each joins the statement the evaluator says extends to
 // it, the others share one new statement in AWS's default form.
-func (r reader) add(d *policy.Document, n need, missing []string) ([]Change, error) {
+func (r *reader) add(d *policy.Document, n need, missing []string) ([]Change, error) {
 	stmts := d.Statements()
 	byStatement := map[int][]string{}
 	var order []int
@@ -246,7 +279,7 @@ func (r reader) add(d *policy.Document, n need, missing []string) ([]Change, err
 	return changes, nil
 }
 
-func (r reader) roots(accounts []string) []string {
+func (r *reader) roots(accounts []string) []string {
 	arns := make([]string, len(accounts))
 	for i, a := range accounts {
 		arns[i] = r.root(a)
@@ -254,7 +287,7 @@ func (r reader) roots(accounts []string) []string {
 	return arns
 }
 
-func (r reader) extend(d *policy.Document, s policy.Statement, n need, accounts []string) ([]Change, error) {
+func (r *reader) extend(d *policy.Document, s policy.Statement, n need, accounts []string) ([]Change, error) {
 	arns := r.roots(accounts)
 	var err error
 	if _, ok := s.Principal.By["AWS"]; ok {
@@ -268,7 +301,7 @@ func (r reader) extend(d *policy.Document, s policy.Statement, n need, accounts 
 	return describe("add-principal", s.Sid, s.Index, n, accounts, arns), nil
 }
 
-func (r reader) appendStatement(d *policy.Document, n need, accounts []string) ([]Change, error) {
+func (r *reader) appendStatement(d *policy.Document, n need, accounts []string) ([]Change, error) {
 	arns := r.roots(accounts)
 	sid := freeSid(d.Statements(), n.sid)
 	members := []policy.Member{

@@ -139,7 +139,7 @@ func checkGrants(t *testing.T, doc []byte, key Key, accounts []string) {
 	if err != nil {
 		t.Fatalf("result does not parse: %v", err)
 	}
-	r := reader{key: key, partition: partitionOf(d, key.ARN)}
+	r := newReader(key, partitionOf(d, key.ARN))
 	for _, a := range accounts {
 		for _, n := range needs {
 			if why := r.denied(d, a, n); why != "" {

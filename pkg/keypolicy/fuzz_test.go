@@ -53,7 +53,7 @@ func FuzzEnsureAccounts(f *testing.F) {
 		if !isSubsequence(doc, edit.Document) {
 			t.Fatalf("the edit removed input bytes:\n%s\n%s", doc, edit.Document)
 		}
-		r := reader{partition: partitionOf(d, "")}
+		r := newReader(Key{}, partitionOf(d, ""))
 		for _, a := range accounts {
 			for _, n := range needs {
 				if why := r.denied(d, a, n); why != "" {

@@ -130,7 +130,7 @@ func FuzzEnsureAccountsShapes(f *testing.F) {
 		if !isSubsequence(doc, edit.Document) {
 			t.Fatalf("bytes removed:\n%s\n%s", doc, edit.Document)
 		}
-		r := reader{partition: "aws"}
+		r := newReader(Key{}, "aws")
 		for _, a := range accounts {
 			for _, n := range needs {
 				if why := r.denied(after, a, n); why != "" {
@@ -180,7 +180,7 @@ func defaultsIneffective(t *testing.T, doc []byte, accounts []string) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := reader{partition: partitionOf(d, "")}
+	r := newReader(Key{}, partitionOf(d, ""))
 	for _, n := range needs {
 		if _, err := r.appendStatement(d, n, accounts); err != nil {
 			t.Fatal(err)
