@@ -9,6 +9,7 @@ import (
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
 )
 
 // Markers around the machine-readable result. A parser must match whole lines: untrusted text
@@ -118,7 +119,11 @@ func (a *analysis) writeTop(b *strings.Builder, d detail) {
 	if len(todos) == 0 {
 		b.WriteString("DO THIS NOW: nothing; everything found was fixed.")
 		if r := a.failedRecord(); r != nil {
-			fmt.Fprintf(b, " Retry what failed (%s in account %s).", orNone(r.Trigger), orNone(r.Account))
+			what := "the launch"
+			if trigger.Kind(r.Trigger) == trigger.CopyImageFailed {
+				what = "the copy"
+			}
+			fmt.Fprintf(b, " Retry what failed: %s in account %s.", what, orNone(r.Account))
 		}
 		b.WriteString("\n")
 		return
