@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -60,12 +61,7 @@ func TestAlarms(t *testing.T) {
 	t.Parallel()
 	tpl := loadTemplate(t, "template.yaml")
 	ids := tpl.resourcesOfType("AWS::CloudWatch::Alarm")
-	var want []string
-	for id := range centralAlarms {
-		want = append(want, id)
-	}
-	sort.Strings(want)
-	if !reflect.DeepEqual(ids, want) {
+	if want := slices.Sorted(maps.Keys(centralAlarms)); !reflect.DeepEqual(ids, want) {
 		t.Fatalf("alarms %v, want %v", ids, want)
 	}
 	for id, w := range centralAlarms {
@@ -215,12 +211,8 @@ func TestMemberForwardingHealth(t *testing.T) {
 	if got := dig(fwd, "Targets", 0, "Arn"); !reflect.DeepEqual(got, ref("CentralEventBusArn")) {
 		t.Errorf("AlarmForwardRule targets %s, want the central bus", mustJSON(t, got))
 	}
-	var sources []string
-	for _, src := range dig(member.resource(t, "ForwardDeadLetterQueuePolicy", "AWS::SQS::QueuePolicy"), "PolicyDocument", "Statement", 0, "Condition", "ArnEquals", "aws:SourceArn").([]any) {
-		sources = append(sources, dig(src, "Fn::GetAtt", 0).(string))
-	}
-	sort.Strings(sources)
-	if !reflect.DeepEqual(sources, rules) {
+	stmt := dig(member.resource(t, "ForwardDeadLetterQueuePolicy", "AWS::SQS::QueuePolicy"), "PolicyDocument", "Statement", 0)
+	if sources := getAttResources(dig(stmt, "Condition", "ArnEquals", "aws:SourceArn")); !reflect.DeepEqual(sources, rules) {
 		t.Errorf("the forwarding dead-letter queue takes events from %v, want the forwarding rules %v", sources, rules)
 	}
 }
@@ -239,12 +231,7 @@ func TestBusAdmitsWatchedAndTrusted(t *testing.T) {
 		"WatchedOrganizationPutEventsPolicy": ref("WatchedOrganizationId"),
 		"OrganizationPutEventsPolicy":        ref("TrustedOrganizationId"),
 	}
-	var want []string
-	for id := range admits {
-		want = append(want, id)
-	}
-	sort.Strings(want)
-	if !reflect.DeepEqual(policies, want) {
+	if want := slices.Sorted(maps.Keys(admits)); !reflect.DeepEqual(policies, want) {
 		t.Fatalf("bus policies %v, want %v", policies, want)
 	}
 	statementIDs := map[string]bool{}

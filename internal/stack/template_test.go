@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 )
@@ -184,13 +183,7 @@ func TestRulesDeliverToQueue(t *testing.T) {
 	if p := dig(stmt, "Principal", "Service"); p != "events.amazonaws.com" || stmt["Action"] != "sqs:SendMessage" {
 		t.Errorf("queue policy statement = %s, want events.amazonaws.com sqs:SendMessage", mustJSON(t, stmt))
 	}
-	var allowed []string
-	sources, _ := dig(stmt, "Condition", "ArnEquals", "aws:SourceArn").([]any)
-	for _, src := range sources {
-		allowed = append(allowed, fmt.Sprint(dig(src, "Fn::GetAtt", 0)))
-	}
-	sort.Strings(allowed)
-	if !reflect.DeepEqual(allowed, rules) {
+	if allowed := getAttResources(dig(stmt, "Condition", "ArnEquals", "aws:SourceArn")); !reflect.DeepEqual(allowed, rules) {
 		t.Errorf("queue policy aws:SourceArn names %v, want exactly the rules %v", allowed, rules)
 	}
 	for _, id := range rules {

@@ -71,9 +71,8 @@ func missing(code report.Code, account string) report.Finding {
 // taken from an event may be, and never cut.
 const keyPolicyReason = `allow arn:aws:iam::444455556666:root to use the key (kms:Encrypt, kms:Decrypt, kms:ReEncrypt*, kms:GenerateDataKey*, kms:DescribeKey): added to statement 2 "Allow use of the key"; allow arn:aws:iam::444455556666:root to attach persistent resources (kms:CreateGrant, kms:ListGrants, kms:RevokeGrant when kms:GrantIsForAWSResource is true): added to statement 3 "Allow attachment of persistent resources"`
 
-// policyDiff is the diff the remediator shows for that edit of the console's default key policy.
-const policyDiff = `  ...
-              "Effect": "Allow",
+// policyHunk is one statement's change in policyDiff.
+const policyHunk = `              "Effect": "Allow",
               "Principal": {
 -                 "AWS": "arn:aws:iam::111122223333:role/ImageBuilder"
 +                 "AWS": [
@@ -82,18 +81,11 @@ const policyDiff = `  ...
 +                 ]
               },
               "Action": [
-  ...
-              "Effect": "Allow",
-              "Principal": {
--                 "AWS": "arn:aws:iam::111122223333:role/ImageBuilder"
-+                 "AWS": [
-+                     "arn:aws:iam::111122223333:role/ImageBuilder",
-+                     "arn:aws:iam::444455556666:root"
-+                 ]
-              },
-              "Action": [
-  ...
 `
+
+// policyDiff is the diff the remediator shows for that edit of the console's default key policy:
+// the same change in its two statements.
+const policyDiff = "  ...\n" + policyHunk + "  ...\n" + policyHunk + "  ...\n"
 
 // fixedResult: fix mode, a share to a trusted account, key policy fixed.
 func fixedResult() report.Result {

@@ -641,11 +641,13 @@ func (a *analysis) otherTodos() []todo {
 			continue
 		}
 		var w todoWriter
-		w.say("Find the cause in the function's logs for request %s; once it is fixed, check the image again:", orNone(a.ctx.RequestID))
-		if r.ImageID != "" && awsid.IsAccountID(r.Account) && r.Region != "" {
+		// A failed launch or copy names the account that needs the image; a share names the owner.
+		if alreadyFailed(r.Trigger) && r.ImageID != "" && awsid.IsAccountID(r.Account) && r.Region != "" {
+			w.say("Find the cause in the function's logs for request %s; once it is fixed, check the image again:", orNone(a.ctx.RequestID))
 			w.run("amikms check --image", shellArg(r.ImageID), "--region", shellArg(r.Region), "--account", r.Account)
 		} else {
-			w.say("(the event names no image to check: the next event for it checks again)")
+			w.say("Find the cause in the function's logs for request %s; once it is fixed, redrive the event if it reached", orNone(a.ctx.RequestID))
+			w.say("the dead-letter queue (README: \"Dead-letter queue redrive\"); the next event for the image checks it again anyway.")
 		}
 		out = append(out, todo{
 			title: fmt.Sprintf("Event %s (%s) could not be processed: %s", orNone(r.EventID), orNone(r.Trigger), cleanSentence(r.Error)),
