@@ -266,6 +266,12 @@ func goldenContext(mode string) Context {
 }
 
 func TestComposeGolden(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.golden"))
+	for _, f := range files {
+		if _, ok := goldenAlerts[strings.TrimSuffix(filepath.Base(f), ".golden")]; !ok && !*update {
+			t.Errorf("%s is no golden alert's: remove it", f)
+		}
+	}
 	for name, tc := range goldenAlerts {
 		t.Run(name, func(t *testing.T) {
 			m, ok := Compose(tc.res(), goldenContext(tc.mode))
