@@ -1,10 +1,10 @@
 // Command bootstrap is the remediator Lambda: it only wires configuration, clients, the write
-// coordinator and the handler from pkg/ together. Nothing here touches the network before the first event.
+// coordinator and the handler from pkg/ together. Nothing here touches the network before the
+// first event.
 package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -17,7 +17,7 @@ import (
 
 func main() {
 	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "ami-kms-remediator:", err)
+		reportInitError(err, os.Stdout, os.Stderr)
 		os.Exit(1)
 	}
 }
@@ -28,6 +28,7 @@ func run() error {
 		return err
 	}
 	log := logging.New(os.Stdout, cfg.LogLevel)
+	log.Info().Fields(cfg.Effective()).Msg("cold start: effective configuration")
 	awsCfg, err := awsapi.LoadConfig(context.Background())
 	if err != nil {
 		return err

@@ -37,7 +37,8 @@ func (r *run) publishAlert(ctx context.Context, res *report.Result) {
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		requestID = lc.AwsRequestID
 	}
-	msg, ok := alert.Compose(told, alert.Context{Mode: string(r.cfg.Mode), Region: r.clients.Region(), RequestID: requestID, PolicyName: r.cfg.IAMPolicyName})
+	msg, ok := alert.Compose(told, alert.Context{Mode: string(r.cfg.Mode), Region: r.clients.Region(), RequestID: requestID, PolicyName: r.cfg.IAMPolicyName,
+		TrustedAccounts: r.cfg.TrustedAccountIDs, TrustedOrganization: r.cfg.TrustedOrganizationID})
 	if !ok {
 		r.log.Debug().Msg("nothing to tell (or all of it was fixed by another writer, who tells)")
 		return
