@@ -130,7 +130,7 @@ func grantsAccount(t *testing.T, keyARN, doc, account string) bool {
 	if err != nil {
 		t.Fatalf("policy does not parse: %v\n%s", err, doc)
 	}
-	use, grant := evaluateKey(&key{ARN: keyARN, Account: scenario.Owner, Region: scenario.Region, Doc: d}, "arn:aws:iam::"+account+":root")
+	use, grant := evaluateKey(&key{ARN: keyARN, Account: scenario.Owner, Region: scenario.Region, Doc: d}, "arn:aws:iam::"+account+":root", nil)
 	return use.KeyPolicy.Decision == "allow" && grant.KeyPolicy.Decision == "allow"
 }
 
