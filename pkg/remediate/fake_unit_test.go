@@ -6,7 +6,6 @@ package remediate
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -160,20 +159,7 @@ func denyStatement(account string) string {
 // withStatement adds a statement to the console's default key policy of Owner.
 func withStatement(t *testing.T, stmt string) string {
 	t.Helper()
-	var doc map[string]any
-	if err := json.Unmarshal([]byte(scenario.DefaultKeyPolicy(scenario.Owner)), &doc); err != nil {
-		t.Fatal(err)
-	}
-	var s any
-	if err := json.Unmarshal([]byte(stmt), &s); err != nil {
-		t.Fatal(err)
-	}
-	doc["Statement"] = append(doc["Statement"].([]any), s)
-	b, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return appendStatement(t, scenario.DefaultKeyPolicy(scenario.Owner), stmt)
 }
 
 // allowingTarget is the console's default key policy plus a statement letting Target use the key.
