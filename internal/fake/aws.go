@@ -70,13 +70,14 @@ type AWS struct {
 	templates map[string]string // account/region/launch template ID or name -> image ID
 	groups    map[string]*Group // account/region/name (Auto Scaling)
 	trail     map[string][]TrailEvent
-	keys      map[string]*Key           // by ARN
-	users     map[string]*Principal     // account/name
-	roles     map[string]*Principal     // account/name
-	iamGroups map[string]*Principal     // account/name
-	policies  map[string]*ManagedPolicy // by ARN
-	members   map[string]string         // account -> organization ID
-	org       string                    // "" when the remediator's account is in no organization
+	stacks    map[string][]StackResource // account/region
+	keys      map[string]*Key            // by ARN
+	users     map[string]*Principal      // account/name
+	roles     map[string]*Principal      // account/name
+	iamGroups map[string]*Principal      // account/name
+	policies  map[string]*ManagedPolicy  // by ARN
+	members   map[string]string          // account -> organization ID
+	org       string                     // "" when the remediator's account is in no organization
 	published []Published
 	calls     []Call
 	faults    []*fault
@@ -88,7 +89,7 @@ type AWS struct {
 func New(central, region string) *AWS {
 	return &AWS{central: central, region: region,
 		images: map[string]*Image{}, snapshots: map[string]*Snapshot{}, instances: map[string]*Instance{},
-		templates: map[string]string{}, groups: map[string]*Group{}, trail: map[string][]TrailEvent{},
+		templates: map[string]string{}, groups: map[string]*Group{}, trail: map[string][]TrailEvent{}, stacks: map[string][]StackResource{},
 		keys: map[string]*Key{}, users: map[string]*Principal{}, roles: map[string]*Principal{},
 		iamGroups: map[string]*Principal{}, policies: map[string]*ManagedPolicy{}, members: map[string]string{},
 		before: map[string][]func(Call){}, after: map[string][]func(Call){}}
@@ -307,6 +308,13 @@ func (a *AWS) AutoScaling(ctx context.Context, account, region string) (awsapi.A
 func (a *AWS) CloudTrail(ctx context.Context, account, region string) (awsapi.CloudTrail, error) {
 	return scoped(a, account, region, func(acct, reg string) awsapi.CloudTrail {
 		return &CloudTrail{aws: a, Account: acct, Region: reg}
+	})
+}
+
+// CloudFormation returns the fake CloudFormation of account in region.
+func (a *AWS) CloudFormation(ctx context.Context, account, region string) (awsapi.CloudFormation, error) {
+	return scoped(a, account, region, func(acct, reg string) awsapi.CloudFormation {
+		return &CloudFormation{aws: a, Account: acct, Region: reg}
 	})
 }
 

@@ -69,6 +69,14 @@ package localaws
 //     state-change notifications, and AMI state changes when copies finish. With
 //     Filler.FailCopiesSynchronously, CopyImage refuses inaccessible keys at call time
 //     (InvalidParameterValue), which yields the errorCode form of the CopyImage record.
+//   - CloudFormation DescribeStackResources reads only StackName (with PhysicalResourceId alone,
+//     AWS's way to find the stack a resource belongs to, moto fails). Filled (stacks.go): the
+//     filler searches the account's live stacks in moto and returns moto's answer for the one
+//     that has the resource, else ValidationError "Stack for ID does not exist". moto does not
+//     give resources the aws:cloudformation:* stack tags either (not filled: what they mean is
+//     unit-tested with internal/fake), and it keeps an AWS::KMS::Key's KeyPolicy as the
+//     template's object, on which its own DescribeKey fails (not filled: put the policy back as
+//     a document with PutKeyPolicy, as scenario.World.StackKey does).
 //   - Accounts: the filler attributes requests as moto does (x-moto-account-id; else the access
 //     key — learned from STS AssumeRole and IAM CreateAccessKey answers passing through, or
 //     mapped with Filler.MapAccessKey; else 123456789012) and adds x-moto-account-id when it

@@ -273,6 +273,10 @@ func (f *Filler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fi.lookupEvents(w, r, c)
 		return
 	}
+	if isStackResourcesByPhysicalID(c) {
+		fi.describeStackResourcesByPhysicalID(w, r, c)
+		return
+	}
 	fi.forward(w, r, c)
 }
 

@@ -61,6 +61,8 @@ var codeTable = []Meaning{
 		Summary: "no identity policy of the principal lets it use the key"},
 	{Code: report.IAMMissingGrant, Severity: SeverityHigh, Priority: 13, FixedBy: report.ActionIAMPolicy, remedy: iamRemedy,
 		Summary: "no identity policy of the principal lets it create grants on the key for AWS resources"},
+	{Code: report.KeyManagedByIaC, Severity: SeverityHigh, Priority: 14, remedy: iacRemedy,
+		Summary: "infrastructure as code (a CloudFormation stack, or the tool a configured managed-by tag names) owns the key policy, and its next deployment would revert an edit: the key is never edited (unless EDIT_IAC_MANAGED_KEYS=true); the alert names the stack and gives the statements to add to its template"},
 }
 
 // Codes returns every finding code's meaning, in the table's order.

@@ -246,3 +246,25 @@ func mixedResult() report.Result {
 		Stats:   map[string]int{"EC2:DescribeImages": 4, "KMS:GetKeyPolicy": 3, "KMS:PutKeyPolicy": 1, "SNS:Publish": 1},
 	}
 }
+
+// notOptedInResult: fix mode, a share to a trusted account, the key not tagged for the default
+// write scope: the plan is refused, and the alert says how to opt the key in.
+func notOptedInResult() report.Result {
+	res := fixedResult()
+	res.Actions[0].Status, res.Actions[0].Cause, res.Actions[0].Document = report.StatusRefused, report.CauseNotInWriteScope, sampleDocument
+	res.Actions[0].Reason = "key " + keyARN + " has not opted in to the remediator's write scope (KeyWriteScope=tagged-keys): tag it ami-kms-remediator=managed to let it add 444455556666"
+	return res
+}
+
+// iacResult: fix mode, a share to a trusted account, the key owned by a CloudFormation stack:
+// never edited, and the alert names the stack and the statements to add to its template.
+func iacResult() report.Result {
+	res := notOptedInResult()
+	stack := &report.ManagedBy{Tool: report.ManagedByCloudFormation, StackName: "golden-images",
+		StackID: "arn:aws:cloudformation:us-east-1:111122223333:stack/golden-images/0a1b2c3d-0000-4000-8000-000000000000", LogicalResourceID: "ImageKey"}
+	res.Records[0].Findings = append(res.Records[0].Findings, report.Finding{Code: report.KeyManagedByIaC, Account: target, KeyARN: keyARN, ManagedBy: stack,
+		Message: "the key policy of " + keyARN + " is managed by " + stack.Describe() + ": an edit outside it would be reverted by its next deployment"})
+	res.Actions[0].Cause = report.CauseManagedByIaC
+	res.Actions[0].Reason = "key " + keyARN + " is managed by " + stack.Describe() + ": add the statements to its template instead"
+	return res
+}

@@ -8,6 +8,7 @@ import (
 	"context"
 
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -30,6 +31,7 @@ type Factory interface {
 	SNS(ctx context.Context, region string) (SNS, error)
 	AutoScaling(ctx context.Context, account, region string) (AutoScaling, error)
 	CloudTrail(ctx context.Context, account, region string) (CloudTrail, error)
+	CloudFormation(ctx context.Context, account, region string) (CloudFormation, error)
 	Organizations() Organizations
 }
 
@@ -60,6 +62,14 @@ type KMS interface {
 	PutKeyPolicy(ctx context.Context, params *kms.PutKeyPolicyInput, optFns ...func(*kms.Options)) (*kms.PutKeyPolicyOutput, error)
 	// ListGrants tells whether a service-linked role already has a grant on a key.
 	ListGrants(ctx context.Context, params *kms.ListGrantsInput, optFns ...func(*kms.Options)) (*kms.ListGrantsOutput, error)
+	// ListResourceTags reads a key's tags before a write: its opt-in to the write scope, and the
+	// tags that say infrastructure as code manages it.
+	ListResourceTags(ctx context.Context, params *kms.ListResourceTagsInput, optFns ...func(*kms.Options)) (*kms.ListResourceTagsOutput, error)
+}
+
+// CloudFormation tells whether a stack manages a key (whose next deployment would revert an edit).
+type CloudFormation interface {
+	DescribeStackResources(ctx context.Context, params *cloudformation.DescribeStackResourcesInput, optFns ...func(*cloudformation.Options)) (*cloudformation.DescribeStackResourcesOutput, error)
 }
 
 // IAM is what the remediator reads and writes in a target account's IAM.

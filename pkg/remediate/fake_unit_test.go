@@ -38,6 +38,7 @@ type unitSetup struct {
 	alerts  bool
 	org     string // TRUSTED_ORGANIZATION_ID
 	opts    []Option
+	config  func(*config.Config) // adjusts the configuration (write scope, IaC settings)
 }
 
 func newUnit(t *testing.T, s unitSetup) *unit {
@@ -58,10 +59,14 @@ func unitRemediator(t *testing.T, cloud *fake.AWS, s unitSetup) *Remediator {
 	if s.alerts {
 		cfg.AlertTopicARN = unitTopic
 	}
+	if s.config != nil {
+		s.config(&cfg)
+	}
 	return New(cfg, cloud, newRemediatorLog(t), s.opts...)
 }
 
-// key creates a customer managed key in Owner with policy (the console's default when "").
+// key creates a customer managed key in Owner with policy (the console's default when ""),
+// opted in to the default write scope.
 func (u *unit) key(policy string) string {
 	if policy == "" {
 		policy = scenario.DefaultKeyPolicy(scenario.Owner)

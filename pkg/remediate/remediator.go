@@ -100,6 +100,7 @@ type keyNeed struct {
 	key      *key
 	accounts map[string]bool
 	items    []*item
+	found    []report.Finding // what planning the write found about the key (added to items after the writes)
 }
 
 // Handle processes one decoded invocation.

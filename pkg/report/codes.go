@@ -20,4 +20,5 @@ const (
 	UntrustedAccount      Code = "untrusted-account"
 	PublicImage           Code = "public-image"
 	ExplicitDeny          Code = "explicit-deny"
+	KeyManagedByIaC       Code = "key-managed-by-iac"
 )
