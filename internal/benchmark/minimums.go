@@ -23,6 +23,8 @@ var callReasons = map[string]string{
 	"KMS:GetKeyPolicy":                       "1 per key, plus 1 per write to read it back and verify",
 	"KMS:PutKeyPolicy":                       "1 per key whose policy changes (fix mode), however many records and accounts need it",
 	"KMS:ListGrants":                         "1 per key an Auto Scaling service-linked role launches with: a grant may give it access the key policy does not",
+	"KMS:ListResourceTags":                   "1 per key whose policy a plan changes: its opt-in to the write scope and the tags of infrastructure as code (in alert mode too, so the plan says what fix mode would do)",
+	"CloudFormation:DescribeStackResources":  "1 per opted-in key whose policy a plan changes and whose tags name no owner: the stack that has it, if any (CloudFormation does not tag every key)",
 	"IAM:GetRole":                            "1 per role principal: it exists, and its permissions boundary",
 	"IAM:ListRolePolicies":                   "1 per role principal: its inline policies",
 	"IAM:ListAttachedRolePolicies":           "1 per role principal, plus 1 per attach to verify it",
@@ -50,15 +52,15 @@ func minimums() map[string]map[string]int {
 		SampleRow("events/ignored-unshare.json"):              {},
 		// share-image + launch-failed + ignored-unshare about one image and key: the image is seen
 		// by two accounts (2 DescribeImages); snapshots, key and shares are read once.
-		SampleRow("events/sqs-batch.json"): merge(shareReads(1), iamReads(), map[string]int{"STS:AssumeRole": 1, "EC2:DescribeImages": 1}),
-		"share-fix (fix)":                  merge(shareReads(1), write),
-		"share-alert (alert)":              shareReads(1),
+		SampleRow("events/sqs-batch.json"): merge(shareReads(1), iamReads(), owned(1), map[string]int{"STS:AssumeRole": 1, "EC2:DescribeImages": 1}),
+		"share-fix (fix)":                  merge(shareReads(1), owned(1), write),
+		"share-alert (alert)":              merge(shareReads(1), owned(1)),
 		"already-fine (fix)":               merge(shareReads(1), map[string]int{"SNS:Publish": -1}),
-		"launch-failed + IAM (fix)": merge(memberImageReads(), iamReads(), write, publish, map[string]int{
+		"launch-failed + IAM (fix)": merge(memberImageReads(), iamReads(), owned(1), write, publish, map[string]int{
 			"IAM:CreatePolicy": 1, "IAM:AttachRolePolicy": 1, "IAM:GetPolicyVersion": 1, "IAM:ListAttachedRolePolicies": 1}),
-		"instance-terminated (fix)": merge(memberImageReads(), map[string]int{"EC2:DescribeInstances": 1, "CloudTrail:LookupEvents": 1}, write, publish),
+		"instance-terminated (fix)": merge(memberImageReads(), map[string]int{"EC2:DescribeInstances": 1, "CloudTrail:LookupEvents": 1}, owned(1), write, publish),
 		// 100 share records over 10 images/keys and 20 accounts: per image and per key, never per record.
-		BatchScenario: merge(shareReads(10), map[string]int{"KMS:GetKeyPolicy": 10, "KMS:PutKeyPolicy": 10}),
+		BatchScenario: merge(shareReads(10), owned(10), map[string]int{"KMS:GetKeyPolicy": 10, "KMS:PutKeyPolicy": 10}),
 	}
 	for _, d := range trigger.Kinds() {
 		if d.Sample != "" {
@@ -82,6 +84,12 @@ var (
 	publish = map[string]int{"SNS:Publish": 1}
 	write   = map[string]int{"KMS:PutKeyPolicy": 1, "KMS:GetKeyPolicy": 1}
 )
+
+// owned: a key whose policy a plan changes is asked whether the write is the remediator's to make
+// (its tags, then its stack).
+func owned(keys int) map[string]int {
+	return map[string]int{"KMS:ListResourceTags": keys, "CloudFormation:DescribeStackResources": keys}
+}
 
 // shareReads: an image seen by its owner, its shares, its key, and one alert.
 func shareReads(images int) map[string]int {

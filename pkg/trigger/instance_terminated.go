@@ -31,7 +31,7 @@ func init() {
 		// member account (one AssumeRole), its snapshots as the owner, its key; the alert. The
 		// launcher's CloudTrail record is not in the seeded world, so no identity policy is read.
 		MinCalls: map[string]int{"EC2:DescribeInstances": 1, "CloudTrail:LookupEvents": 1, "STS:AssumeRole": 1, "EC2:DescribeImages": 1,
-			"EC2:DescribeSnapshots": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "SNS:Publish": 1},
+			"EC2:DescribeSnapshots": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "KMS:ListResourceTags": 1, "CloudFormation:DescribeStackResources": 1, "SNS:Publish": 1},
 	})
 }
 
