@@ -75,8 +75,10 @@ package localaws
 //     that has the resource, else ValidationError "Stack for ID does not exist". moto does not
 //     give resources the aws:cloudformation:* stack tags either (not filled: what they mean is
 //     unit-tested with internal/fake), and it keeps an AWS::KMS::Key's KeyPolicy as the
-//     template's object, on which its own DescribeKey fails (not filled: put the policy back as
-//     a document with PutKeyPolicy, as scenario.World.StackKey does).
+//     template's object, on which its own DescribeKey fails, and reads its Tags in KMS's form
+//     (TagKey/TagValue) rather than CloudFormation's (Key/Value), failing the stack on the latter
+//     (not filled: scenario.World.StackKey puts the policy back as a document with PutKeyPolicy
+//     and tags the key with TagResource).
 //   - Accounts: the filler attributes requests as moto does (x-moto-account-id; else the access
 //     key — learned from STS AssumeRole and IAM CreateAccessKey answers passing through, or
 //     mapped with Filler.MapAccessKey; else 123456789012) and adds x-moto-account-id when it

@@ -194,15 +194,15 @@ func (w *World) createKey(ctx context.Context, account, region, policy string, t
 // StackKey creates CloudFormation stack name in account/region holding one AWS::KMS::Key
 // (logical ID ImageKey) with policy, opted in to the default write scope, and returns the key's
 // ARN. moto keeps a stack key's KeyPolicy as the template's object (its DescribeKey then fails),
-// so the policy is put back as the document CloudFormation would have put (internal/localaws).
+// so the policy is put back as the document CloudFormation would have put, and the opt-in tag is
+// set with TagResource (internal/localaws).
 func (w *World) StackKey(ctx context.Context, account, region, name, policy string) (string, error) {
 	var doc any
 	if err := json.Unmarshal([]byte(policy), &doc); err != nil {
 		return "", fmt.Errorf("stack key policy: %w", err)
 	}
 	tpl, err := json.Marshal(map[string]any{"Resources": map[string]any{"ImageKey": map[string]any{
-		"Type": "AWS::KMS::Key", "Properties": map[string]any{"Description": "ami-kms-remediator scenario stack key", "KeyPolicy": doc,
-			"Tags": []map[string]string{{"Key": config.OptInTagKey, "Value": config.OptInTagValue}}}}}})
+		"Type": "AWS::KMS::Key", "Properties": map[string]any{"Description": "ami-kms-remediator scenario stack key", "KeyPolicy": doc}}}})
 	if err != nil {
 		return "", err
 	}
@@ -218,6 +218,11 @@ func (w *World) StackKey(ctx context.Context, account, region, name, policy stri
 	cl := w.KMS(account, region)
 	if _, err := cl.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(id), PolicyName: aws.String("default"), Policy: aws.String(policy)}); err != nil {
 		return "", fmt.Errorf("put back the policy of stack key %s: %w", id, err)
+	}
+	// moto reads a stack key's Tags in the form of KMS's API, not CloudFormation's: tag it here.
+	if _, err := cl.TagResource(ctx, &kms.TagResourceInput{KeyId: aws.String(id),
+		Tags: []kmstypes.Tag{{TagKey: aws.String(config.OptInTagKey), TagValue: aws.String(config.OptInTagValue)}}}); err != nil {
+		return "", fmt.Errorf("tag stack key %s: %w", id, err)
 	}
 	out, err := cl.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(id)})
 	if err != nil {
