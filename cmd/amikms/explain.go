@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/evaluate"
@@ -15,23 +16,39 @@ import (
 )
 
 const explainUsage = `usage: amikms explain --key-policy FILE [--identity-policy FILE]... [--boundary FILE]
-                      [--identity-known] --principal ARN --action ACTION --resource KEY_ARN
-                      [--context KEY=VALUE]... [--via-ec2 REGION]
+                      [--identity-unknown] --principal ARN --action kms:ACTION --resource KEY_ARN
+                      [--context KEY=VALUE]... [--via-ec2 REGION [--org ID|none] [--org-path PATH]...]
 
 Explains whether a KMS request is allowed under AWS's key-policy rules and prints the decision as
 JSON: {"decision", "key_policy", "identity", "missing", "not_evaluated"}.
 
-A FILE holds a policy document, a GetKeyPolicy response ({"Policy": "..."}), a GetPolicyVersion
-response ({"PolicyVersion": {"Document": "<url-encoded>"}}) or a GetRolePolicy/GetUserPolicy
-response ({"PolicyDocument": "<url-encoded>"}). Without --identity-policy (or --identity-known) the
-principal's identity policies are not evaluated and the answer says so. --context may repeat a
-key for multi-valued keys. --via-ec2 adds the context EC2 presents when it uses the key for the
-principal in REGION (kms:ViaService, kms:CallerAccount, aws:PrincipalAccount, aws:PrincipalArn,
-and kms:GrantIsForAWSResource=true for grant operations); --context values are added to it. The
-key's account is the account in KEY_ARN.
+A FILE (at most 1 MiB) holds a policy document, a GetKeyPolicy response ({"Policy": "..."}), a
+GetPolicyVersion response ({"PolicyVersion": {"Document": "<url-encoded>"}}) or a
+GetRolePolicy/GetUserPolicy response ({"PolicyDocument": "<url-encoded>"}).
+
+The --identity-policy files are all the identity policies the principal has: without any, it has
+none, as AWS would evaluate it. --identity-unknown says they (and the boundary) are not known: the
+decision is then never "allow" where AWS requires the identity side. Policy types that are never
+read (SCPs, RCPs, session policies, grants) are listed in not_evaluated.
+
+--context may repeat a key for multi-valued keys. --via-ec2 adds the context EC2 presents when it
+uses the key for the principal in REGION (kms:ViaService, kms:CallerAccount, aws:PrincipalArn,
+kms:GrantIsForAWSResource=true for grant operations, ...); keys AWS sends whose values are not
+known here (the principal's tags, the caller's IP, ...) are not evaluated. --org gives the
+principal's organization ID (aws:PrincipalOrgID; "none": in no organization) and --org-path its
+organization paths; without --org, conditions on them are not evaluated. --context values are
+added to the EC2 context. The key's account is the account in KEY_ARN.
 
 flags:
 `
+
+// maxPolicyFile bounds what explain reads from one policy file: KMS key policies are at most
+// 32 KB and IAM policies smaller, so anything bigger is not a policy (and /dev/zero never ends).
+const maxPolicyFile = 1 << 20
+
+// kmsAction is a request action: the kms prefix and an operation name, no wildcard (a request
+// is one API call).
+var kmsAction = regexp.MustCompile(`^(?i:kms):[A-Za-z]+$`)
 
 // stringList is a repeatable string flag.
 type stringList []string
@@ -62,17 +79,21 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	var (
-		keyPolicy     = fs.String("key-policy", "", "key policy `FILE` (required)")
-		boundary      = fs.String("boundary", "", "permissions boundary `FILE` of the principal")
-		principal     = fs.String("principal", "", "principal `ARN` making the request (required)")
-		action        = fs.String("action", "", "`ACTION`, e.g. kms:Decrypt (required)")
-		resource      = fs.String("resource", "", "`KEY_ARN` of the key (required)")
-		identityKnown = fs.Bool("identity-known", false, "the given identity policies are all the principal has (none if no --identity-policy)")
-		viaEC2        = fs.String("via-ec2", "", "add the context EC2 presents in `REGION`")
-		identityFiles stringList
-		ctx           = contextFlag{}
+		keyPolicy       = fs.String("key-policy", "", "key policy `FILE` (required)")
+		boundary        = fs.String("boundary", "", "permissions boundary `FILE` of the principal")
+		principal       = fs.String("principal", "", "principal `ARN` making the request (required)")
+		action          = fs.String("action", "", "`ACTION` with its service prefix, e.g. kms:Decrypt (required)")
+		resource        = fs.String("resource", "", "`KEY_ARN` of the key (required)")
+		identityUnknown = fs.Bool("identity-unknown", false, "the principal's identity policies and boundary are not known")
+		identityKnown   = fs.Bool("identity-known", false, "the given identity policies are all the principal has (the default)")
+		viaEC2          = fs.String("via-ec2", "", "add the context EC2 presents in `REGION`")
+		org             = fs.String("org", "", "with --via-ec2: the principal's organization `ID` (o-...), or none")
+		identityFiles   stringList
+		orgPaths        stringList
+		ctx             = contextFlag{}
 	)
 	fs.Var(&identityFiles, "identity-policy", "identity policy `FILE` of the principal (repeatable)")
+	fs.Var(&orgPaths, "org-path", "with --via-ec2 and --org: an organization `PATH` of the principal's account (repeatable)")
 	fs.Var(ctx, "context", "request context `KEY=VALUE` (repeatable; repeat a key for several values)")
 
 	if err := fs.Parse(args); err != nil {
@@ -95,23 +116,28 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 			return fail("%s is required (see amikms explain -h)", req.name)
 		}
 	}
+	if !kmsAction.MatchString(*action) {
+		return fail("--action %q is not a KMS action: give the service prefix and the operation, e.g. kms:Decrypt", *action)
+	}
 	keyAccount := evaluate.KeyAccount(*resource)
 	if keyAccount == "" {
 		return fail("--resource %q is not a key ARN with a 12-digit account (arn:aws:kms:REGION:ACCOUNT:key/ID)", *resource)
 	}
+	if *identityUnknown && (*identityKnown || len(identityFiles) > 0 || *boundary != "") {
+		return fail("--identity-unknown cannot be used with --identity-known, --identity-policy or --boundary")
+	}
+	if *viaEC2 == "" && (*org != "" || len(orgPaths) > 0) {
+		return fail("--org and --org-path describe EC2's request: use them with --via-ec2")
+	}
+	if len(orgPaths) > 0 && (*org == "" || *org == "none") {
+		return fail("--org-path needs --org with the organization ID")
+	}
 
+	req := evaluate.Request{PrincipalARN: *principal, Action: *action, Resource: *resource, Context: ctx}
 	if *viaEC2 != "" {
-		grant := strings.HasSuffix(strings.ToLower(*action), "grant") || strings.EqualFold(*action, "kms:ListGrants")
-		for k, v := range evaluate.EC2Context(*viaEC2, *principal, grant) {
-			ctx[k] = append(v, ctx[k]...)
-		}
+		req = ec2Request(*viaEC2, *resource, *principal, *action, *org, orgPaths, ctx)
 	}
-
-	in := evaluate.KMSInput{
-		KeyAccount:    keyAccount,
-		IdentityKnown: *identityKnown || len(identityFiles) > 0 || *boundary != "",
-		Request:       evaluate.Request{PrincipalARN: *principal, Action: *action, Resource: *resource, Context: ctx},
-	}
+	in := evaluate.KMSInput{KeyAccount: keyAccount, IdentityKnown: !*identityUnknown, Request: req}
 	var err error
 	if in.KeyPolicy, err = loadPolicyFile("key policy", *keyPolicy); err != nil {
 		return fail("%v", err)
@@ -140,12 +166,40 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// ec2Request is the request EC2 makes in region for the principal (evaluate.EC2Request), with
+// the organization given by --org/--org-path and the --context values added.
+func ec2Request(region, keyARN, principal, action, orgID string, orgPaths []string, extra contextFlag) evaluate.Request {
+	var org *evaluate.Org
+	switch orgID {
+	case "":
+	case "none":
+		org = &evaluate.Org{}
+	default:
+		org = &evaluate.Org{ID: orgID, Paths: orgPaths}
+	}
+	req := evaluate.EC2Request(keyARN, principal, action, org)
+	req.Context["kms:ViaService"] = []string{"ec2." + region + ".amazonaws.com"}
+	req.Context["aws:RequestedRegion"] = []string{region}
+	for k, v := range extra {
+		req.Context[k] = append(req.Context[k], v...)
+	}
+	return req
+}
+
 // loadPolicyFile reads a policy document from a file holding either the document or one of the
-// AWS API responses that carry it.
+// AWS API responses that carry it; a file over maxPolicyFile bytes is refused unread.
 func loadPolicyFile(what, path string) (*policy.Document, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", what, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxPolicyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s %s: %w", what, path, err)
+	}
+	if len(b) > maxPolicyFile {
+		return nil, fmt.Errorf("%s %s is larger than 1 MiB: not a policy document (KMS key policies are at most 32 KB)", what, path)
 	}
 	src, err := extractPolicy(b, 0)
 	if err != nil {

@@ -31,9 +31,10 @@ func writeFile(t *testing.T, dir, name, content string) string {
 type explainOut struct {
 	Decision  string `json:"decision"`
 	KeyPolicy struct {
-		Decision  string   `json:"decision"`
-		Reasons   []string `json:"reasons"`
-		Delegates bool     `json:"delegates"`
+		Decision    string   `json:"decision"`
+		Reasons     []string `json:"reasons"`
+		Ineffective []string `json:"ineffective"`
+		Delegates   bool     `json:"delegates"`
 	} `json:"key_policy"`
 	Identity *struct {
 		Decision string   `json:"decision"`
@@ -55,6 +56,14 @@ func TestRunExplain(t *testing.T) {
 	idRolePolicy := writeFile(t, dir, "getrolepolicy.json", string(rp))
 	// The AWS CLI prints GetPolicyVersion's Document already decoded, as an object.
 	cliPV := writeFile(t, dir, "cli-policyversion.json", `{"PolicyVersion":{"Document":`+explainIdentity+`,"VersionId":"v1"}}`)
+	anyKMS := writeFile(t, dir, "any-kms.json", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}`)
+	orgGuard := writeFile(t, dir, "org-guard.json", `{"Version":"2012-10-17","Statement":[`+
+		`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"kms:Decrypt","Resource":"*"},`+
+		`{"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"StringNotEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"}}}]}`)
+	orgPath := writeFile(t, dir, "org-path.json", `{"Version":"2012-10-17","Statement":[`+
+		`{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{"ForAnyValue:StringLike":{"aws:PrincipalOrgPaths":"o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/*"}}}]}`)
+	ownUser := writeFile(t, dir, "own-user.json", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"kms:Decrypt","Resource":"*"}]}`)
+	noPrincipal := writeFile(t, dir, "no-principal.json", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}`)
 	multi := writeFile(t, dir, "multi.json", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:CreateGrant","Resource":"*","Condition":{"ForAllValues:StringEquals":{"kms:GrantOperations":["Decrypt","Encrypt"]}}}]}`)
 
 	base := func(extra ...string) []string {
@@ -67,12 +76,23 @@ func TestRunExplain(t *testing.T) {
 		identity     bool
 		notEvaluated string
 		reason       string
+		ineffective  string
 	}{
-		"raw key policy, identity unknown": {args: base("--key-policy", rawKey, "--action", "kms:Decrypt"),
-			decision: "allow", missing: []string{}, notEvaluated: "identity policies of " + explainRole + " not evaluated",
+		// Without --identity-policy the principal has no identity policies, as AWS would evaluate
+		// it: a key policy that only delegates to the account is not enough (IAM User Guide,
+		// cross-account policy evaluation logic).
+		"raw key policy, no identity policies": {args: base("--key-policy", rawKey, "--action", "kms:Decrypt"),
+			decision: "implicit-deny", missing: []string{"identity"}, identity: true, notEvaluated: "not read: service control policies",
 			reason: `Statement[1] "Allow use of the key" allows kms:Decrypt for arn:aws:iam::444455556666:root`},
-		"identity known but none": {args: base("--key-policy", rawKey, "--action", "kms:Decrypt", "--identity-known"),
+		"--identity-known is the default": {args: base("--key-policy", rawKey, "--action", "kms:Decrypt", "--identity-known"),
 			decision: "implicit-deny", missing: []string{"identity"}, identity: true},
+		// Identity not known, and not required: a key policy naming a user of the key's own
+		// account is enough (IAM policy evaluation logic, resource-based policies).
+		"--identity-unknown, user of the key's account named": {args: []string{"--key-policy", ownUser, "--principal", "arn:aws:iam::111122223333:user/alice",
+			"--resource", explainKey, "--action", "kms:Decrypt", "--identity-unknown"}, decision: "allow", missing: []string{}},
+		// Identity not known: never "allow" where AWS requires the identity side.
+		"--identity-unknown": {args: base("--key-policy", rawKey, "--action", "kms:Decrypt", "--identity-unknown"),
+			decision: "implicit-deny", missing: []string{}, notEvaluated: "AWS requires them for this request, so the allow is not confirmed"},
 		"GetKeyPolicy + GetPolicyVersion responses": {args: base("--key-policy", keyResp, "--identity-policy", idVersion, "--action", "kms:Decrypt"),
 			decision: "allow", missing: []string{}, identity: true},
 		"GetRolePolicy response, CreateGrant via EC2": {args: base("--key-policy", keyResp, "--identity-policy", idRolePolicy, "--action", "kms:CreateGrant",
@@ -89,12 +109,31 @@ func TestRunExplain(t *testing.T) {
 		"cross-account ScheduleKeyDeletion": {args: base("--key-policy", keyResp, "--identity-policy", cliPV, "--action", "kms:ScheduleKeyDeletion"),
 			decision: "implicit-deny", missing: []string{"key-policy", "identity"}, identity: true},
 		"corpus recording, principal star": {args: []string{"--key-policy", corpusStarKey, "--principal", "arn:aws:iam::444455556666:user/bob",
-			"--resource", "arn:aws:kms:us-east-1:644160558196:key/k", "--action", "kms:Encrypt"}, decision: "allow", missing: []string{}},
+			"--resource", "arn:aws:kms:us-east-1:644160558196:key/k", "--action", "kms:Encrypt", "--identity-policy", anyKMS},
+			decision: "allow", missing: []string{}, identity: true},
+		"corpus recording, principal star, no identity policy": {args: []string{"--key-policy", corpusStarKey, "--principal", "arn:aws:iam::444455556666:user/bob",
+			"--resource", "arn:aws:kms:us-east-1:644160558196:key/k", "--action", "kms:Encrypt"},
+			decision: "implicit-deny", missing: []string{"identity"}, identity: true},
 		// A repeated --context key is multi-valued: ForAllValues needs every value listed.
-		"multi-valued context allowed": {args: base("--key-policy", multi, "--action", "kms:CreateGrant",
-			"--context", "kms:GrantOperations=Decrypt", "--context", "kms:GrantOperations=Encrypt"), decision: "allow", missing: []string{}},
-		"multi-valued context denied": {args: base("--key-policy", multi, "--action", "kms:CreateGrant",
-			"--context", "kms:GrantOperations=Decrypt", "--context", "kms:GrantOperations=Sign"), decision: "implicit-deny", missing: []string{"key-policy"}},
+		"multi-valued context allowed": {args: base("--key-policy", multi, "--action", "kms:CreateGrant", "--identity-policy", idRolePolicy,
+			"--context", "kms:GrantOperations=Decrypt", "--context", "kms:GrantOperations=Encrypt"), decision: "allow", missing: []string{}, identity: true},
+		"multi-valued context denied": {args: base("--key-policy", multi, "--action", "kms:CreateGrant", "--identity-policy", idRolePolicy,
+			"--context", "kms:GrantOperations=Decrypt", "--context", "kms:GrantOperations=Sign"), decision: "implicit-deny", missing: []string{"key-policy"}, identity: true},
+		// Organizations (IAM global condition keys, aws:PrincipalOrgID): the guard Deny holds
+		// only for principals outside the organization; unknown, it is not evaluated.
+		"org guard via EC2, member": {args: base("--key-policy", orgGuard, "--identity-policy", anyKMS, "--action", "kms:Decrypt",
+			"--via-ec2", "us-east-1", "--org", "o-a1b2c3d4e5"), decision: "allow", missing: []string{}, identity: true},
+		"org guard via EC2, not in an organization": {args: base("--key-policy", orgGuard, "--identity-policy", anyKMS, "--action", "kms:Decrypt",
+			"--via-ec2", "us-east-1", "--org", "none"), decision: "explicit-deny", missing: []string{"key-policy"}, identity: true},
+		"org guard via EC2, organization unknown": {args: base("--key-policy", orgGuard, "--identity-policy", anyKMS, "--action", "kms:Decrypt",
+			"--via-ec2", "us-east-1"), decision: "implicit-deny", missing: []string{}, identity: true,
+			notEvaluated: "the request carries aws:PrincipalOrgID but its value is not known"},
+		"org path via EC2": {args: base("--key-policy", orgPath, "--identity-policy", anyKMS, "--action", "kms:Decrypt",
+			"--via-ec2", "us-east-1", "--org", "o-a1b2c3d4e5", "--org-path", "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/"), decision: "allow", missing: []string{}, identity: true},
+		// A key policy statement without Principal is invalid and never applies (PutKeyPolicy).
+		"statement without principal": {args: base("--key-policy", noPrincipal, "--identity-policy", anyKMS, "--action", "kms:Decrypt"),
+			decision: "implicit-deny", missing: []string{"key-policy"}, identity: true,
+			ineffective: "Statement[0]: it has no Principal, which a key policy statement must have: it is invalid and never applies"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -127,6 +166,15 @@ func TestRunExplain(t *testing.T) {
 			if tc.reason != "" && !hasSub(got.KeyPolicy.Reasons, tc.reason) {
 				t.Errorf("key policy reasons %q lack %q", got.KeyPolicy.Reasons, tc.reason)
 			}
+			if tc.ineffective != "" && !hasSub(got.KeyPolicy.Ineffective, tc.ineffective) {
+				t.Errorf("key policy ineffective %q lacks %q", got.KeyPolicy.Ineffective, tc.ineffective)
+			}
+			// Never "allow" unless every side AWS requires was evaluated and allows (without the
+			// identity side only for a key policy naming a principal of the key's account itself).
+			if got.Decision == "allow" && (got.KeyPolicy.Decision != "allow" || (got.Identity != nil && got.Identity.Decision != "allow") ||
+				(got.Identity == nil && !strings.Contains(strings.Join(tc.args, " "), "arn:aws:iam::111122223333:user/"))) {
+				t.Errorf("allow without every side allowing:\n%s", stdout.String())
+			}
 		})
 	}
 }
@@ -146,6 +194,7 @@ func TestRunExplainUnusableInput(t *testing.T) {
 	notJSON := writeFile(t, dir, "bad.json", `{"Version":"2012-10-17","Statement":[`)
 	badEffect := writeFile(t, dir, "effect.json", `{"Statement":[{"Effect":"","Action":"kms:*","Resource":"*"}]}`)
 	noDoc := writeFile(t, dir, "nodoc.json", `{"PolicyVersion":{"VersionId":"v1"}}`)
+	big := writeFile(t, dir, "big.json", explainKeyPol+strings.Repeat(" ", 1<<20))
 	ok := []string{"--key-policy", key, "--principal", explainRole, "--action", "kms:Decrypt", "--resource", explainKey}
 	with := func(repl ...string) []string {
 		out := append([]string{}, ok...)
@@ -189,7 +238,20 @@ func TestRunExplainUnusableInput(t *testing.T) {
 		"bad context":          {with("--context", "kms:ViaService"), "want KEY=VALUE"},
 		"empty context key":    {with("--context", "=x"), "want KEY=VALUE"},
 		"unknown flag":         {append(ok, "--frobnicate"), "flag provided but not defined"},
-		"extra argument":       {append(ok, "extra"), `unexpected argument "extra"`},
+		// A request action has its service prefix, and is one operation.
+		"action without prefix":     {with("--action", "Decrypt"), `--action "Decrypt" is not a KMS action: give the service prefix`},
+		"action with wildcard":      {with("--action", "kms:*"), "is not a KMS action"},
+		"action of another service": {with("--action", "s3:GetObject"), "is not a KMS action"},
+		"action with space":         {with("--action", "kms:Decrypt "), "is not a KMS action"},
+		// Policy files are bounded: anything over 1 MiB is refused unread.
+		"key policy over 1 MiB":      {with("--key-policy", big), "is larger than 1 MiB"},
+		"key policy /dev/zero":       {with("--key-policy", "/dev/zero"), "key policy /dev/zero is larger than 1 MiB"},
+		"identity policy /dev/zero":  {with("--identity-policy", "/dev/zero"), "identity policy /dev/zero is larger than 1 MiB"},
+		"boundary /dev/zero":         {with("--boundary", "/dev/zero"), "permissions boundary /dev/zero is larger than 1 MiB"},
+		"identity unknown and given": {append(append([]string{}, ok...), "--identity-unknown", "--identity-policy", key), "--identity-unknown cannot be used with"},
+		"org without via-ec2":        {with("--org", "o-a1b2c3d4e5"), "use them with --via-ec2"},
+		"org path without org":       {with("--via-ec2", "us-east-1", "--org-path", "o-a/r-b/"), "--org-path needs --org"},
+		"extra argument":             {append(ok, "extra"), `unexpected argument "extra"`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

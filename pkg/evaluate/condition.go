@@ -111,22 +111,23 @@ func parseOperator(name string) (operator, bool) {
 	return op, false
 }
 
-// errUnevaluable marks a policy value the evaluator cannot compare (variable, bad number, ...).
+// errUnevaluable marks a value the evaluator cannot compare (bad number, date, IP or ARN).
 var errUnevaluable = errors.New("not evaluated")
 
-// compare is the positive operator for one request value and one policy value. An error means
-// the policy value cannot be evaluated; a request value of the wrong type simply does not match.
-func compare(op baseOp, rv, pv string) (bool, error) {
-	if hasVariable(pv) {
-		return false, fmt.Errorf("%w: policy variable in %q", errUnevaluable, pv)
-	}
+// compare is the positive operator for one request value and one policy value (policy variables
+// already substituted). An error means the pair cannot be compared: a policy or request value
+// that does not parse as the operator's type. Such a pair never decides a statement: with a
+// negated operator it would otherwise read as "does not match" and count towards an Allow.
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
+func compare(op baseOp, rv string, p pattern) (bool, error) {
+	pv := p.s
 	switch op.typ {
 	case typeString:
 		return rv == pv, nil
 	case typeStringFold:
 		return strings.EqualFold(rv, pv), nil
 	case typeStringLike:
-		return glob(pv, rv), nil
+		return policy.WildcardMatchLiteral(pv, p.lit, rv, false), nil
 	case typeBool:
 		if !strings.EqualFold(pv, "true") && !strings.EqualFold(pv, "false") {
 			return false, fmt.Errorf("%w: %q is not a boolean", errUnevaluable, pv)
@@ -135,7 +136,11 @@ func compare(op baseOp, rv, pv string) (bool, error) {
 	case typeBinary:
 		return rv == pv, nil
 	case typeArn:
-		return arnGlob(pv, rv), nil
+		m, ok := arnGlob(p, rv)
+		if !ok {
+			return false, fmt.Errorf("%w: %q or %q is not an ARN", errUnevaluable, pv, rv)
+		}
+		return m, nil
 	case typeIP:
 		prefix, err := parsePrefix(pv)
 		if err != nil {
@@ -143,7 +148,7 @@ func compare(op baseOp, rv, pv string) (bool, error) {
 		}
 		addr, err := netip.ParseAddr(rv)
 		if err != nil {
-			return false, nil
+			return false, fmt.Errorf("%w: the request value %q is not an IP address", errUnevaluable, rv)
 		}
 		return prefix.Contains(addr.Unmap()), nil
 	case typeNumeric:
@@ -153,7 +158,7 @@ func compare(op baseOp, rv, pv string) (bool, error) {
 		}
 		r, err := strconv.ParseFloat(rv, 64)
 		if err != nil || math.IsNaN(r) {
-			return false, nil
+			return false, fmt.Errorf("%w: the request value %q is not a number", errUnevaluable, rv)
 		}
 		return ordered(op.cmp, cmpFloat(r, p)), nil
 	case typeDate:
@@ -163,11 +168,21 @@ func compare(op baseOp, rv, pv string) (bool, error) {
 		}
 		r, err := parseDate(rv)
 		if err != nil {
-			return false, nil
+			return false, fmt.Errorf("%w: the request value %q is not a date", errUnevaluable, rv)
 		}
 		return ordered(op.cmp, r.Compare(p)), nil
 	}
 	return false, fmt.Errorf("%w: unsupported operator type", errUnevaluable)
+}
+
+// takesVariables: policy variables are substituted only in the string and ARN operators.
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html (Condition element)
+func (op baseOp) takesVariables() bool {
+	switch op.typ {
+	case typeString, typeStringFold, typeStringLike, typeArn:
+		return true
+	}
+	return false
 }
 
 func cmpFloat(a, b float64) int {
@@ -240,17 +255,20 @@ type condResult struct {
 	reason string
 }
 
-// evalCondition evaluates one operator/key pair against the request context (keys lower-cased).
-func evalCondition(c policy.Condition, ctx map[string][]string) condResult {
+// evalCondition evaluates one operator/key pair against the request.
+func evalCondition(c policy.Condition, rq *prepared) condResult {
 	op, ok := parseOperator(c.Operator)
 	if !ok {
 		return condResult{maybe, fmt.Sprintf("unsupported condition operator %q", c.Operator)}
 	}
-	if hasVariable(c.Key) {
+	if rq.vars && hasVariable(c.Key) {
 		return condResult{maybe, fmt.Sprintf("%s %s: policy variable in condition key", c.Operator, c.Key)}
 	}
-	vals, present := ctx[strings.ToLower(c.Key)]
-	present = present && len(vals) > 0
+	vals, st := rq.lookup(c.Key)
+	if st == keyUnknown {
+		return condResult{maybe, fmt.Sprintf("%s %s: the request carries %s but its value is not known", c.Operator, c.Key, c.Key)}
+	}
+	present := st == keyPresent
 
 	if op.typ == typeNull {
 		// Null: "true" means the key must be absent, "false" that it must be present.
@@ -280,11 +298,25 @@ func evalCondition(c policy.Condition, ctx map[string][]string) condResult {
 
 	var reason string
 	// single: does one request value satisfy the operator (positive: matches some policy value;
-	// negated: matches none)?
+	// negated: matches none)? A policy value whose variable has no value matches nothing.
 	single := func(rv string) tri {
 		m := no
 		for _, pv := range c.Values {
-			ok, err := compare(op.baseOp, rv, pv)
+			p := pattern{s: pv}
+			if op.takesVariables() {
+				var vs varState
+				var why string
+				if p, vs, why = rq.expand(pv); vs == varNoValue {
+					continue
+				} else if vs == varUnknown {
+					m = m.or(maybe)
+					if reason == "" {
+						reason = fmt.Sprintf("%s %s: %s", c.Operator, c.Key, why)
+					}
+					continue
+				}
+			}
+			ok, err := compare(op.baseOp, rv, p)
 			if err != nil {
 				m = m.or(maybe)
 				if reason == "" {

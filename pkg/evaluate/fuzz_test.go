@@ -50,6 +50,15 @@ func FuzzEvaluate(f *testing.F) {
 		if deny != (r.Decision == ExplicitDeny) {
 			t.Fatalf("matched deny %v but decision %s", deny, r.Decision)
 		}
+		// The decision-only path decides exactly as the explained one.
+		for _, rq := range []Request{req, {PrincipalARN: principal, Action: action, Resource: resource, Context: req.Context, Unknown: []string{key}}} {
+			if q, full := KeyPolicyDecision(d, rq), KeyPolicy(d, rq); q != full.Decision {
+				t.Fatalf("KeyPolicyDecision %s, KeyPolicy %s", q, full.Decision)
+			}
+			if q, full := KeyPolicyDecisionAdding(d, 0, principal, rq), KeyPolicy(d, rq); full.Decision == ExplicitDeny && q != ExplicitDeny {
+				t.Fatalf("adding a principal lifted an explicit deny: %s", q)
+			}
+		}
 		k := KMS(KMSInput{KeyPolicy: d, KeyAccount: KeyAccount(resource), IdentityPolicies: []*policy.Document{d}, IdentityKnown: true, Boundary: d, Request: req})
 		if k.Decision == Allow && len(k.Missing) > 0 {
 			t.Fatalf("allow with missing %v", k.Missing)

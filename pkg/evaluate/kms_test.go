@@ -61,6 +61,7 @@ func TestKMS(t *testing.T) {
 		principal     string
 		action        string
 		ctx           map[string][]string
+		unknown       []string // Request.Unknown
 		identity      []string // fixture names
 		identityKnown bool
 		boundary      string
@@ -123,12 +124,13 @@ func TestKMS(t *testing.T) {
 		// A key-policy Deny that cannot be evaluated: not allowed, but the key policy is not
 		// "missing" an allow either (documented choice); NotEvaluated says why.
 		"unevaluable key-policy deny": {keyPolicyDoc: mustParse(t, doc(stmt("Allow", `{"AWS":"`+otherRoot+`"}`, `"kms:*"`, `"*"`, ""),
-			stmt("Deny", `"*"`, `"kms:Decrypt"`, `"*"`, `{"StringNotEquals":{"aws:PrincipalTag/owner":"${aws:username}"}}`))),
-			principal: otherRoot, action: "kms:Decrypt", ctx: map[string][]string{"aws:PrincipalTag/owner": {"bob"}}, want: ImplicitDeny, missing: []string{},
+			stmt("Deny", `"*"`, `"kms:Decrypt"`, `"*"`, `{"StringNotEquals":{"aws:PrincipalTag/owner":"${aws:PrincipalTag/team}"}}`))),
+			principal: otherRoot, action: "kms:Decrypt", unknown: []string{"aws:PrincipalTag/"}, identityKnown: true, want: ImplicitDeny, missing: []string{},
 			notEvaluated: `key policy: Statement[1] (Deny, might apply): condition StringNotEquals aws:PrincipalTag/owner`, reason: "allow not confirmed"},
-		// Identity not known: the key policy alone decides, and the answer says so.
+		// Identity not known: another account always needs its identity side, so the key
+		// policy's allow is not confirmed, and the answer says so.
 		"identity unknown": {keyPolicy: "console-key-policy.json", principal: otherRoot, action: "kms:Decrypt",
-			want: Allow, missing: []string{}, notEvaluated: "identity policies of arn:aws:iam::444455556666:root not evaluated"},
+			want: ImplicitDeny, missing: []string{}, notEvaluated: "identity policies and permissions boundary of arn:aws:iam::444455556666:root not evaluated: AWS requires them"},
 		// [ebs] The owning account through EC2 in the key's region: allowed by "*" with conditions.
 		"aws/ebs owner via EC2": {keyPolicy: "aws-ebs-key-policy.json", principal: ownerSess, action: "kms:CreateGrant",
 			ctx: EC2Context(region, ownerSess, true), identityKnown: true, want: Allow, missing: []string{}},
@@ -154,7 +156,7 @@ func TestKMS(t *testing.T) {
 				kp = loadDoc(t, tc.keyPolicy)
 			}
 			in := KMSInput{KeyPolicy: kp, KeyAccount: "111122223333", IdentityKnown: tc.identityKnown,
-				Request: Request{PrincipalARN: tc.principal, Action: tc.action, Resource: keyARN, Context: tc.ctx}}
+				Request: Request{PrincipalARN: tc.principal, Action: tc.action, Resource: keyARN, Context: tc.ctx, Unknown: tc.unknown}}
 			for _, f := range tc.identity {
 				in.IdentityPolicies = append(in.IdentityPolicies, loadDoc(t, f))
 			}
@@ -162,13 +164,7 @@ func TestKMS(t *testing.T) {
 				in.Boundary = loadDoc(t, tc.boundary)
 			}
 			got := KMS(in)
-			dump, _ := json.MarshalIndent(got, "", "  ")
-			if got.Decision != tc.want {
-				t.Fatalf("decision = %s, want %s\n%s", got.Decision, tc.want, dump)
-			}
-			if !reflect.DeepEqual(got.Missing, tc.missing) {
-				t.Errorf("missing = %q, want %q\n%s", got.Missing, tc.missing, dump)
-			}
+			dump := checkKMS(t, got, tc.want, tc.missing)
 			if got.KeyPolicy.Delegates != tc.delegates {
 				t.Errorf("delegates = %v, want %v\n%s", got.KeyPolicy.Delegates, tc.delegates, dump)
 			}
@@ -189,6 +185,19 @@ func TestKMS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkKMS asserts the decision (fatal) and Missing, and returns the result as JSON for messages.
+func checkKMS(t *testing.T, got KMSResult, want Decision, missing []string) []byte {
+	t.Helper()
+	dump, _ := json.MarshalIndent(got, "", "  ")
+	if got.Decision != want {
+		t.Fatalf("decision = %s, want %s\n%s", got.Decision, want, dump)
+	}
+	if !reflect.DeepEqual(got.Missing, missing) {
+		t.Errorf("missing = %q, want %q\n%s", got.Missing, missing, dump)
+	}
+	return dump
 }
 
 func TestKMSJSONShape(t *testing.T) {

@@ -1,6 +1,10 @@
 package evaluate
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"
+)
 
 // tri is a three-valued truth: a part of a statement matches, does not, or could not be evaluated.
 type tri int8
@@ -26,77 +30,52 @@ func (t tri) and(u tri) tri { return min(t, u) }
 
 func (t tri) not() tri { return yes - t }
 
-// glob matches s against a pattern where '*' matches any run of characters (':' included) and
-// '?' exactly one. Linear-time backtracking on the last star, so hostile patterns cannot blow up.
-func glob(pattern, s string) bool { return globMatch(pattern, s, false) }
+// glob and globFold are the project's one wildcard matcher (package policy).
+func glob(pattern, s string) bool     { return policy.WildcardMatch(pattern, s) }
+func globFold(pattern, s string) bool { return policy.WildcardMatchFold(pattern, s) }
 
-// globFold is glob ignoring ASCII case (IAM action names are case-insensitive).
-func globFold(pattern, s string) bool { return globMatch(pattern, s, true) }
-
-func lowerASCII(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + ('a' - 'A')
-	}
-	return c
-}
-
-func globMatch(pattern, s string, fold bool) bool {
-	p, i := 0, 0
-	star, mark := -1, 0
-	for i < len(s) {
-		switch {
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, i
-			p++
-		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i] ||
-			(fold && lowerASCII(pattern[p]) == lowerASCII(s[i]))):
-			p++
-			i++
-		case star >= 0:
-			p = star + 1
-			mark++
-			i = mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
-}
-
-// splitARN splits an ARN into its six components (the last keeps any further ':').
+// splitARN splits an ARN into its six components (the last keeps any further ':'), with the
+// offset where each starts.
 func splitARN(s string) (parts [6]string, ok bool) {
+	parts, _, ok = splitARNAt(s)
+	return parts, ok
+}
+
+func splitARNAt(s string) (parts [6]string, starts [6]int, ok bool) {
+	pos := 0
 	for i := 0; i < 5; i++ {
-		var found bool
-		parts[i], s, found = strings.Cut(s, ":")
-		if !found {
-			return parts, false
+		j := strings.IndexByte(s[pos:], ':')
+		if j < 0 {
+			return parts, starts, false
 		}
+		parts[i], starts[i] = s[pos:pos+j], pos
+		pos += j + 1
 	}
-	parts[5] = s
-	return parts, true
+	parts[5], starts[5] = s[pos:], pos
+	return parts, starts, true
 }
 
 // arnGlob compares two ARNs component by component (partition, service, region, account,
-// resource), each with wildcards, as the Arn condition operators do.
-func arnGlob(pattern, s string) bool {
-	pp, ok1 := splitARN(pattern)
+// resource), each with wildcards, as the Arn condition operators do. ok is false when either
+// side is not an ARN of six components: that value cannot be compared.
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_ARN
+func arnGlob(p pattern, s string) (match, ok bool) {
+	pp, starts, ok1 := splitARNAt(p.s)
 	sp, ok2 := splitARN(s)
 	if !ok1 || !ok2 {
-		return false
+		return false, false
 	}
 	for i := range pp {
-		if !glob(pp[i], sp[i]) {
-			return false
+		var lit []bool
+		if p.lit != nil {
+			lit = p.lit[starts[i] : starts[i]+len(pp[i])]
+		}
+		if !policy.WildcardMatchLiteral(pp[i], lit, sp[i], false) {
+			return false, true
 		}
 	}
-	return true
+	return true, true
 }
-
-// hasVariable reports whether a policy string uses a policy variable such as ${aws:username}.
-func hasVariable(s string) bool { return strings.Contains(s, "${") }
 
 func matchActions(patterns []string, action string) bool {
 	for _, p := range patterns {
@@ -107,18 +86,25 @@ func matchActions(patterns []string, action string) bool {
 	return false
 }
 
-// matchResources is yes when a pattern matches, unknown when none does but one uses a variable.
-func matchResources(patterns []string, resource string) (tri, string) {
+// matchResources is yes when a pattern matches the request's resource, unknown when none does
+// but one uses a policy variable whose value is not known. A pattern whose variable has no
+// value matches no resource (IAM User Guide, "Policy variables with no value").
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html
+func matchResources(patterns []string, rq *prepared) (tri, string) {
 	out, unknown := no, ""
 	for _, p := range patterns {
-		if hasVariable(p) {
+		pat, st, why := rq.expand(p)
+		switch st {
+		case varNoValue:
+			continue
+		case varUnknown:
 			out = out.or(maybe)
 			if unknown == "" {
-				unknown = p
+				unknown = why
 			}
 			continue
 		}
-		if glob(p, resource) {
+		if policy.WildcardMatchLiteral(pat.s, pat.lit, rq.req.Resource, false) {
 			return yes, ""
 		}
 	}

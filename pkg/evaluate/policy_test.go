@@ -69,6 +69,7 @@ func TestPolicy(t *testing.T) {
 		action       string
 		resource     string
 		ctx          map[string][]string
+		unknown      []string
 		want         Decision
 		matched      []int
 		delegates    bool
@@ -172,8 +173,22 @@ func TestPolicy(t *testing.T) {
 		"resource case-sensitive":    {policy: doc(stmt("Allow", "", `"kms:Decrypt"`, `"`+strings.ToUpper(keyARN)+`"`, "")), want: ImplicitDeny},
 		"NotResource excludes":       {policy: doc(`{"Effect":"Allow","Action":"kms:Decrypt","NotResource":"arn:aws:kms:*:111122223333:key/*"}`), want: ImplicitDeny},
 		"NotResource includes":       {policy: doc(`{"Effect":"Allow","Action":"kms:Decrypt","NotResource":"arn:aws:s3:::*"}`), want: Allow, matched: []int{0}},
-		// [vars] Policy variables are not evaluated; an Allow using one never counts.
-		"resource variable": {policy: doc(stmt("Allow", "", `"kms:Decrypt"`, `"arn:aws:kms:*:*:key/${aws:username}"`, "")), want: ImplicitDeny, notEvaluated: true},
+		// [vars] A Resource whose variable has no value matches no resource.
+		"resource variable without value": {policy: doc(stmt("Allow", "", `"kms:Decrypt"`, `"arn:aws:kms:*:*:key/${aws:username}"`, "")), want: ImplicitDeny},
+		// [vars] Substituted from the request (Version 2012-10-17).
+		"resource variable substituted": {policy: doc(stmt("Allow", "", `"kms:Decrypt"`, `"arn:aws:kms:*:*:key/${aws:username}"`, "")),
+			resource: "arn:aws:kms:us-east-1:111122223333:key/alice", ctx: map[string][]string{"aws:username": {"alice"}}, want: Allow, matched: []int{0}},
+		"resource variable other user": {policy: doc(stmt("Allow", "", `"kms:Decrypt"`, `"arn:aws:kms:*:*:key/${aws:username}"`, "")),
+			resource: "arn:aws:kms:us-east-1:111122223333:key/bob", ctx: map[string][]string{"aws:username": {"alice"}}, want: ImplicitDeny},
+		// [vars] Without Version 2012-10-17 a variable is literal text.
+		"resource variable literal in old version": {policy: `{"Version":"2008-10-17","Statement":[` + stmt("Allow", "", `"kms:Decrypt"`, `"arn:aws:kms:*:*:key/${aws:username}"`, "") + `]}`,
+			resource: "arn:aws:kms:us-east-1:111122223333:key/${aws:username}", ctx: map[string][]string{"aws:username": {"alice"}}, want: Allow, matched: []int{0}},
+		// [vars] A variable the request carries but whose value is not known: not evaluated.
+		"resource variable unknown": {policy: doc(stmt("Allow", "", `"kms:Decrypt"`, `"arn:aws:kms:*:*:key/${aws:PrincipalTag/team}"`, "")),
+			unknown: []string{"aws:PrincipalTag/"}, want: ImplicitDeny, notEvaluated: true},
+		// [vars] NotResource with a variable that has no value excludes nothing.
+		"NotResource variable without value": {policy: doc(`{"Effect":"Allow","Action":"kms:Decrypt","NotResource":"arn:aws:kms:*:*:key/${aws:username}"}`),
+			want: Allow, matched: []int{0}},
 		// [logic] Explicit deny wins over allow.
 		"deny wins": {policy: doc(stmt("Allow", `"*"`, `"kms:*"`, `"*"`, ""), stmt("Deny", `{"AWS":"444455556666"}`, `"kms:Decrypt"`, `"*"`, "")),
 			principal: otherRole, want: ExplicitDeny, matched: []int{0, 1}, reason: "Statement[1] denies kms:Decrypt"},
@@ -181,11 +196,17 @@ func TestPolicy(t *testing.T) {
 		"implicit deny": {policy: allowDecrypt(`{"AWS":"111122223333"}`), principal: otherRole, want: ImplicitDeny, reason: "no statement allows kms:Decrypt for " + otherRole},
 		// A Deny that cannot be evaluated might apply: the allow is not confirmed (documented choice).
 		"uncertain deny blocks allow": {policy: doc(stmt("Allow", `"*"`, `"kms:*"`, `"*"`, ""),
-			stmt("Deny", `"*"`, `"kms:*"`, `"*"`, `{"StringNotEquals":{"aws:PrincipalTag/owner":"${aws:username}"}}`)),
-			ctx: map[string][]string{"aws:PrincipalTag/owner": {"bob"}}, want: ImplicitDeny, matched: []int{0}, notEvaluated: true, reason: "allow not confirmed"},
+			stmt("Deny", `"*"`, `"kms:*"`, `"*"`, `{"StringNotEquals":{"aws:SourceVpce":"vpce-1a2b3c4d"}}`)),
+			unknown: []string{"aws:SourceVpce"}, want: ImplicitDeny, matched: []int{0}, notEvaluated: true, reason: "allow not confirmed"},
 		"uncertain deny, definite false elsewhere": {policy: doc(stmt("Allow", `"*"`, `"kms:*"`, `"*"`, ""),
-			stmt("Deny", `"*"`, `"s3:*"`, `"*"`, `{"StringNotEquals":{"aws:PrincipalTag/owner":"${aws:username}"}}`)),
-			want: Allow, matched: []int{0}},
+			stmt("Deny", `"*"`, `"s3:*"`, `"*"`, `{"StringNotEquals":{"aws:SourceVpce":"vpce-1a2b3c4d"}}`)),
+			unknown: []string{"aws:SourceVpce"}, want: Allow, matched: []int{0}},
+		// [vars] A Deny whose variable has no value: StringNotEquals matches the null value, so
+		// it applies (the IAM guide's "Access is explicitly denied when aws:principaltag/Team is
+		// not set").
+		"deny with variable without value": {policy: doc(stmt("Allow", `"*"`, `"kms:*"`, `"*"`, ""),
+			stmt("Deny", `"*"`, `"kms:*"`, `"*"`, `{"StringNotEquals":{"aws:PrincipalTag/owner":"${aws:username}"}}`)),
+			ctx: map[string][]string{"aws:PrincipalTag/owner": {"bob"}}, want: ExplicitDeny, matched: []int{0, 1}},
 		// [ops] An unknown operator is never a match for Allow.
 		"unknown operator allow": {policy: doc(stmt("Allow", `"*"`, `"kms:*"`, `"*"`, `{"StringSoundsLike":{"kms:ViaService":"x"}}`)),
 			want: ImplicitDeny, notEvaluated: true},
@@ -203,7 +224,7 @@ func TestPolicy(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			req := Request{PrincipalARN: tc.principal, Action: tc.action, Resource: tc.resource, Context: tc.ctx}
+			req := Request{PrincipalARN: tc.principal, Action: tc.action, Resource: tc.resource, Context: tc.ctx, Unknown: tc.unknown}
 			switch req.PrincipalARN {
 			case "":
 				req.PrincipalARN = ownerUser

@@ -99,7 +99,11 @@ const (
 	// matchAccount: the value names the principal's account (ID or :root) and the principal is
 	// not the root user: the account delegates to its identity policies.
 	matchAccount
-	// matchExact: the value names the principal itself ("*", its ARN, its role, its service).
+	// matchRole: the value is the role ARN of a role session. Within the account, such a grant
+	// is limited by an implicit deny in the role's permissions boundary (not by its identity
+	// policies).
+	matchRole
+	// matchExact: the value names the principal itself ("*", its ARN, its session, its service).
 	matchExact
 )
 
@@ -113,6 +117,10 @@ func matchAWSValue(v string, req principal) matchKind {
 	}
 	if v == req.raw {
 		return matchExact
+	}
+	// Only a value naming the principal's account can match it (its ID, root or role).
+	if req.account == "" || !strings.Contains(v, req.account) {
+		return matchNone
 	}
 	pv := parsePrincipal(v)
 	switch pv.kind {
@@ -133,7 +141,7 @@ func matchAWSValue(v string, req principal) matchKind {
 		// without its path still names the same role.
 		if (req.kind == kindSession || req.kind == kindRole) && pv.account == req.account && pv.partition == req.partition &&
 			pv.roleName == req.roleName {
-			return matchExact
+			return matchRole
 		}
 	}
 	return matchNone
@@ -192,8 +200,14 @@ func matchPrincipal(p *policy.Principal, req principal) (matchKind, string) {
 }
 
 // notPrincipalApplies: a NotPrincipal statement applies unless every identity the request
-// carries (the principal, its role for a session, its account) is listed.
-func notPrincipalApplies(p *policy.Principal, req principal) bool {
+// carries (the principal, its role for a session, its account) is listed. A Deny with
+// NotPrincipal always applies to an IAM user or role that has a permissions boundary, whatever
+// it lists (IAM User Guide, "Permissions boundaries for IAM entities").
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html
+func notPrincipalApplies(p *policy.Principal, req principal, boundary bool) bool {
+	if boundary && (req.kind == kindUser || req.kind == kindRole || req.kind == kindSession) {
+		return true
+	}
 	if p.Wildcard {
 		return false
 	}

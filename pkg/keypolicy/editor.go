@@ -8,33 +8,53 @@ import (
 	"unicode/utf8"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
-
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/evaluate"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"
 )
 
 // need is one of the two things EC2 needs from the key policy for an account.
 type need struct {
-	sid     string
-	actions []string
-	grant   bool   // needs the kms:GrantIsForAWSResource condition
-	what    string // for descriptions: "use the key (...)"
+	sid      string
+	actions  []string // what a new statement grants
+	requests []string // the requests EC2 makes that these actions must allow
+	grant    bool     // the requests are grant operations made for an AWS resource
+	what     string   // for descriptions: "use the key (...)"
 }
 
 var needs = []need{
-	{sid: UseSid, actions: UseActions, what: "use the key (" + strings.Join(UseActions, ", ") + ")"},
-	{sid: GrantSid, actions: GrantActions, grant: true, what: "attach persistent resources (" + strings.Join(GrantActions, ", ") + " when kms:GrantIsForAWSResource is true)"},
+	{sid: UseSid, actions: UseActions, requests: UseRequests, what: "use the key (" + strings.Join(UseActions, ", ") + ")"},
+	{sid: GrantSid, actions: GrantActions, requests: GrantRequests, grant: true, what: "attach persistent resources (" + strings.Join(GrantActions, ", ") + " when kms:GrantIsForAWSResource is true)"},
 }
 
-// EnsureAccounts makes the key policy allow each account's root the use and attachment actions
-// (see the package doc), adding only what is missing. Re-running on its output changes nothing.
-//
-// Per account and per need it first checks whether the policy already allows it (an Allow
-// statement naming the account by ID or root ARN, or "*", whose actions cover the need and whose
-// conditions are none or exactly the grant condition). Missing accounts are added to the statement
-// that does exactly this (AWS's default Sid preferred), or to a new statement in AWS's default
-// form appended at the end. Deny statements and statements with other conditions are never
-// extended. The error is a *RefusedError.
+// EnsureAccounts is EnsureAccountsForKey for a key that is not known: only a Resource of "*"
+// is known to cover it, and conditions are read in the context EC2Context gives without its
+// region (kms:ViaService not known, no organization keys), so statements scoped to EC2 are not
+// extended. Prefer EnsureAccountsForKey.
 func EnsureAccounts(doc []byte, accounts []string) (Edit, error) {
+	return EnsureAccountsForKey(doc, Key{}, accounts)
+}
+
+// EnsureAccountsForKey makes the key policy of key allow each account's root what EC2 needs to
+// launch from the key (UseRequests, and GrantRequests for AWS resources), adding only what is
+// missing. Re-running on its
+// output changes nothing. The error is a *RefusedError.
+//
+// The editor reads the policy with the evaluator, for the requests EC2 makes for the account's
+// root (evaluate.EC2Request, with the account's organization when key.Orgs knows it):
+//   - a need the policy already allows is left alone;
+//   - otherwise the account joins an Allow statement only when the evaluator says that makes
+//     every request of the need allowed: a statement naming principals (no "*", no
+//     NotPrincipal) whose actions are all the need's, whose Resource covers this key and whose
+//     conditions hold for EC2 (kms:ViaService = ec2.REGION.amazonaws.com or a pattern matching
+//     it, kms:CallerAccount or aws:PrincipalOrgID including the account, ...). A grant statement
+//     must not allow the grant operations when they are not made for an AWS resource. AWS's
+//     default Sid is preferred, then document order;
+//   - otherwise AWS's default statement is appended.
+//
+// The edited policy is then read again: every account must be allowed every request of both
+// needs, or the edit is refused ("ineffective": a Deny, or a condition that cannot be
+// evaluated, keeps the account out whatever is added).
+func EnsureAccountsForKey(doc []byte, key Key, accounts []string) (Edit, error) {
 	for _, a := range accounts {
 		if !awsid.IsAccountID(a) {
 			return Edit{Document: doc}, &RefusedError{Reason: "invalid-account", Detail: fmt.Sprintf("%q is not a 12-digit AWS account ID", a)}
@@ -48,19 +68,19 @@ func EnsureAccounts(doc []byte, accounts []string) (Edit, error) {
 	if err != nil {
 		return Edit{Document: doc}, &RefusedError{Reason: "invalid-policy", Detail: err.Error()}
 	}
-	partition := partitionOf(d)
+	r := newReader(key, partitionOf(d, key.ARN))
 	var changes []Change
 	for _, n := range needs {
 		var missing []string
 		for _, a := range accounts {
-			if !covered(d.Statements(), a, n) {
+			if !r.allows(d, a, n) {
 				missing = append(missing, a)
 			}
 		}
 		if len(missing) == 0 {
 			continue
 		}
-		cs, err := add(d, n, missing, partition)
+		cs, err := r.add(d, n, missing)
 		if err != nil {
 			return Edit{Document: doc}, &RefusedError{Reason: "invalid-policy", Detail: err.Error()}
 		}
@@ -68,6 +88,13 @@ func EnsureAccounts(doc []byte, accounts []string) (Edit, error) {
 	}
 	if len(changes) == 0 {
 		return Edit{Document: doc, Changes: []Change{}}, nil
+	}
+	for _, a := range accounts {
+		for _, n := range needs {
+			if why := r.denied(d, a, n); why != "" {
+				return Edit{Document: doc}, &RefusedError{Reason: "ineffective", Detail: why}
+			}
+		}
 	}
 	out := d.Bytes()
 	if len(out) > MaxPolicyBytes {
@@ -79,65 +106,230 @@ func EnsureAccounts(doc []byte, accounts []string) (Edit, error) {
 	return Edit{Document: out, Changes: changes, Changed: true}, nil
 }
 
-// RootARN is the principal the editor adds for an account.
-func RootARN(partition, account string) string {
-	return "arn:" + partition + ":iam::" + account + ":root"
+// reader asks the evaluator what the policy gives an account's root through EC2.
+type reader struct {
+	key       Key
+	partition string
+	requests  map[requestKey]evaluate.Request // built once per account and action
 }
 
-// add gives the missing accounts need n: by extending the statement that does exactly n, else by
-// appending a new statement.
-func add(d *policy.Document, n need, missing []string, partition string) ([]Change, error) {
-	stmts := d.Statements()
-	target := -1
-	for _, s := range stmts {
-		if extendable(s, n) && (target < 0 || (s.Sid == n.sid && stmts[target].Sid != n.sid)) {
-			target = s.Index
+// requestKey: EC2's requests for one account differ only by action, and their context only by
+// whether they are grant operations (CreateGrant has parameters of its own) made for an AWS
+// resource.
+type requestKey struct {
+	account        string
+	class          int8 // 0 other, 1 grant operation, 2 CreateGrant
+	forAWSResource bool
+}
+
+func newReader(key Key, partition string) *reader {
+	return &reader{key: key, partition: partition, requests: map[requestKey]evaluate.Request{}}
+}
+
+func (r *reader) root(account string) string { return RootARN(r.partition, account) }
+
+// request is the request EC2 makes for the account's root. Without a key ARN the request is
+// read in EC2Context's context, its region (kms:ViaService) not known, against a resource that
+// only "*" covers.
+func (r *reader) request(account, action string, forAWSResource bool) evaluate.Request {
+	k := requestKey{account: account, forAWSResource: forAWSResource}
+	switch {
+	case strings.EqualFold(action, "kms:CreateGrant"):
+		k.class = 2
+	case evaluate.GrantAction(action):
+		k.class = 1
+	}
+	req, ok := r.requests[k]
+	if !ok {
+		req = r.build(account, action, forAWSResource)
+		r.requests[k] = req
+	}
+	req.Action = action
+	return req
+}
+
+func (r *reader) build(account, action string, forAWSResource bool) evaluate.Request {
+	root := r.root(account)
+	if r.key.ARN == "" {
+		ctx := evaluate.EC2Context("", root, forAWSResource)
+		delete(ctx, "kms:ViaService")
+		return evaluate.Request{PrincipalARN: root, Action: action, Resource: "", Context: ctx, Unknown: []string{"kms:ViaService"}}
+	}
+	var org *evaluate.Org
+	if o, ok := r.key.Orgs[account]; ok {
+		org = &o
+	}
+	req := evaluate.EC2Request(r.key.ARN, root, action, org)
+	if !forAWSResource {
+		req.Context["kms:GrantIsForAWSResource"] = nil
+	}
+	return req
+}
+
+// allows reports whether the policy already allows the account every request of need n.
+func (r *reader) allows(d *policy.Document, account string, n need) bool {
+	for _, a := range n.requests {
+		if evaluate.KeyPolicyDecision(d, r.request(account, a, n.grant)) != evaluate.Allow {
+			return false
 		}
 	}
-	arns := make([]string, len(missing))
-	for i, a := range missing {
-		arns[i] = RootARN(partition, a)
+	return true
+}
+
+// denied says why the policy does not allow the account need n, "" when it does.
+func (r *reader) denied(d *policy.Document, account string, n need) string {
+	for _, a := range n.requests {
+		req := r.request(account, a, n.grant)
+		if evaluate.KeyPolicyDecision(d, req) == evaluate.Allow {
+			continue
+		}
+		res := evaluate.KeyPolicy(d, req)
+		why := res.Reasons
+		if len(res.NotEvaluated) > 0 {
+			why = append(append([]string{}, why...), res.NotEvaluated...)
+		}
+		return fmt.Sprintf("adding %s would not let it %s through EC2: %s is %s (%s)",
+			r.root(account), n.what, a, res.Decision, strings.Join(why, "; "))
 	}
-	kind := "add-principal"
-	var sid string
-	if target >= 0 {
-		s := stmts[target]
-		sid = s.Sid
-		var err error
-		if _, ok := s.Principal.By["AWS"]; ok {
-			err = d.AppendStrings(target, []string{"Principal", "AWS"}, arns...)
-		} else {
-			err = d.AddMember(target, []string{"Principal"}, "AWS", principalValue(arns))
-		}
-		if err != nil {
-			return nil, fmt.Errorf("add %s to statement %d: %w", strings.Join(arns, ", "), target, err)
-		}
-	} else {
-		kind = "add-statement"
-		sid = freeSid(stmts, n.sid)
-		members := []policy.Member{
-			{Key: "Sid", Value: policy.String(sid)},
-			{Key: "Effect", Value: policy.String("Allow")},
-			{Key: "Principal", Value: policy.Object(policy.Member{Key: "AWS", Value: principalValue(arns)})},
-			{Key: "Action", Value: policy.Strings(n.actions...)},
-			{Key: "Resource", Value: policy.String("*")},
+	return ""
+}
+
+// extends reports whether adding the account's root to statement s makes the policy allow it
+// every request of need n, and grants nothing a new AWS default statement would not.
+func (r *reader) extends(d *policy.Document, s policy.Statement, account string, n need) bool {
+	if !candidate(s, n) {
+		return false
+	}
+	root := r.root(account)
+	for _, a := range n.requests {
+		if evaluate.KeyPolicyDecisionAdding(d, s.Index, root, r.request(account, a, n.grant)) != evaluate.Allow {
+			return false
 		}
 		if n.grant {
-			members = append(members, policy.Member{Key: "Condition", Value: policy.Object(policy.Member{
-				Key: "Bool", Value: policy.Object(policy.Member{Key: "kms:GrantIsForAWSResource", Value: policy.String("true")}),
-			})})
-		}
-		var err error
-		if target, err = d.AppendStatement(policy.Object(members...)); err != nil {
-			return nil, fmt.Errorf("append statement %q: %w", sid, err)
+			// AWS's attachment statement allows the grant operations only for AWS resources.
+			other := r.request(account, a, false)
+			if evaluate.KeyPolicyDecisionAdding(d, s.Index, root, other) != evaluate.KeyPolicyDecision(d, other) {
+				return false
+			}
 		}
 	}
-	changes := make([]Change, len(missing))
-	for i, a := range missing {
-		verb := "added to"
-		if kind == "add-statement" {
-			verb = "added new"
+	return true
+}
+
+// candidate is the shape of a statement the editor may add a principal to: an Allow naming
+// principals (not "*", no NotPrincipal), with Action (not NotAction) holding only actions of the
+// need, and a Resource.
+func candidate(s policy.Statement, n need) bool {
+	if s.Effect != policy.Allow || s.Principal == nil || s.Principal.Wildcard || s.NotPrincipal != nil ||
+		s.Action == nil || s.Resource == nil {
+		return false
+	}
+	for _, vals := range s.Principal.By {
+		if slices.Contains(vals, "*") {
+			return false
 		}
+	}
+	for _, a := range s.Action.List {
+		if !slices.ContainsFunc(n.actions, func(b string) bool { return strings.EqualFold(a, b) }) {
+			return false
+		}
+	}
+	return true
+}
+
+// add gives the missing accounts need n: each joins the statement the evaluator says extends to
+// it, the others share one new statement in AWS's default form.
+func (r *reader) add(d *policy.Document, n need, missing []string) ([]Change, error) {
+	stmts := d.Statements()
+	byStatement := map[int][]string{}
+	var order []int
+	var rest []string
+	for _, a := range missing {
+		target := -1
+		for _, s := range stmts {
+			if (target < 0 || (s.Sid == n.sid && stmts[target].Sid != n.sid)) && r.extends(d, s, a, n) {
+				target = s.Index
+			}
+		}
+		if target < 0 {
+			rest = append(rest, a)
+			continue
+		}
+		if _, ok := byStatement[target]; !ok {
+			order = append(order, target)
+		}
+		byStatement[target] = append(byStatement[target], a)
+	}
+	slices.Sort(order)
+	var changes []Change
+	for _, target := range order {
+		cs, err := r.extend(d, stmts[target], n, byStatement[target])
+		if err != nil {
+			return nil, err
+		}
+		changes = append(changes, cs...)
+	}
+	if len(rest) > 0 {
+		cs, err := r.appendStatement(d, n, rest)
+		if err != nil {
+			return nil, err
+		}
+		changes = append(changes, cs...)
+	}
+	return changes, nil
+}
+
+func (r *reader) roots(accounts []string) []string {
+	arns := make([]string, len(accounts))
+	for i, a := range accounts {
+		arns[i] = r.root(a)
+	}
+	return arns
+}
+
+func (r *reader) extend(d *policy.Document, s policy.Statement, n need, accounts []string) ([]Change, error) {
+	arns := r.roots(accounts)
+	var err error
+	if _, ok := s.Principal.By["AWS"]; ok {
+		err = d.AppendStrings(s.Index, []string{"Principal", "AWS"}, arns...)
+	} else {
+		err = d.AddMember(s.Index, []string{"Principal"}, "AWS", principalValue(arns))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("add %s to statement %d: %w", strings.Join(arns, ", "), s.Index, err)
+	}
+	return describe("add-principal", s.Sid, s.Index, n, accounts, arns), nil
+}
+
+func (r *reader) appendStatement(d *policy.Document, n need, accounts []string) ([]Change, error) {
+	arns := r.roots(accounts)
+	sid := freeSid(d.Statements(), n.sid)
+	members := []policy.Member{
+		{Key: "Sid", Value: policy.String(sid)},
+		{Key: "Effect", Value: policy.String("Allow")},
+		{Key: "Principal", Value: policy.Object(policy.Member{Key: "AWS", Value: principalValue(arns)})},
+		{Key: "Action", Value: policy.Strings(n.actions...)},
+		{Key: "Resource", Value: policy.String("*")},
+	}
+	if n.grant {
+		members = append(members, policy.Member{Key: "Condition", Value: policy.Object(policy.Member{
+			Key: "Bool", Value: policy.Object(policy.Member{Key: "kms:GrantIsForAWSResource", Value: policy.String("true")}),
+		})})
+	}
+	target, err := d.AppendStatement(policy.Object(members...))
+	if err != nil {
+		return nil, fmt.Errorf("append statement %q: %w", sid, err)
+	}
+	return describe("add-statement", sid, target, n, accounts, arns), nil
+}
+
+func describe(kind, sid string, target int, n need, accounts, arns []string) []Change {
+	verb := "added to"
+	if kind == "add-statement" {
+		verb = "added new"
+	}
+	changes := make([]Change, len(accounts))
+	for i, a := range accounts {
 		changes[i] = Change{
 			Kind:      kind,
 			Sid:       sid,
@@ -147,7 +339,12 @@ func add(d *policy.Document, n need, missing []string, partition string) ([]Chan
 				arns[i], n.what, verb, target, strconv.Quote(sid)),
 		}
 	}
-	return changes, nil
+	return changes
+}
+
+// RootARN is the principal the editor adds for an account.
+func RootARN(partition, account string) string {
+	return "arn:" + partition + ":iam::" + account + ":root"
 }
 
 // principalValue writes one principal as a string (AWS's default form) and several as a list.
@@ -178,8 +375,14 @@ func freeSid(stmts []policy.Statement, sid string) string {
 	}
 }
 
-// partitionOf returns the partition the policy's IAM principals use ("aws" when none says).
-func partitionOf(d *policy.Document) string {
+// partitionOf returns the key's partition, else the partition the policy's IAM principals use
+// ("aws" when none says).
+func partitionOf(d *policy.Document, keyARN string) string {
+	if rest, ok := strings.CutPrefix(keyARN, "arn:"); ok {
+		if part, _, ok := strings.Cut(rest, ":"); ok && strings.HasPrefix(part, "aws") {
+			return part
+		}
+	}
 	for _, s := range d.Statements() {
 		for _, p := range []*policy.Principal{s.Principal, s.NotPrincipal} {
 			if p == nil {
@@ -195,91 +398,6 @@ func partitionOf(d *policy.Document) string {
 		}
 	}
 	return "aws"
-}
-
-// allowsKey reports whether s is an Allow statement that can apply to this key at all: no
-// NotPrincipal, NotAction or NotResource, and a Resource naming the key ("*" or a KMS ARN).
-func allowsKey(s policy.Statement) bool {
-	if s.Effect != policy.Allow || s.NotPrincipal != nil || s.NotAction != nil || s.NotResource != nil || s.Resource == nil || s.Principal == nil {
-		return false
-	}
-	for _, r := range s.Resource.List {
-		if r == "*" || strings.Contains(r, ":kms:") {
-			return true
-		}
-	}
-	return false
-}
-
-// conditionsHold reports whether s's conditions certainly hold when EC2 uses the key for need n:
-// none at all, or (for the grant need) exactly kms:GrantIsForAWSResource = true.
-func conditionsHold(s policy.Statement, n need) bool {
-	if len(s.Conditions) == 0 {
-		return true
-	}
-	return n.grant && isGrantCondition(s.Conditions)
-}
-
-func isGrantCondition(cs []policy.Condition) bool {
-	return len(cs) == 1 && strings.EqualFold(cs[0].Operator, "Bool") &&
-		strings.EqualFold(cs[0].Key, "kms:GrantIsForAWSResource") &&
-		len(cs[0].Values) == 1 && strings.EqualFold(cs[0].Values[0], "true")
-}
-
-// extendable reports whether s does exactly need n, so that adding a principal to it grants the
-// account n and nothing more.
-func extendable(s policy.Statement, n need) bool {
-	if !allowsKey(s) || s.Principal.Wildcard || s.Action == nil {
-		return false
-	}
-	if n.grant != (len(s.Conditions) > 0) || (n.grant && !isGrantCondition(s.Conditions)) {
-		return false
-	}
-	return s.Action.SameSet(n.actions)
-}
-
-// covered reports whether the statements already allow account a every action of need n.
-func covered(stmts []policy.Statement, a string, n need) bool {
-	for _, action := range n.actions {
-		ok := false
-		for _, s := range stmts {
-			if allowsKey(s) && s.Action != nil && conditionsHold(s, n) && names(s.Principal, a) && matchesAny(s.Action.List, action) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-// names reports whether p names account a: "*", the account ID or its root ARN in any partition.
-func names(p *policy.Principal, a string) bool {
-	if p.Wildcard {
-		return true
-	}
-	for _, v := range p.By["AWS"] {
-		if v == "*" || v == a {
-			return true
-		}
-		if rest, ok := strings.CutPrefix(v, "arn:"); ok {
-			if part, tail, ok := strings.Cut(rest, ":"); ok && strings.HasPrefix(part, "aws") && tail == "iam::"+a+":root" {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func matchesAny(patterns []string, action string) bool {
-	for _, p := range patterns {
-		if policy.WildcardMatch(strings.ToLower(p), strings.ToLower(action)) {
-			return true
-		}
-	}
-	return false
 }
 
 // kmsCharacters checks the characters KMS accepts in a key policy (PutKeyPolicy): tab, line feed,

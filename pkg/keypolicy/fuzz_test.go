@@ -53,10 +53,11 @@ func FuzzEnsureAccounts(f *testing.F) {
 		if !isSubsequence(doc, edit.Document) {
 			t.Fatalf("the edit removed input bytes:\n%s\n%s", doc, edit.Document)
 		}
+		r := newReader(Key{}, partitionOf(d, ""))
 		for _, a := range accounts {
 			for _, n := range needs {
-				if !covered(d.Statements(), a, n) {
-					t.Fatalf("account %s cannot %s after the edit:\n%s", a, n.what, edit.Document)
+				if why := r.denied(d, a, n); why != "" {
+					t.Fatalf("account %s cannot %s after the edit: %s\n%s", a, n.what, why, edit.Document)
 				}
 			}
 		}

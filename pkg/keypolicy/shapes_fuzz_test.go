@@ -2,6 +2,7 @@ package keypolicy
 
 import (
 	"bytes"
+	"errors"
 	"reflect"
 	"slices"
 	"testing"
@@ -105,6 +106,17 @@ func FuzzEnsureAccountsShapes(f *testing.F) {
 			t.Fatalf("generated document does not parse: %v\n%s", err, doc)
 		}
 		edit, err := EnsureAccounts(doc, accounts)
+		var re *RefusedError
+		if errors.As(err, &re) && re.Reason == "ineffective" {
+			// Refused only when even AWS's default statements would leave an account out.
+			if edit.Changed || !bytes.Equal(edit.Document, doc) {
+				t.Fatal("a refused edit changed the document")
+			}
+			if !defaultsIneffective(t, doc, accounts) {
+				t.Fatalf("refused as ineffective, but the default statements would work: %v\n%s", err, doc)
+			}
+			return
+		}
 		if err != nil {
 			t.Fatalf("EnsureAccounts: %v\n%s", err, doc)
 		}
@@ -118,10 +130,11 @@ func FuzzEnsureAccountsShapes(f *testing.F) {
 		if !isSubsequence(doc, edit.Document) {
 			t.Fatalf("bytes removed:\n%s\n%s", doc, edit.Document)
 		}
+		r := newReader(Key{}, "aws")
 		for _, a := range accounts {
 			for _, n := range needs {
-				if !covered(after.Statements(), a, n) {
-					t.Fatalf("%s cannot %s:\n%s", a, n.what, edit.Document)
+				if why := r.denied(after, a, n); why != "" {
+					t.Fatalf("%s cannot %s: %s\n%s", a, n.what, why, edit.Document)
 				}
 			}
 		}
@@ -132,7 +145,7 @@ func FuzzEnsureAccountsShapes(f *testing.F) {
 			if reflect.DeepEqual(old, cur) {
 				continue
 			}
-			if !extendable(old, needs[0]) && !extendable(old, needs[1]) {
+			if !candidate(old, needs[0]) && !candidate(old, needs[1]) {
 				t.Fatalf("statement %d changed but it may not be extended:\n%s\n%s", i, doc, edit.Document)
 			}
 			gained := slices.Clone(cur.Principal.By["AWS"])
@@ -157,4 +170,28 @@ func FuzzEnsureAccountsShapes(f *testing.F) {
 			t.Fatalf("second run: err %v changes %+v\n%s", err, again.Changes, edit.Document)
 		}
 	})
+}
+
+// defaultsIneffective reports whether appending AWS's default statements for the accounts
+// would still leave one of them without a need (a Deny, or one that cannot be evaluated).
+func defaultsIneffective(t *testing.T, doc []byte, accounts []string) bool {
+	t.Helper()
+	d, err := policy.Parse(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newReader(Key{}, partitionOf(d, ""))
+	for _, n := range needs {
+		if _, err := r.appendStatement(d, n, accounts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, a := range accounts {
+		for _, n := range needs {
+			if r.denied(d, a, n) != "" {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -220,7 +220,7 @@ func covered(stmts []policy.Statement, keyARN string, n need) bool {
 			if len(s.Conditions) > 0 && !(n.grant && isGrantCondition(s.Conditions)) {
 				continue
 			}
-			if anyMatch(s.Action.List, strings.ToLower(action), true) && anyMatch(s.Resource.List, keyARN, false) {
+			if anyMatch(s.Action.List, action, true) && anyMatch(s.Resource.List, keyARN, false) {
 				ok = true
 				break
 			}
@@ -233,11 +233,12 @@ func covered(stmts []policy.Statement, keyARN string, n need) bool {
 }
 
 func anyMatch(patterns []string, s string, fold bool) bool {
+	match := policy.WildcardMatch
+	if fold {
+		match = policy.WildcardMatchFold
+	}
 	for _, p := range patterns {
-		if fold {
-			p = strings.ToLower(p)
-		}
-		if policy.WildcardMatch(p, s) {
+		if match(p, s) {
 			return true
 		}
 	}
