@@ -13,6 +13,7 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/logging"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/remediate"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/store"
 )
 
 func main() {
@@ -32,7 +33,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	rm := remediate.New(cfg, awsapi.NewClients(awsCfg, cfg.MemberRoleName, ""), log)
+	clients := awsapi.NewClients(awsCfg, cfg.MemberRoleName, "")
+	var opts []remediate.Option
+	if cfg.EstateTable != "" {
+		opts = append(opts, remediate.WithStore(store.New(clients.DynamoDB(), cfg.EstateTable)))
+	}
+	rm := remediate.New(cfg, clients, log, opts...)
 	lambda.Start(rm.Invoke)
 	return nil
 }

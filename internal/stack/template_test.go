@@ -23,6 +23,7 @@ var configEnvVars = map[string]string{
 	"MEMBER_ROLE_NAME":        "MemberRoleName",
 	"IAM_POLICY_NAME":         "IamPolicyName",
 	"LOG_LEVEL":               "LogLevel",
+	"ESTATE_TABLE":            "EstateTable",
 }
 
 func TestFunction(t *testing.T) {

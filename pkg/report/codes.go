@@ -18,4 +18,5 @@ const (
 	UntrustedAccount      Code = "untrusted-account"
 	PublicImage           Code = "public-image"
 	ExplicitDeny          Code = "explicit-deny"
+	MemberStackMissing    Code = "member-stack-missing"
 )
