@@ -63,12 +63,14 @@ demo:
 	$(GO) run ./cmd/amikms demo
 
 ## Run bootstrap under the Lambda Runtime Interface Emulator against the local AWS, as
-## `sam local invoke -e $(EVENT)` would: make invoke EVENT=events/share-image.json
+## `sam local invoke -e $(EVENT)` would with samconfig.toml's local settings (MODE=alert):
+## make invoke EVENT=events/share-image.json MODE=fix
 EVENT ?= events/share-image.json
+MODE ?= alert
 invoke: build tools
-	$(BIN)/amikms demo --invoke $(EVENT) --rie $(RIE) --bootstrap $(BIN)/bootstrap
+	$(BIN)/amikms demo --invoke $(EVENT) --mode $(MODE) --rie $(RIE) --bootstrap $(BIN)/bootstrap
 
-## Issue 7: one table of cold start (bootstrap vs an empty handler under aws-lambda-rie), AWS
+## One table of cold start (bootstrap vs an empty handler under aws-lambda-rie), AWS
 ## calls per event against their minimum, batch coalescing, peak RSS and binary size, and the
 ## policy engine's Go benchmarks against encoding/json. BENCH_FLAGS="-n 30 -count 10" to vary.
 BENCH_FLAGS ?=

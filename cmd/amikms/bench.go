@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,18 +10,27 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/benchmark"
 )
 
+const benchHelp = `usage: amikms bench [-rie PATH] [-n STARTS] [-benchtime D] [-count N] [-module DIR]
+
+Measures cold start (under the Lambda runtime emulator), AWS calls per event against their
+minimum, batch coalescing, peak memory and the policy engine, and prints one Markdown table
+(make bench). Progress goes to standard error. It needs Go, moto_server and aws-lambda-rie.
+
+Credentials: none: everything runs against an embedded local AWS on 127.0.0.1 (fake keys);
+it never calls AWS. Writes: only binaries in a temporary folder, removed at exit.
+`
+
 // runBench measures cold start, AWS calls per event, batch coalescing, memory and the policy
-// engine (issue 7) and prints one Markdown table: `make bench`. Progress goes to stderr.
+// engine and prints one Markdown table: make bench. Progress goes to stderr.
 func runBench(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("bench", benchHelp, args, stdout, stderr)
 	rie := fs.String("rie", envOr("AMIKMS_RIE", "bin/aws-lambda-rie"), "path of aws-lambda-rie")
 	module := fs.String("module", ".", "repository root (where go.mod is)")
 	starts := fs.Int("n", 20, "fresh starts per binary for the cold-start medians (at least 10 for the table)")
 	benchtime := fs.String("benchtime", "300ms", "-benchtime of the Go benchmarks")
 	count := fs.Int("count", 5, "rounds of the Go benchmarks (the table shows medians)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if done, code := parseFlags(fs, args); done {
+		return code
 	}
 	if *starts < 1 {
 		fmt.Fprintln(stderr, "amikms bench: -n must be at least 1")

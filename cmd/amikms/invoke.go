@@ -4,15 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/logging"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/remediate"
@@ -23,25 +23,84 @@ import (
 // invokeTimeout mirrors the Lambda's timeout so the CLI behaves like the function.
 const invokeTimeout = 60 * time.Second
 
-// newRemediator builds the remediator from the environment exactly as the Lambda does; logs go to
-// logw.
-func newRemediator(ctx context.Context, logw io.Writer) (*remediate.Remediator, error) {
+// credentialsHelp is what invoke and check say about credentials and writes.
+const credentialsHelp = `Configuration: the function's environment variables (MODE, TRUSTED_ACCOUNT_IDS,
+TRUSTED_ORGANIZATION_ID, ALERT_TOPIC_ARN, MEMBER_ROLE_NAME, IAM_POLICY_NAME, ...: see README.md).
+Credentials: the AWS SDK's default chain (--profile or AWS_PROFILE, AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY, IAM Identity Center after aws sso login, ...) of the central account, the
+one that owns the keys; in other accounts it assumes MEMBER_ROLE_NAME, as the function does.
+Writes: only with MODE=fix, and only for trusted accounts: the key policies of the central
+account's keys, and IAM_POLICY_NAME in the principal's account. MODE=alert (the default) changes
+nothing. With ALERT_TOPIC_ARN set it publishes the alert, as the function does.
+`
+
+const invokeHelp = `usage: amikms invoke [--profile NAME] [--region REGION] [FILE|-]
+
+Runs the remediator on one event exactly as the Lambda does and prints the result JSON (logs go
+to standard error). FILE (or standard input, with - or nothing) is an EventBridge event, an SQS
+batch of them, a bare CloudTrail record or a CloudTrail log file.
+
+` + credentialsHelp + `
+exit codes: 0 handled, 1 processing failed, 2 unusable input or usage
+`
+
+const checkHelp = `usage: amikms check --image AMI --region REGION --account ACCOUNT [--principal ARN] [--profile NAME]
+
+Diagnoses an image for the account that launches it, as the remediator would on a failed launch:
+its snapshots' keys, their policies and (with --principal) the principal's identity policies.
+Prints the result JSON; logs go to standard error. --region is the image's region and the region
+the SDK uses.
+
+` + credentialsHelp + `
+exit codes: 0 handled, 1 processing failed, 2 unusable input or usage
+`
+
+// awsOptions are the SDK settings invoke and check take from their flags.
+type awsOptions struct {
+	profile, region string
+}
+
+// newRemediator builds the remediator from the environment exactly as the Lambda does, with the
+// flags' profile and region; logs go to logw. It checks first that there are credentials: without
+// them every AWS call would fail with the SDK's error, deep in each record.
+func newRemediator(ctx context.Context, o awsOptions, logw io.Writer) (*remediate.Remediator, error) {
 	cfg, err := config.FromEnv(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := awsapi.LoadConfig(ctx)
+	var opts []func(*awsconfig.LoadOptions) error
+	if o.profile != "" {
+		opts = append(opts, awsconfig.WithSharedConfigProfile(o.profile))
+	}
+	if o.region != "" {
+		opts = append(opts, awsconfig.WithRegion(o.region))
+	}
+	awsCfg, err := awsapi.LoadConfig(ctx, opts...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w (the region is AWS_REGION or --region; the profile AWS_PROFILE or --profile NAME)", err)
+	}
+	credCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if _, err := awsCfg.Credentials.Retrieve(credCtx); err != nil {
+		return nil, credentialsHint(err)
 	}
 	return remediate.New(cfg, awsapi.NewClients(awsCfg, cfg.MemberRoleName, ""), logging.New(logw, cfg.LogLevel)), nil
 }
 
+// credentialsHint says how to give the CLI credentials, the SDK's own error last.
+func credentialsHint(err error) error {
+	return fmt.Errorf("no usable AWS credentials: use a profile of the central account (--profile NAME, or AWS_PROFILE=NAME; "+
+		"after aws sso login --profile NAME for IAM Identity Center), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "+
+		"(the SDK said: %w)", err)
+}
+
 func runInvoke(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("invoke", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs := newFlags("invoke", invokeHelp, args, stdout, stderr)
+	var o awsOptions
+	fs.StringVar(&o.profile, "profile", "", "shared configuration `PROFILE` to use (default: AWS_PROFILE, or the SDK's chain)")
+	fs.StringVar(&o.region, "region", "", "`REGION` the SDK uses (default: AWS_REGION), as the function's own region")
+	if done, code := parseFlags(fs, args); done {
+		return code
 	}
 	if fs.NArg() > 1 {
 		fmt.Fprintln(stderr, "amikms invoke: at most one FILE (or - for standard input)")
@@ -60,7 +119,7 @@ func runInvoke(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), invokeTimeout)
 	defer cancel()
-	rm, err := newRemediator(ctx, stderr)
+	rm, err := newRemediator(ctx, o, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "amikms invoke:", err)
 		return 2
@@ -78,17 +137,17 @@ func runInvoke(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	imageID := fs.String("image", "", "AMI ID to check (required)")
-	region := fs.String("region", "", "region of the AMI (required)")
-	account := fs.String("account", "", "target account that launches the AMI (required)")
-	principal := fs.String("principal", "", "IAM user or role ARN in the target account whose identity policies to check")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs := newFlags("check", checkHelp, args, stdout, stderr)
+	imageID := fs.String("image", "", "AMI `ID` to check (required)")
+	region := fs.String("region", "", "`REGION` of the AMI, and the SDK's (required)")
+	account := fs.String("account", "", "target `ACCOUNT` that launches the AMI (required)")
+	principal := fs.String("principal", "", "IAM user or role `ARN` in the target account whose identity policies to check")
+	profile := fs.String("profile", "", "shared configuration `PROFILE` to use (default: AWS_PROFILE, or the SDK's chain)")
+	if done, code := parseFlags(fs, args); done {
+		return code
 	}
 	if *imageID == "" || *region == "" || !awsid.IsAccountID(*account) {
-		fmt.Fprintln(stderr, "amikms check: --image, --region and a 12-digit --account are required")
+		fmt.Fprintln(stderr, "amikms check: --image, --region and a 12-digit --account are required (amikms check --help)")
 		return 2
 	}
 	t := trigger.Trigger{Kind: trigger.Check, EventID: "amikms-check", Account: *account, Region: *region, ImageID: *imageID}
@@ -102,7 +161,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), invokeTimeout)
 	defer cancel()
-	rm, err := newRemediator(ctx, stderr)
+	rm, err := newRemediator(ctx, awsOptions{profile: *profile, region: *region}, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "amikms check:", err)
 		return 2

@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -74,4 +77,100 @@ func mustRead(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// Every command's --help says what it does, which credentials it uses and whether it can write,
+// and exits 0.
+func TestEveryCommandHasHelp(t *testing.T) {
+	for _, c := range commands {
+		for _, flag := range []string{"--help", "-h"} {
+			t.Run(c.name+" "+flag, func(t *testing.T) {
+				var out, errw bytes.Buffer
+				if code := dispatch([]string{c.name, flag}, strings.NewReader(""), &out, &errw); code != 0 {
+					t.Fatalf("exit %d, want 0\nstderr: %s", code, errw.String())
+				}
+				help := out.String() + errw.String()
+				for _, want := range []string{"Credentials:", "Writes:", c.name} {
+					if !strings.Contains(help, want) {
+						t.Errorf("help lacks %q:\n%s", want, help)
+					}
+				}
+				if c.name != "explain" && !strings.Contains(out.String(), "usage: amikms "+c.name) {
+					t.Errorf("help is not on standard output:\n%s", out.String())
+				}
+			})
+		}
+	}
+	var out, errw bytes.Buffer
+	if code := dispatch([]string{"--help"}, nil, &out, &errw); code != 0 || !strings.Contains(out.String(), "--help for one command") {
+		t.Errorf("amikms --help: exit %d, %s", code, out.String())
+	}
+}
+
+// Without credentials the CLI says how to give it some, before any record is processed.
+func TestMissingCredentialsGiveAHint(t *testing.T) {
+	dir := t.TempDir()
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
+		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("AWS_CONFIG_FILE", dir+"/config")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", dir+"/credentials")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("MODE", "alert")
+	for name, args := range map[string][]string{
+		"invoke": {"invoke", "../../events/share-image.json"},
+		"check":  {"check", "--image", "ami-1", "--region", "us-east-1", "--account", "444455556666"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var out, errw bytes.Buffer
+			code := dispatch(args, strings.NewReader(""), &out, &errw)
+			if code != 2 || out.Len() != 0 {
+				t.Fatalf("exit %d, stdout %q, want 2 and nothing", code, out.String())
+			}
+			for _, want := range []string{"no usable AWS credentials", "--profile NAME", "AWS_PROFILE", "AWS_ACCESS_KEY_ID"} {
+				if !strings.Contains(errw.String(), want) {
+					t.Errorf("stderr lacks %q: %s", want, errw.String())
+				}
+			}
+		})
+	}
+	t.Run("unknown profile", func(t *testing.T) {
+		var out, errw bytes.Buffer
+		if code := dispatch([]string{"invoke", "--profile", "nope", "../../events/share-image.json"}, nil, &out, &errw); code != 2 || !strings.Contains(errw.String(), "--profile") {
+			t.Errorf("exit %d, stderr %s", code, errw.String())
+		}
+	})
+}
+
+// check's --region is the region the SDK signs and sends its requests for, whatever AWS_REGION says.
+func TestCheckUsesRegionForTheSDK(t *testing.T) {
+	var mu sync.Mutex
+	var scopes []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		scopes = append(scopes, r.Header.Get("Authorization"))
+		mu.Unlock()
+		http.Error(w, `<ErrorResponse><Error><Code>AccessDenied</Code><Message>no</Message></Error></ErrorResponse>`, http.StatusForbidden)
+	}))
+	defer srv.Close()
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAAMIKMSCENTRAL001")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "unused")
+	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
+	t.Setenv("AWS_MAX_ATTEMPTS", "1")
+	t.Setenv("MODE", "alert")
+	var out, errw bytes.Buffer
+	dispatch([]string{"check", "--image", "ami-0a1b2c3d4e5f67890", "--region", "eu-west-2", "--account", "444455556666"}, nil, &out, &errw)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(scopes) == 0 {
+		t.Fatalf("no request reached the endpoint; stderr: %s", errw.String())
+	}
+	for _, auth := range scopes {
+		if !strings.Contains(auth, "/eu-west-2/") {
+			t.Errorf("a request was signed for another region: %s", auth)
+		}
+	}
 }

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -18,7 +17,7 @@ import (
 
 func main() {
 	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "ami-kms-remediator:", err)
+		reportInitError(err, os.Stdout, os.Stderr)
 		os.Exit(1)
 	}
 }
@@ -29,6 +28,7 @@ func run() error {
 		return err
 	}
 	log := logging.New(os.Stdout, cfg.LogLevel)
+	log.Info().Fields(cfg.Effective()).Msg("cold start: effective configuration")
 	awsCfg, err := awsapi.LoadConfig(context.Background())
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,9 +153,37 @@ func TestBootstrapUnderRIE(t *testing.T) {
 			t.Errorf("body %s", body)
 		}
 	})
+	// One environment, many invocations: one line with the effective configuration, at start.
+	if n := strings.Count(em.Logs(), `"message":"cold start: effective configuration"`); n != 1 {
+		t.Errorf("%d cold-start configuration lines, want 1:\n%s", n, em.Logs())
+	}
+	for _, want := range []string{`"mode":"alert"`, `"trusted_accounts":["` + scenario.Target + `"]`, `"alert_topic":"` + sink.TopicARN + `"`} {
+		if !strings.Contains(em.Logs(), want) {
+			t.Errorf("the cold-start line lacks %s", want)
+		}
+	}
 	if initMs, reports := rie.Durations(em.Logs()); len(reports) == 0 {
 		t.Errorf("no REPORT lines from the emulator:\n%s", em.Logs())
 	} else {
 		t.Logf("init %.1f ms, invokes %v ms", initMs, reports)
+	}
+}
+
+// A configuration the function refuses fails every invocation with the function's own message,
+// as Lambda reports an init error: `make invoke MODE=bad` says what is wrong.
+func TestBootstrapReportsBadConfigurationUnderRIE(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rieBin, bootstrap := rieBinary(t), buildBootstrap(t)
+	env := scenario.LambdaEnv("http://127.0.0.1:9", "arn:aws:sns:us-east-1:111122223333:alerts", "sometimes", nil)
+	em, err := rie.Start(ctx, rieBin, bootstrap, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer em.Close()
+	_, err = em.Invoke(ctx, []byte(`{}`))
+	var fe *rie.FunctionError
+	if !errors.As(err, &fe) || !fe.Init || fe.Type != "Runtime.ConfigInvalid" || !strings.HasPrefix(fe.Message, "MODE: ") {
+		t.Fatalf("invoke error = %v (%#v), want the init error naming MODE\nlogs:\n%s", err, fe, em.Logs())
 	}
 }

@@ -5,6 +5,7 @@ package rie
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -95,9 +96,70 @@ func (e *Emulator) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		return nil, fmt.Errorf("invoke: read response: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return body, fmt.Errorf("invoke: HTTP %d: %s", resp.StatusCode, body)
+		return body, e.failure(resp.StatusCode, body)
 	}
 	return body, nil
+}
+
+// FunctionError is an invocation that failed in the function, as the emulator reports it: with
+// the error the function gave the runtime API (its init error, when it could not start), or, when
+// it gave none, the last lines it printed.
+type FunctionError struct {
+	Status        int    // the emulator's HTTP status (502 when the function exited)
+	Init          bool   // the function failed before it could take the event
+	Type, Message string // what the function reported; Message is its output when it reported nothing
+}
+
+func (e *FunctionError) Error() string {
+	what := "the function failed"
+	if e.Init {
+		what = "the function could not start"
+	}
+	if e.Type != "" {
+		return fmt.Sprintf("%s (%s): %s", what, e.Type, e.Message)
+	}
+	return fmt.Sprintf("%s (HTTP %d): %s", what, e.Status, e.Message)
+}
+
+// failure builds the FunctionError of a failed invocation from the response body and the logs.
+func (e *Emulator) failure(status int, body []byte) error {
+	logs := e.Logs()
+	fe := &FunctionError{Status: status, Init: strings.Contains(logs, "Init failed") || strings.Contains(logs, "INIT RTDONE(status: error)")}
+	var reported struct {
+		Type    string `json:"errorType"`
+		Message string `json:"errorMessage"`
+	}
+	if json.Unmarshal(body, &reported) == nil && reported.Message != "" {
+		fe.Type, fe.Message = reported.Type, reported.Message
+		return fe
+	}
+	out := FunctionOutput(logs)
+	if len(out) > 5 {
+		out = out[len(out)-5:]
+	}
+	fe.Message = strings.Join(out, "; ")
+	if fe.Message == "" {
+		fe.Message = strings.TrimSpace(string(body))
+	}
+	if fe.Message == "" {
+		fe.Message = "no output; see the emulator's log"
+	}
+	return fe
+}
+
+// FunctionOutput is what the function itself printed: the log without the emulator's own lines
+// ("[INFO] (rapid) ...") and its START, END and REPORT lines.
+func FunctionOutput(logs string) []string {
+	var out []string
+	for _, l := range strings.Split(logs, "\n") {
+		switch {
+		case strings.TrimSpace(l) == "", strings.Contains(l, "] (rapid) "),
+			strings.HasPrefix(l, "START RequestId:"), strings.HasPrefix(l, "END RequestId:"), strings.HasPrefix(l, "REPORT RequestId:"):
+		default:
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // Logs returns what the emulator and the function printed so far.

@@ -1,8 +1,10 @@
 package rie
 
 import (
+	"errors"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -45,5 +47,42 @@ func TestChildPIDsOfThisProcessParent(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("this process %d not among the children %v of its parent %d", os.Getpid(), pids, os.Getppid())
+	}
+}
+
+// A function that cannot start is reported with its own words: the init error it gave the
+// runtime API, or else what it printed; never a bare "HTTP 502".
+func TestFailureSurfacesTheInitError(t *testing.T) {
+	captured, err := os.ReadFile("testdata/emulator-init-error.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Emulator{logs: &syncBuffer{}}
+	_, _ = e.logs.Write(captured)
+	tests := map[string]struct {
+		body string
+		want FunctionError
+	}{
+		"reported to the runtime API": {
+			body: `{"errorMessage":"MODE: must be \"alert\" or \"fix\", got \"bad\"","errorType":"Runtime.ConfigInvalid"}`,
+			want: FunctionError{Status: 502, Init: true, Type: "Runtime.ConfigInvalid", Message: `MODE: must be "alert" or "fix", got "bad"`},
+		},
+		"only printed": {
+			body: "",
+			want: FunctionError{Status: 502, Init: true, Message: `ami-kms-remediator: MODE: must be "alert" or "fix", got "bad"; ` +
+				`{"error":"MODE: must be \"alert\" or \"fix\", got \"bad\"","level":"error","message":"cannot start: invalid configuration"}`},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := e.failure(502, []byte(tc.body))
+			var fe *FunctionError
+			if !errors.As(err, &fe) || !reflect.DeepEqual(*fe, tc.want) {
+				t.Fatalf("failure = %#v, want %#v", err, tc.want)
+			}
+			if !strings.HasPrefix(err.Error(), "the function could not start") || !strings.Contains(err.Error(), `MODE: must be`) {
+				t.Errorf("message %q", err)
+			}
+		})
 	}
 }

@@ -14,9 +14,6 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
 )
 
-func ref(name string) map[string]any     { return map[string]any{"Ref": name} }
-func getAtt(id, a string) map[string]any { return map[string]any{"Fn::GetAtt": []any{id, a}} }
-
 // TestEstateTable: the table has the store's keys and time-to-live attribute, on demand.
 func TestEstateTable(t *testing.T) {
 	t.Parallel()
@@ -85,8 +82,10 @@ func TestSweepTasks(t *testing.T) {
 	if vt := num(queue["VisibilityTimeout"]); vt < 6*num(fn["Timeout"]) {
 		t.Errorf("SweepQueue VisibilityTimeout %d < 6 x the function's Timeout %d", vt, num(fn["Timeout"]))
 	}
-	if dlq := dig(queue, "RedrivePolicy", "deadLetterTargetArn"); !reflect.DeepEqual(dlq, getAtt("SweepDeadLetterQueue", "Arn")) || num(dig(queue, "RedrivePolicy", "maxReceiveCount")) < 1 {
-		t.Errorf("SweepQueue RedrivePolicy = %s, want SweepDeadLetterQueue", mustJSON(t, queue["RedrivePolicy"]))
+	// The same MaxReceiveCount as the function's MAX_RECEIVE_COUNT: it knows which delivery is the last.
+	if redrive := queue["RedrivePolicy"]; !reflect.DeepEqual(redrive, map[string]any{"deadLetterTargetArn": getAtt("SweepDeadLetterQueue", "Arn"),
+		"maxReceiveCount": dig(fn, "Environment", "Variables", "MAX_RECEIVE_COUNT")}) {
+		t.Errorf("SweepQueue RedrivePolicy = %s, want SweepDeadLetterQueue after MAX_RECEIVE_COUNT deliveries", mustJSON(t, redrive))
 	}
 	for _, q := range []string{"SweepQueue", "SweepDeadLetterQueue"} {
 		if tpl.resource(t, q, "AWS::SQS::Queue")["SqsManagedSseEnabled"] != true {

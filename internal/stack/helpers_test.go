@@ -180,3 +180,14 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// getAttResources returns the resources a list of Fn::GetAtt values names, sorted.
+func getAttResources(v any) []string {
+	list, _ := v.([]any)
+	out := make([]string, 0, len(list))
+	for _, e := range list {
+		out = append(out, fmt.Sprint(dig(e, "Fn::GetAtt", 0)))
+	}
+	sort.Strings(out)
+	return out
+}

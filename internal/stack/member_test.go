@@ -10,7 +10,7 @@ import (
 func TestMemberRulesMatchCentral(t *testing.T) {
 	t.Parallel()
 	central, member := loadTemplate(t, "template.yaml"), loadTemplate(t, "member-account.yaml")
-	cRules, mRules := central.resourcesOfType("AWS::Events::Rule"), member.resourcesOfType("AWS::Events::Rule")
+	cRules, mRules := central.triggerRules(t), member.triggerRules(t)
 	if !reflect.DeepEqual(cRules, mRules) {
 		t.Fatalf("member rules %v, central rules %v: want the same set", mRules, cRules)
 	}
@@ -21,10 +21,13 @@ func TestMemberRulesMatchCentral(t *testing.T) {
 			if !reflect.DeepEqual(c["EventPattern"], m["EventPattern"]) {
 				t.Errorf("patterns differ:\ncentral %s\nmember  %s", mustJSON(t, c["EventPattern"]), mustJSON(t, m["EventPattern"]))
 			}
+			// A day of retries, then the member account's dead-letter queue: nothing is dropped.
 			want := []any{map[string]any{
-				"Id":      "CentralBus",
-				"Arn":     map[string]any{"Ref": "CentralEventBusArn"},
-				"RoleArn": map[string]any{"Fn::GetAtt": []any{"ForwardRole", "Arn"}},
+				"Id":               "CentralBus",
+				"Arn":              map[string]any{"Ref": "CentralEventBusArn"},
+				"RoleArn":          map[string]any{"Fn::GetAtt": []any{"ForwardRole", "Arn"}},
+				"DeadLetterConfig": map[string]any{"Arn": map[string]any{"Fn::GetAtt": []any{"ForwardDeadLetterQueue", "Arn"}}},
+				"RetryPolicy":      map[string]any{"MaximumEventAgeInSeconds": float64(86400), "MaximumRetryAttempts": float64(185)},
 			}}
 			if !reflect.DeepEqual(m["Targets"], want) {
 				t.Errorf("member targets = %s, want %s", mustJSON(t, m["Targets"]), mustJSON(t, want))
@@ -115,8 +118,10 @@ func TestMemberStackInstances(t *testing.T) {
 					t.Errorf("%s created = %v, want %v", id, created[id], tc.forward)
 				}
 			}
-			if created["ForwardRole"] != tc.forward {
-				t.Errorf("ForwardRole created = %v, want %v", created["ForwardRole"], tc.forward)
+			for _, id := range []string{"ForwardRole", "ForwardDeadLetterQueue", "ForwardDeadLetterQueuePolicy", "ForwardingFailedAlarm", "ForwardDeadLetterAlarm"} {
+				if created[id] != tc.forward {
+					t.Errorf("%s created = %v, want %v", id, created[id], tc.forward)
+				}
 			}
 			nonEmpty := false
 			for _, c := range created {

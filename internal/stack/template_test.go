@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 
@@ -24,6 +23,9 @@ var configEnvVars = map[string]string{
 	"IAM_POLICY_NAME":         "IamPolicyName",
 	"LOG_LEVEL":               "LogLevel",
 	"ESTATE_TABLE":            "EstateTable",
+	"METRIC_NAMESPACE":        "MetricNamespace",
+	"MAX_RECEIVE_COUNT":       "MaxReceiveCount",
+	"KEY_WRITE_SCOPE":         "KeyWriteScope",
 }
 
 func TestFunction(t *testing.T) {
@@ -37,7 +39,7 @@ func TestFunction(t *testing.T) {
 		"Handler":                      "bootstrap",
 		"CodeUri":                      ".",
 		"MemorySize":                   float64(128),
-		"ReservedConcurrentExecutions": float64(1),
+		"ReservedConcurrentExecutions": map[string]any{"Ref": "ReservedConcurrency"},
 		"Role":                         map[string]any{"Fn::GetAtt": []any{"RemediatorRole", "Arn"}},
 		"LoggingConfig": map[string]any{
 			"LogFormat": "JSON",
@@ -119,8 +121,29 @@ func TestQueueing(t *testing.T) {
 	if got := redrive["deadLetterTargetArn"]; !reflect.DeepEqual(got, map[string]any{"Fn::GetAtt": []any{"EventDeadLetterQueue", "Arn"}}) {
 		t.Errorf("RedrivePolicy.deadLetterTargetArn = %s, want EventDeadLetterQueue's ARN", mustJSON(t, got))
 	}
-	if n := num(redrive["maxReceiveCount"]); n != 5 {
-		t.Errorf("RedrivePolicy.maxReceiveCount = %d, want 5", n)
+	// One number for the queue and the function: the function knows which delivery is the last.
+	if got := redrive["maxReceiveCount"]; !reflect.DeepEqual(got, map[string]any{"Ref": "MaxReceiveCount"}) {
+		t.Errorf("RedrivePolicy.maxReceiveCount = %s, want the MaxReceiveCount parameter", mustJSON(t, got))
+	}
+	if got := dig(fn, "Environment", "Variables", "MAX_RECEIVE_COUNT"); !reflect.DeepEqual(got, map[string]any{"Ref": "MaxReceiveCount"}) {
+		t.Errorf("MAX_RECEIVE_COUNT = %s, want the MaxReceiveCount parameter", mustJSON(t, got))
+	}
+	params, _ := tpl["Parameters"].(map[string]any)
+	if d := num(dig(params, "MaxReceiveCount", "Default")); d != 5 || num(dig(params, "MaxReceiveCount", "MinValue")) != 1 || num(dig(params, "MaxReceiveCount", "MaxValue")) != 1000 {
+		t.Errorf("MaxReceiveCount = %s, want default 5 within SQS's 1..1000", mustJSON(t, params["MaxReceiveCount"]))
+	}
+
+	// The poller takes no more batches than may run, and the function may run that many: no
+	// throttled receive (which counts towards maxReceiveCount).
+	if got := dig(props, "ScalingConfig", "MaximumConcurrency"); !reflect.DeepEqual(got, map[string]any{"Ref": "MaximumConcurrency"}) {
+		t.Errorf("ScalingConfig.MaximumConcurrency = %s, want the MaximumConcurrency parameter", mustJSON(t, got))
+	}
+	maxC, reserved := params["MaximumConcurrency"], params["ReservedConcurrency"]
+	if num(dig(maxC, "MinValue")) != 2 || num(dig(maxC, "MaxValue")) != 1000 {
+		t.Errorf("MaximumConcurrency = %s, want AWS's range 2..1000", mustJSON(t, maxC))
+	}
+	if num(dig(reserved, "MinValue")) < num(dig(maxC, "MinValue")) || num(dig(reserved, "Default")) < num(dig(maxC, "Default")) {
+		t.Errorf("ReservedConcurrency %s may be below MaximumConcurrency %s", mustJSON(t, reserved), mustJSON(t, maxC))
 	}
 	dlq := tpl.resource(t, "EventDeadLetterQueue", "AWS::SQS::Queue")
 	for id, q := range map[string]map[string]any{"EventQueue": queue, "EventDeadLetterQueue": dlq} {
@@ -133,21 +156,34 @@ func TestQueueing(t *testing.T) {
 	}
 }
 
+// triggerRules are a template's rules for the remediator's triggers (not its alarm rules).
+func (tpl template) triggerRules(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, id := range tpl.resourcesOfType("AWS::Events::Rule") {
+		if !slices.Contains(stringList(dig(tpl.resource(t, id, "AWS::Events::Rule"), "EventPattern", "source")), "aws.cloudwatch") {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // TestRulesDeliverToQueue: every rule is on the default bus, targets EventQueue (with the DLQ for
 // undeliverable events), and is the only kind of source the queue policy lets send.
 func TestRulesDeliverToQueue(t *testing.T) {
 	t.Parallel()
 	tpl := loadTemplate(t, "template.yaml")
-	rules := tpl.resourcesOfType("AWS::Events::Rule")
+	rules := tpl.triggerRules(t)
 	var kindRules []string // the rules the trigger kinds name, each once
 	for _, d := range trigger.Kinds() {
 		if d.Rule != "" && !slices.Contains(kindRules, d.Rule) {
 			kindRules = append(kindRules, d.Rule)
 		}
 	}
-	sort.Strings(kindRules)
+	slices.Sort(kindRules)
+	slices.Sort(rules)
 	if !reflect.DeepEqual(rules, kindRules) {
-		t.Fatalf("template.yaml has the rules %v, the trigger kinds name %v: want the same (a rule per kind or kinds)", rules, kindRules)
+		t.Fatalf("template.yaml has the trigger rules %v, the trigger kinds name %v: want the same (a rule per kind or kinds)", rules, kindRules)
 	}
 	policy := tpl.resource(t, "EventQueuePolicy", "AWS::SQS::QueuePolicy")
 	stmts, _ := dig(policy, "PolicyDocument", "Statement").([]any)
@@ -158,13 +194,7 @@ func TestRulesDeliverToQueue(t *testing.T) {
 	if p := dig(stmt, "Principal", "Service"); p != "events.amazonaws.com" || stmt["Action"] != "sqs:SendMessage" {
 		t.Errorf("queue policy statement = %s, want events.amazonaws.com sqs:SendMessage", mustJSON(t, stmt))
 	}
-	var allowed []string
-	sources, _ := dig(stmt, "Condition", "ArnEquals", "aws:SourceArn").([]any)
-	for _, src := range sources {
-		allowed = append(allowed, fmt.Sprint(dig(src, "Fn::GetAtt", 0)))
-	}
-	sort.Strings(allowed)
-	if !reflect.DeepEqual(allowed, rules) {
+	if allowed := getAttResources(dig(stmt, "Condition", "ArnEquals", "aws:SourceArn")); !reflect.DeepEqual(allowed, rules) {
 		t.Errorf("queue policy aws:SourceArn names %v, want exactly the rules %v", allowed, rules)
 	}
 	for _, id := range rules {

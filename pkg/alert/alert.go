@@ -11,12 +11,18 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/usagepolicy"
 )
 
-// Context is what Compose needs besides the result.
+// Context is what Compose needs besides the result: the function's configuration, so that the
+// alert can say which configuration change would let the remediator fix what it did not.
 type Context struct {
 	Mode       string // "alert" | "fix" (MODE); "" is shown as "alert", the default
 	Region     string // the remediator's own region, used when a record has none
 	RequestID  string // Lambda request ID (or the CLI's run ID): ties the alert to the logs
 	PolicyName string // IAM_POLICY_NAME; "" means usagepolicy.DefaultName
+	// TrustedAccounts (TRUSTED_ACCOUNT_IDS) and TrustedOrganization (TRUSTED_ORGANIZATION_ID)
+	// are the trust the remediator runs with: a change that trusts one more account lists every
+	// current one, so that applying it drops none.
+	TrustedAccounts     []string
+	TrustedOrganization string
 }
 
 // Attribute is one SNS message attribute.
@@ -58,7 +64,9 @@ const (
 )
 
 // Compose builds the alert for res. It returns false when there is nothing to tell: no finding in
-// any record and no action other than "unchanged".
+// any record, no record that failed, and no action other than "unchanged". Which failed records
+// reach it (a transient failure that will be retried, or only the last delivery's) is the
+// caller's choice.
 func Compose(res report.Result, in Context) (Message, bool) {
 	if !worthTelling(res) {
 		return Message{}, false
@@ -74,7 +82,7 @@ func Compose(res report.Result, in Context) (Message, bool) {
 
 func worthTelling(res report.Result) bool {
 	for _, r := range res.Records {
-		if len(r.Findings) > 0 {
+		if len(r.Findings) > 0 || r.Error != "" {
 			return true
 		}
 	}
@@ -131,8 +139,10 @@ type analysis struct {
 	items []item
 	sev   string
 
-	seen  map[report.Code]*mentions // by code, built on first use
-	parts map[string]string         // rendered body parts, by name and detail
+	seen      map[report.Code]*mentions // by code, built on first use
+	parts     map[string]string         // rendered body parts, by name and detail
+	todoCache map[detail][]todo         // what needs a person, by detail level
+	fileNames map[string]int            // file names taken, while todos renders
 }
 
 func analyze(res report.Result, in Context) *analysis {

@@ -35,13 +35,14 @@ func TestCompose(t *testing.T) {
 			wantAccount:  "111122223333,444455556666",
 			wantCodes:    `["key-policy-missing-grant","key-policy-missing-use"]`,
 			contains: []string{
-				"1. share-image: image ami-0a1b2c3d4e5f67890, account 111122223333, region us-east-1\n",
-				"  - key-policy-missing-use, account 444455556666 [fixed]\n",
-				"for 444455556666: applied\n",
+				"Happened: share-image for image ami-0a1b2c3d4e5f67890 in account 111122223333, us-east-1.\n",
+				"Done: applied and verified 1 key-policy change for 444455556666.\n",
+				"DO THIS NOW: nothing; everything found was fixed.\n",
+				"  [fixed] key-policy-missing-use, account 444455556666: the key policy of this key does not let account 444455556666 use the key",
+				"  key-policy change for 444455556666: applied: " + keyPolicyReason + "\n",
 				"      +      \"Principal\": {\"AWS\": [\"arn:aws:iam::555566667777:root\", \"arn:aws:iam::444455556666:root\"]},\n",
-				"Nothing: everything found was fixed.\n",
 			},
-			notContains: []string{"put-key-policy", "Alert mode"},
+			notContains: []string{"put-key-policy", "alert mode", headingConfig, headingHuman, headingFiles},
 		},
 		"planned in alert mode": {
 			res: plannedResult(), mode: "alert", wantOK: true,
@@ -50,14 +51,18 @@ func TestCompose(t *testing.T) {
 			wantAccount:  "111122223333,444455556666",
 			wantCodes:    `["key-policy-missing-grant","key-policy-missing-use"]`,
 			contains: []string{
-				"Alert mode: nothing was changed",
-				"[planned]",
-				"Not fixed: alert mode: MODE=fix would apply it.\n",
-				"\"AWS\": \"arn:aws:iam::444455556666:root\"",
-				"aws kms put-key-policy --key-id " + keyARN + " --policy-name default --policy file://key-policy.json --region us-east-1\n",
+				"Done: nothing was changed (alert mode); planned 1 key-policy change for 444455556666.\n",
+				"DO THIS NOW (in account 111122223333, the key's owner): Key " + keyARN + " does not let account(s) 444455556666 use it from EC2",
+				"   Not fixed: alert mode (MODE=alert changes nothing; MODE=fix would apply it).\n",
+				"      aws kms put-key-policy --key-id " + keyARN + " --policy-name default --policy file://key-policy.json --region us-east-1\n",
+				"  [planned] key-policy-missing-grant, account 444455556666: ",
+				"MODE=alert: " + keyPolicyReason + "\n",
+				headingConfig + "\n",
+				"      sam deploy --parameter-overrides Mode=fix\n",
+				"File key-policy.json: the whole key policy the remediator planned for key " + keyARN + ".\n",
 				"            \"Sid\": \"Enable IAM User Permissions\",\n",
 			},
-			notContains: []string{"bypass-policy-lockout-safety-check"},
+			notContains: []string{"bypass-policy-lockout-safety-check", truncatedSuffix, "TrustedAccountIds="},
 		},
 		"untrusted account": {
 			res: untrustedResult(), mode: "fix", wantOK: true,
@@ -66,10 +71,13 @@ func TestCompose(t *testing.T) {
 			wantAccount:  "111122223333,999988887777",
 			wantCodes:    `["key-policy-missing-use","untrusted-account"]`,
 			contains: []string{
-				"Account(s) 999988887777 are not trusted (untrusted-account).\n",
-				"Not fixed: refused: untrusted-account.\n",
-				"Caution: the remediator does not trust 999988887777",
+				"DO THIS NOW (in account 111122223333, the image's owner): Account(s) 999988887777 are not trusted (untrusted-account)",
+				"--launch-permission 'Remove=[{UserId=999988887777}]'\n",
+				"      sam deploy --parameter-overrides TrustedAccountIds=444455556666,999988887777\n",
+				"It affects every trusted account",
+				"File key-policy-statements.json: the two statements",
 			},
+			notContains: []string{"Mode=fix"},
 		},
 		"aws managed key after a failed launch": {
 			res: awsManagedResult(), mode: "alert", wantOK: true,
@@ -78,12 +86,13 @@ func TestCompose(t *testing.T) {
 			wantAccount:  "444455556666",
 			wantCodes:    `["aws-managed-key"]`,
 			contains: []string{
-				"aws ec2 copy-image --source-image-id ami-0a1b2c3d4e5f67890 --source-region us-east-1 --region us-east-1 --name ami-0a1b2c3d4e5f67890-cmk --encrypted --kms-key-id \"$CMK_ARN\"\n",
+				"DO THIS NOW (in the account that owns image ami-0a1b2c3d4e5f67890): Image ami-0a1b2c3d4e5f67890 is encrypted with the AWS managed key",
+				"      aws ec2 copy-image --source-image-id ami-0a1b2c3d4e5f67890 --source-region us-east-1 --region us-east-1 --name ami-0a1b2c3d4e5f67890-cmk --encrypted --kms-key-id \"$CMK_ARN\"\n",
 				"cannot be changed",
-				"In account 111122223333 (the image owner)",
 			},
-			// An AWS managed key's policy cannot be edited: no statements to add to it.
-			notContains: []string{"Allow use of the key", "put-key-policy"},
+			// An AWS managed key's policy cannot be edited: no statements to add to it, and no
+			// configuration would let the remediator fix it.
+			notContains: []string{"Allow use of the key", "put-key-policy", headingConfig},
 		},
 		"iam missing for a role after a failed launch": {
 			res: iamRoleResult(), mode: "fix", wantOK: true,
@@ -96,9 +105,9 @@ func TestCompose(t *testing.T) {
 				"\"Sid\": \"AllowAttachmentOfPersistentResources\"",
 				"\"Resource\": [\n              \"" + keyARN + "\"\n            ]",
 				"\"kms:GrantIsForAWSResource\": true\n",
-				"aws iam create-policy --policy-name KmsKeyUsagePolicy --policy-document file://KmsKeyUsagePolicy.json\n",
-				"aws iam attach-role-policy --role-name launcher --policy-arn arn:aws:iam::444455556666:policy/KmsKeyUsagePolicy\n",
-				"  - key-policy-missing-use, account 444455556666 [fixed]\n",
+				"      aws iam create-policy --policy-name KmsKeyUsagePolicy --policy-document file://KmsKeyUsagePolicy.json\n",
+				"      aws iam attach-role-policy --role-name launcher --policy-arn arn:aws:iam::444455556666:policy/KmsKeyUsagePolicy\n",
+				"  [fixed] key-policy-missing-use, account 444455556666",
 			},
 			notContains: []string{"\"Resource\": \"*\"\n            \"Condition\"", "attach-user-policy"},
 		},
@@ -111,7 +120,7 @@ func TestCompose(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			m, ok := Compose(tc.res, Context{Mode: tc.mode, Region: "us-east-1", RequestID: "req-1"})
+			m, ok := Compose(tc.res, Context{Mode: tc.mode, Region: "us-east-1", RequestID: "req-1", TrustedAccounts: []string{target}})
 			if ok != tc.wantOK {
 				t.Fatalf("Compose ok = %v, want %v", ok, tc.wantOK)
 			}
@@ -151,6 +160,14 @@ func TestCompose(t *testing.T) {
 			want := withoutAlertOnlyFields(tc.res)
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("JSON block = %+v\nwant %+v", got, want)
+			}
+			raw, _ := machineBlock(m.Body)
+			var members map[string]json.RawMessage
+			if err := json.Unmarshal([]byte(raw), &members); err != nil {
+				t.Fatal(err)
+			}
+			if _, has := members["alert"]; has {
+				t.Errorf("the JSON block has an \"alert\" member: the message cannot say whether it was published")
 			}
 		})
 	}
@@ -222,20 +239,46 @@ func machineBlock(body string) (string, bool) {
 	return strings.Join(lines[begin+1:end], "\n"), true
 }
 
+// goldenAlerts are the alerts of each kind, as the remediator composes them: their bodies are
+// kept in testdata/ and their sizes bounded (TestAlertSizeBounds).
+var goldenAlerts = map[string]struct {
+	res  func() report.Result
+	mode string
+	// maxHuman bounds the part for people (everything before the result JSON, snippets and
+	// commands included), in non-blank lines; 0 for no bound beyond the top's.
+	maxHuman int
+}{
+	"planned-key-policy-alert-mode": {func() report.Result { return withPolicyDiff(plannedResult()) }, "alert", 60},
+	"applied-key-policy":            {func() report.Result { return withPolicyDiff(fixedResult()) }, "fix", 30},
+	"applied-iam":                   {func() report.Result { return withPolicyDiff(iamFixedResult()) }, "fix", 30},
+	"needs-human-untrusted":         {untrustedResult, "fix", 0},
+	"needs-human-explicit-deny":     {denyResult, "fix", 0},
+	"needs-human-aws-managed-key":   {awsManagedResult, "fix", 0},
+	"needs-human-key-disabled":      {disabledResult, "fix", 0},
+	"needs-human-iam-after-launch":  {func() report.Result { return withPolicyDiff(iamRoleResult()) }, "fix", 0},
+	"record-error":                  {errorResult, "fix", 0},
+	"mixed-batch":                   {mixedResult, "fix", 0},
+}
+
+// goldenContext is the configuration the golden alerts are composed with: one account trusted.
+func goldenContext(mode string) Context {
+	return Context{Mode: mode, Region: "us-east-1", RequestID: "8f14e45f-ceea-467f-a0e6-1b2c3d4e5f60", TrustedAccounts: []string{target}}
+}
+
 func TestComposeGolden(t *testing.T) {
-	tests := map[string]struct {
-		res  report.Result
-		mode string
-	}{
-		"planned-alert-mode":         {plannedResult(), "alert"},
-		"iam-role-launch-failed-fix": {iamRoleResult(), "fix"},
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.golden"))
+	for _, f := range files {
+		if _, ok := goldenAlerts[strings.TrimSuffix(filepath.Base(f), ".golden")]; !ok && !*update {
+			t.Errorf("%s is no golden alert's: remove it", f)
+		}
 	}
-	for name, tc := range tests {
+	for name, tc := range goldenAlerts {
 		t.Run(name, func(t *testing.T) {
-			m, ok := Compose(tc.res, Context{Mode: tc.mode, Region: "us-east-1", RequestID: "8f14e45f-ceea-467f-a0e6-1b2c3d4e5f60"})
+			m, ok := Compose(tc.res(), goldenContext(tc.mode))
 			if !ok {
 				t.Fatal("nothing composed")
 			}
+			checkInvariants(t, m)
 			got := "Subject: " + m.Subject + "\n\n" + m.Body
 			path := filepath.Join("testdata", name+".golden")
 			if *update {
@@ -277,9 +320,10 @@ func jsonBlockAfter(t *testing.T, body, marker string) string {
 // policy uses, with the account roots filled in.
 func TestKeyPolicyStatementsAreExact(t *testing.T) {
 	res := plannedResult()
+	res.Actions[0].Document = "" // without the whole planned policy, the statements are the remedy
 	res.Records[0].Findings = append(res.Records[0].Findings, missing(report.KeyPolicyMissingUse, "777788889999"))
 	m, _ := Compose(res, Context{Mode: "alert"})
-	raw := jsonBlockAfter(t, m.Body, `add these two statements`)
+	raw := jsonBlockAfter(t, m.Body, "File key-policy-statements.json: ")
 	var stmts []struct {
 		Sid       string
 		Effect    string
@@ -318,7 +362,7 @@ func TestIAMDocumentIsScopedToTheKeys(t *testing.T) {
 	res.Records[0].Findings = append(res.Records[0].Findings, report.Finding{
 		Code: report.IAMMissingUse, Account: target, KeyARN: otherKey, PrincipalARN: roleARN})
 	m, _ := Compose(res, Context{Mode: "fix", PolicyName: "TeamKmsPolicy"})
-	raw := jsonBlockAfter(t, m.Body, "create the policy TeamKmsPolicy")
+	raw := jsonBlockAfter(t, m.Body, "File TeamKmsPolicy.json: the identity policy for ")
 	var doc struct {
 		Version   string
 		Statement []struct {
@@ -432,7 +476,7 @@ func TestRemediesForUnfixableFindings(t *testing.T) {
 		"explicit deny": {
 			finding: report.Finding{Code: report.ExplicitDeny, Account: target, KeyARN: keyARN, Message: `statement 3 "DenyOutside" denies kms:CreateGrant`},
 			want: []string{"a Deny statement blocks account(s) 444455556666 (explicit-deny)", "never removes or rewrites statements",
-				"found: statement 3 \"DenyOutside\" denies kms:CreateGrant\n",
+				"  [needs a human] explicit-deny, account 444455556666: statement 3 \"DenyOutside\" denies kms:CreateGrant\n",
 				"aws kms get-key-policy --key-id " + keyARN + " --policy-name default --output text --region us-east-1\n"},
 		},
 		"disabled key": {
@@ -445,11 +489,11 @@ func TestRemediesForUnfixableFindings(t *testing.T) {
 		},
 		"key not found": {
 			finding: report.Finding{Code: report.KeyNotFound, Account: target, KeyARN: keyARN},
-			want:    []string{"(key-not-found) does not exist or the remediator cannot read it", "kms:DescribeKey"},
+			want:    []string{"(key-not-found) does not exist, or the remediator cannot read it", "kms:DescribeKey", "aws kms describe-key --key-id " + keyARN},
 		},
 		"a code this package does not know": {
 			finding: report.Finding{Code: "grant-missing-in-future", Account: target, KeyARN: keyARN, Message: "something new"},
-			want:    []string{"1. grant-missing-in-future for account 444455556666, key " + keyARN + ": something new\n"},
+			want:    []string{"DO THIS NOW: grant-missing-in-future for account 444455556666, key " + keyARN + ": something new\n"},
 		},
 	}
 	for name, tc := range tests {

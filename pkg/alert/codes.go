@@ -26,11 +26,11 @@ type Meaning struct {
 	remedy *remedy
 }
 
-// A remedy renders the numbered "needs a human" items for open findings, one string per item
-// (first line without its number, then indented lines). Codes that share a remedy are rendered
-// together, so both halves of a grant make one item per key or principal.
+// A remedy renders what a person must do about the open findings of its codes: one todo per
+// key, image or principal, each with one way to fix it. Codes that share a remedy are rendered
+// together, so both halves of a grant make one todo per key or principal.
 type remedy struct {
-	render func(a *analysis, d detail, open []item) []string
+	render func(a *analysis, d detail, open []item) []todo
 }
 
 // codeTable has one row per finding code, in the order their remedies appear in the alert.

@@ -123,32 +123,30 @@ func openFinding(code report.Code) report.Finding {
 	return report.Finding{Code: code, Account: target, KeyARN: keyARN, PrincipalARN: roleARN, Message: "found " + string(code)}
 }
 
-// humanPart is the "needs a human" section of a body.
-func humanPart(t *testing.T, body string) string {
-	t.Helper()
-	i, j := strings.Index(body, headingHuman), strings.Index(body, headingResult)
-	if i < 0 || j < i {
-		t.Fatalf("body lacks the %q section", headingHuman)
-	}
-	return body[i:j]
-}
-
-// Every row's remedy renders an item for an open finding of its code, the alert takes the row's
-// severity, and the unknown-code fallback is not used.
+// Every row's remedy renders a todo for an open finding of its code, with a concrete step to
+// take, the alert takes the row's severity, and the unknown-code fallback is not used.
 func TestEveryCodeHasARemedy(t *testing.T) {
 	for _, m := range Codes() {
 		t.Run(string(m.Code), func(t *testing.T) {
-			msg, ok := Compose(report.Result{Records: []report.Record{shareRecord(openFinding(m.Code))}}, Context{Mode: "fix"})
+			res := report.Result{Records: []report.Record{shareRecord(openFinding(m.Code))}}
+			msg, ok := Compose(res, Context{Mode: "fix"})
 			if !ok {
 				t.Fatal("nothing composed")
 			}
 			checkInvariants(t, msg)
-			human := humanPart(t, msg.Body)
-			if !strings.Contains(human, "\n1. ") || !strings.Contains(human, string(m.Code)) {
-				t.Errorf("no remedy item names %s:\n%s", m.Code, human)
+			todos := analyze(res, Context{Mode: "fix"}).todos(everything)
+			if len(todos) != 1 {
+				t.Fatalf("%d todos, want 1: %+v", len(todos), todos)
 			}
-			if strings.Contains(human, string(m.Code)+" for account ") {
-				t.Errorf("%s fell through to the remedy for unknown codes:\n%s", m.Code, human)
+			td := todos[0]
+			if !strings.Contains(td.title, string(m.Code)) || td.why == "" || td.body == "" {
+				t.Errorf("the todo does not name %s, say why, or say what to do: %+v", m.Code, td)
+			}
+			if strings.Contains(td.title, string(m.Code)+" for account ") {
+				t.Errorf("%s fell through to the remedy for unknown codes: %+v", m.Code, td)
+			}
+			if !strings.Contains(msg.Body, "DO THIS NOW") || !strings.Contains(msg.Body, td.title) {
+				t.Errorf("the todo is not the alert's DO THIS NOW:\n%s", msg.Body)
 			}
 			if got := msg.Attributes[AttrSeverity].Value; got != m.Severity {
 				t.Errorf("severity = %s, want the row's %s", got, m.Severity)

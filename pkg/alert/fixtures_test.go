@@ -54,12 +54,38 @@ func shareRecord(findings ...report.Finding) report.Record {
 	}
 }
 
+// missing is a key-policy finding for account, worded as the remediator words it (it names
+// the key).
 func missing(code report.Code, account string) report.Finding {
+	what := "use the key (kms:Decrypt, kms:ReEncrypt*, kms:GenerateDataKey*, kms:DescribeKey)"
+	if code == report.KeyPolicyMissingGrant {
+		what = "create grants for EC2 (kms:CreateGrant with kms:GrantIsForAWSResource)"
+	}
 	return report.Finding{
 		Code: code, Account: account, KeyARN: keyARN, Fixable: true,
-		Message: "key policy does not allow account " + account + " " + string(code[len("key-policy-missing-"):]) + " from EC2",
+		Message: "the key policy of " + keyARN + " does not let account " + account + " " + what,
 	}
 }
+
+// keyPolicyReason is what the remediator says of its key-policy edit: longer than any value
+// taken from an event may be, and never cut.
+const keyPolicyReason = `allow arn:aws:iam::444455556666:root to use the key (kms:Encrypt, kms:Decrypt, kms:ReEncrypt*, kms:GenerateDataKey*, kms:DescribeKey): added to statement 2 "Allow use of the key"; allow arn:aws:iam::444455556666:root to attach persistent resources (kms:CreateGrant, kms:ListGrants, kms:RevokeGrant when kms:GrantIsForAWSResource is true): added to statement 3 "Allow attachment of persistent resources"`
+
+// policyHunk is one statement's change in policyDiff.
+const policyHunk = `              "Effect": "Allow",
+              "Principal": {
+-                 "AWS": "arn:aws:iam::111122223333:role/ImageBuilder"
++                 "AWS": [
++                     "arn:aws:iam::111122223333:role/ImageBuilder",
++                     "arn:aws:iam::444455556666:root"
++                 ]
+              },
+              "Action": [
+`
+
+// policyDiff is the diff the remediator shows for that edit of the console's default key policy:
+// the same change in its two statements.
+const policyDiff = "  ...\n" + policyHunk + "  ...\n" + policyHunk + "  ...\n"
 
 // fixedResult: fix mode, a share to a trusted account, key policy fixed.
 func fixedResult() report.Result {
@@ -68,8 +94,7 @@ func fixedResult() report.Result {
 			missing(report.KeyPolicyMissingUse, target), missing(report.KeyPolicyMissingGrant, target))},
 		Actions: []report.Action{{
 			Type: report.ActionKeyPolicy, Target: keyARN, Accounts: []string{target},
-			Status: report.StatusApplied, Reason: "added account root to 2 statements; verified by GetKeyPolicy",
-			Diff: sampleDiff,
+			Status: report.StatusApplied, Reason: keyPolicyReason, Diff: sampleDiff,
 		}},
 	}
 }
@@ -78,8 +103,18 @@ func fixedResult() report.Result {
 func plannedResult() report.Result {
 	res := fixedResult()
 	res.Actions[0].Status = report.StatusPlanned
-	res.Actions[0].Reason = "alert mode"
+	res.Actions[0].Reason = "MODE=alert: " + keyPolicyReason
 	res.Actions[0].Document = sampleDocument
+	return res
+}
+
+// withPolicyDiff gives res's actions the diff of a real key policy (the console's default).
+func withPolicyDiff(res report.Result) report.Result {
+	for i := range res.Actions {
+		if res.Actions[i].Type == report.ActionKeyPolicy {
+			res.Actions[i].Diff = policyDiff
+		}
+	}
 	return res
 }
 
@@ -144,5 +179,70 @@ func nothingResult() report.Result {
 			{EventID: "x", Trigger: "ignored", IgnoredReason: "launchPermission.remove"},
 		},
 		Actions: []report.Action{{Type: report.ActionKeyPolicy, Target: keyARN, Accounts: []string{target}, Status: report.StatusUnchanged}},
+	}
+}
+
+// iamFixedResult: a launch by a role failed; the key policy and the role's IAM were fixed.
+func iamFixedResult() report.Result {
+	res := iamRoleResult()
+	res.Actions[0].Reason = keyPolicyReason
+	res.Actions = append(res.Actions, report.Action{
+		Type: report.ActionIAMPolicy, Target: "arn:aws:iam::444455556666:policy/KmsKeyUsagePolicy", Accounts: []string{target},
+		Principal: roleARN, Status: report.StatusApplied,
+		Reason: "created KmsKeyUsagePolicy allowing " + keyARN + "; attached it to role/launcher; verified by reading it back",
+	})
+	return res
+}
+
+// denyResult: a share to a trusted account that a Deny in the key policy blocks.
+func denyResult() report.Result {
+	return report.Result{
+		Records: []report.Record{shareRecord(report.Finding{
+			Code: report.ExplicitDeny, Account: target, KeyARN: keyARN, PrincipalARN: "arn:aws:iam::444455556666:root",
+			Message: "a Deny in the key policy of " + keyARN + ` blocks arn:aws:iam::444455556666:root: never fixed automatically (statement 4 "DenyOutsideOrg" denies kms:CreateGrant)`,
+		})},
+		Actions: []report.Action{},
+	}
+}
+
+// disabledResult: a launch failed on a disabled key.
+func disabledResult() report.Result {
+	return report.Result{
+		Records: []report.Record{{
+			EventID: "e2", Trigger: "instance-terminated", Account: target, Region: "us-east-1", ImageID: imageID,
+			Findings: []report.Finding{{
+				Code: report.KeyDisabled, Account: target, KeyARN: keyARN,
+				Message: "key " + keyARN + " is Disabled: enable it (aws kms enable-key) before anyone can launch",
+			}},
+		}},
+		Actions: []report.Action{},
+	}
+}
+
+// errorResult: a record whose check could not finish.
+func errorResult() report.Result {
+	return report.Result{
+		Records: []report.Record{{
+			EventID: "c0ffee00-1111-2222-3333-444455556666", Trigger: "launch-failed", Account: target, Region: "us-east-1", ImageID: imageID,
+			PrincipalARN: roleARN, Findings: []report.Finding{},
+			Error: "assume role arn:aws:iam::444455556666:role/ami-kms-remediator-member: operation error STS: AssumeRole, https response error StatusCode: 403, RequestID: 5b1e6c9a-0000-4000-8000-000000000000, api error AccessDenied: User: arn:aws:sts::111122223333:assumed-role/remediator/fn is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::444455556666:role/ami-kms-remediator-member",
+		}},
+		Actions: []report.Action{},
+	}
+}
+
+// mixedResult: one batch of four records: a key policy fixed, a share to an untrusted account,
+// an image on aws/ebs whose launch failed, and a record that failed.
+func mixedResult() report.Result {
+	fixed := fixedResult()
+	untrustedRec := untrustedResult().Records[0]
+	untrustedRec.EventID = "9a8b7c6d-0000-4000-8000-000000000001"
+	untrustedRec.ImageID = "ami-0fedcba9876543210"
+	managed := awsManagedResult().Records[0]
+	failed := errorResult().Records[0]
+	return report.Result{
+		Records: []report.Record{fixed.Records[0], untrustedRec, managed, failed},
+		Actions: append(fixed.Actions, untrustedResult().Actions...),
+		Stats:   map[string]int{"EC2:DescribeImages": 4, "KMS:GetKeyPolicy": 3, "KMS:PutKeyPolicy": 1, "SNS:Publish": 1},
 	}
 }

@@ -12,9 +12,13 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 )
 
-var knownHeadings = map[string]bool{
-	headingHappened: true, headingFindings: true, headingActions: true, headingHuman: true, headingResult: true,
-}
+var knownHeadings = func() map[string]bool {
+	m := map[string]bool{}
+	for _, h := range Headings() {
+		m[h] = true
+	}
+	return m
+}()
 
 // checkInvariants asserts what must hold for every message, whatever the input.
 func checkInvariants(t *testing.T, m Message) {

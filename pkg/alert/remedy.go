@@ -7,64 +7,118 @@ import (
 	"strings"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
-
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/keypolicy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/usagepolicy"
 )
 
-// Indentation inside a "needs a human" item: text lines, then blocks (JSON, commands).
+// Indentation inside a todo: text lines, then blocks (JSON, commands).
 const (
 	textIndent  = "   "
 	blockIndent = "      "
 )
 
+// todo is one thing a person must do: what is wrong, why the remediator did not fix it, where
+// and how to fix it. The first todo of an alert is its "do this now" block; every todo has one
+// way to fix it (its body), and anything else it may need goes to more.
+type todo struct {
+	title string // what is wrong, one line, cleaned
+	why   string // why the remediator did not fix it, cleaned
+	where string // who runs the commands ("in account 111122223333, the key's owner"); "" for nobody in particular
+	body  string // the steps and the exact commands: indented lines
+	more  string // details and alternatives: indented lines
+	files []file // files the commands read
+	trust []string
+}
+
+// file is a document a todo's commands read, shown under FILES at the end of the body.
+type file struct {
+	name  string // e.g. "key-policy.json"
+	about string // what it is, cleaned
+	body  string // block lines, cleaned
+}
+
+// todoWriter builds a todo's indented lines.
+type todoWriter struct{ strings.Builder }
+
+func (w *todoWriter) say(format string, a ...any) {
+	w.WriteString(textIndent)
+	fmt.Fprintf(w, format, a...)
+	w.WriteByte('\n')
+}
+
+// run writes one shell command; args are already quoted.
+func (w *todoWriter) run(args ...string) {
+	w.WriteString(blockIndent + strings.Join(args, " ") + "\n")
+}
+
 // The remedies of codeTable's rows. Each renders the open findings of the codes that share it.
 var (
-	keyNotFoundRemedy = keyStateRemedy(func(b *strings.Builder, key, _ string) {
-		fmt.Fprintf(b, "Key %s (key-not-found) does not exist or the remediator cannot read it. Nothing was fixed.\n", orNone(key))
-		fmt.Fprintf(b, "%sCheck that the key exists in %s and that the remediator's role may call kms:DescribeKey and kms:GetKeyPolicy on it.\n", textIndent, ownerOf(key))
+	keyNotFoundRemedy = keyStateRemedy(func(key, region string, w *todoWriter) (title, why string) {
+		w.say("Check that the key exists and that the remediator's role may call kms:DescribeKey and kms:GetKeyPolicy on it:")
+		w.run("aws kms describe-key --key-id", shellArg(key), "--region", shellArg(region))
+		return fmt.Sprintf("Key %s (key-not-found) does not exist, or the remediator cannot read it.", orNone(key)),
+			"without the key and its policy the remediator can neither check nor change anything"
 	})
-	keyDisabledRemedy = keyStateRemedy(func(b *strings.Builder, key, region string) {
-		fmt.Fprintf(b, "Key %s is disabled (key-disabled): EC2 cannot use it for anyone. Nothing was fixed.\n", orNone(key))
-		fmt.Fprintf(b, "%sIf it should be in use, enable it in %s:\n", textIndent, ownerOf(key))
-		b.WriteString(command("aws kms enable-key --key-id", shellArg(key), "--region", shellArg(region)))
+	keyDisabledRemedy = keyStateRemedy(func(key, region string, w *todoWriter) (title, why string) {
+		w.say("If it should be in use, enable it:")
+		w.run("aws kms enable-key --key-id", shellArg(key), "--region", shellArg(region))
+		return fmt.Sprintf("Key %s is disabled (key-disabled): EC2 cannot use it for anyone.", orNone(key)),
+			"the remediator never changes the state of a key"
 	})
-	keyPendingDeletionRemedy = keyStateRemedy(func(b *strings.Builder, key, region string) {
-		fmt.Fprintf(b, "Key %s is scheduled for deletion (key-pending-deletion): EC2 cannot use it, and its data becomes unreadable when it is deleted. Nothing was fixed.\n", orNone(key))
-		fmt.Fprintf(b, "%sIf it is still needed, cancel the deletion and enable it in %s:\n", textIndent, ownerOf(key))
-		b.WriteString(command("aws kms cancel-key-deletion --key-id", shellArg(key), "--region", shellArg(region)))
-		b.WriteString(command("aws kms enable-key --key-id", shellArg(key), "--region", shellArg(region)))
+	keyPendingDeletionRemedy = keyStateRemedy(func(key, region string, w *todoWriter) (title, why string) {
+		w.say("If it is still needed, cancel the deletion and enable it:")
+		w.run("aws kms cancel-key-deletion --key-id", shellArg(key), "--region", shellArg(region))
+		w.run("aws kms enable-key --key-id", shellArg(key), "--region", shellArg(region))
+		return fmt.Sprintf("Key %s is scheduled for deletion (key-pending-deletion): EC2 cannot use it, and its data becomes unreadable when it is deleted.", orNone(key)),
+			"the remediator never changes the state of a key"
 	})
-	awsManagedRemedy = &remedy{render: (*analysis).awsManagedRemedies}
-	publicRemedy     = &remedy{render: (*analysis).publicRemedies}
-	denyRemedy       = &remedy{render: (*analysis).denyRemedies}
-	untrustedRemedy  = &remedy{render: (*analysis).untrustedRemedies}
-	keyPolicyRemedy  = &remedy{render: (*analysis).keyPolicyRemedies}
-	iamRemedy        = &remedy{render: (*analysis).iamRemedies}
+	awsManagedRemedy = &remedy{render: (*analysis).awsManagedTodos}
+	publicRemedy     = &remedy{render: (*analysis).publicTodos}
+	denyRemedy       = &remedy{render: (*analysis).denyTodos}
+	untrustedRemedy  = &remedy{render: (*analysis).untrustedTodos}
+	keyPolicyRemedy  = &remedy{render: (*analysis).keyPolicyTodos}
+	iamRemedy        = &remedy{render: (*analysis).iamTodos}
 )
 
-// remedies lists what still needs a person, each entry one numbered item's text (first line
-// without the number, then indented lines): the remedies in codeTable's order, then what no row
-// explains.
-func (a *analysis) remedies(d detail) []string {
+// todos lists what still needs a person, most urgent first: the remedies in codeTable's order,
+// then what no row explains. Rendered once per detail level.
+func (a *analysis) todos(d detail) []todo {
+	if t, ok := a.todoCache[d]; ok {
+		return t
+	}
+	a.fileNames = map[string]int{}
 	open := map[*remedy][]item{}
 	for _, it := range a.items {
 		if it.st != stateFixed && it.m.remedy != nil {
 			open[it.m.remedy] = append(open[it.m.remedy], it)
 		}
 	}
-	var out []string
+	var out []todo
 	for _, m := range codeTable {
 		if items := open[m.remedy]; len(items) > 0 {
 			out = append(out, m.remedy.render(a, d, items)...)
 			delete(open, m.remedy) // rendered once, for every code that shares it
 		}
 	}
-	return append(out, a.otherRemedies()...)
+	out = append(out, a.otherTodos()...)
+	if a.todoCache == nil {
+		a.todoCache = map[detail][]todo{}
+	}
+	a.todoCache[d] = out
+	return out
 }
 
-// arnPart returns field i of an ARN (1 partition, 3 region, 4 account), or "".
+// fileName returns base+ext, or base-N+ext when an earlier todo already uses that name.
+func (a *analysis) fileName(base, ext string) string {
+	a.fileNames[base]++
+	if n := a.fileNames[base]; n > 1 {
+		return fmt.Sprintf("%s-%d%s", base, n, ext)
+	}
+	return base + ext
+}
+
+// arnPart returns field i of an ARN (1 partition, 2 service, 3 region, 4 account, 5 resource), or "".
 func arnPart(arn string, i int) string {
 	a, ok := awsid.ParseARN(arn)
 	if !ok {
@@ -91,27 +145,21 @@ func (a *analysis) regionOf(arn string, rec *report.Record) string {
 	return a.ctx.Region
 }
 
-// ownerOf names the account in an ARN for a sentence ("account 111122223333"), or "its owner".
-func ownerOf(arn string) string {
-	if acc := arnPart(arn, 4); acc != "" {
-		return "account " + cleanValue(acc)
+// keyOwner says where a key's commands run: "in account 111122223333, the key's owner".
+func keyOwner(key string) string {
+	if acc := arnPart(key, 4); acc != "" {
+		return "in account " + cleanValue(acc) + ", the key's owner"
 	}
-	return "its owner's account"
+	return "in the account that owns the key"
 }
 
-// messages lists the distinct finding messages of items as indented lines.
-func messages(items []item) string {
-	var seen distinct
-	for _, it := range items {
-		if it.f.Message != "" {
-			seen.add(it.f.Message)
-		}
+// imageOwner says where an image's commands run. A share event comes from the image's owner;
+// for other events the owner is not in the record.
+func imageOwner(rec *report.Record) string {
+	if rec.Trigger == "share-image" && awsid.IsAccountID(rec.Account) {
+		return "in account " + rec.Account + ", the image's owner"
 	}
-	var b strings.Builder
-	for _, m := range seen.list {
-		fmt.Fprintf(&b, "%sfound: %s\n", textIndent, cleanValue(m))
-	}
-	return b.String()
+	return "in the account that owns image " + orNone(rec.ImageID)
 }
 
 // accountList joins cleaned account values.
@@ -123,83 +171,73 @@ func accountList(accounts []string) string {
 	return strings.Join(cleaned, ", ")
 }
 
-// command renders one shell command line as a block line; args are already quoted.
-func command(args ...string) string {
-	return blockIndent + strings.Join(args, " ") + "\n"
-}
-
-// keyStateRemedy renders one item per key in a state where EC2 cannot use it; say writes what
-// that state means and the commands that end it.
-func keyStateRemedy(say func(b *strings.Builder, key, region string)) *remedy {
-	return &remedy{render: func(a *analysis, _ detail, open []item) []string {
-		var out []string
+// keyStateRemedy renders one todo per key in a state where EC2 cannot use it; say writes the
+// commands that end that state and returns the title and why nothing was fixed.
+func keyStateRemedy(say func(key, region string, w *todoWriter) (title, why string)) *remedy {
+	return &remedy{render: func(a *analysis, _ detail, open []item) []todo {
+		var out []todo
 		done := map[string]bool{}
 		for _, it := range open {
 			if done[it.f.KeyARN] {
 				continue
 			}
 			done[it.f.KeyARN] = true
-			var b strings.Builder
-			say(&b, it.f.KeyARN, a.regionOf(it.f.KeyARN, it.rec))
-			b.WriteString(messages([]item{it}))
-			out = append(out, b.String())
+			var w todoWriter
+			title, why := say(it.f.KeyARN, a.regionOf(it.f.KeyARN, it.rec), &w)
+			out = append(out, todo{title: title, why: why, where: keyOwner(it.f.KeyARN), body: w.String()})
 		}
 		return out
 	}}
 }
 
-func (a *analysis) awsManagedRemedies(_ detail, open []item) []string {
+func (a *analysis) awsManagedTodos(_ detail, open []item) []todo {
 	type group struct {
-		image, key, region string
-		rec                *report.Record
-		accounts           []string
-		items              []item
+		rec      *report.Record
+		key      string
+		accounts []string
 	}
 	var groups []*group
 	index := map[pair]*group{}
 	for _, it := range open {
 		g := index[pair{it.rec.ImageID, it.f.KeyARN}]
 		if g == nil {
-			region := it.rec.Region
-			if region == "" {
-				region = a.regionOf(it.f.KeyARN, it.rec)
-			}
-			g = &group{image: it.rec.ImageID, key: it.f.KeyARN, region: region, rec: it.rec}
+			g = &group{rec: it.rec, key: it.f.KeyARN}
 			groups = append(groups, g)
-			index[pair{g.image, g.key}] = g
+			index[pair{it.rec.ImageID, it.f.KeyARN}] = g
 		}
 		if it.f.Account != "" {
 			g.accounts = appendNew(g.accounts, it.f.Account)
 		}
-		g.items = append(g.items, it)
 	}
-	var out []string
+	var out []todo
 	for _, g := range groups {
-		var b strings.Builder
-		fmt.Fprintf(&b, "Image %s is encrypted with the AWS managed key %s (aws-managed-key).", orNone(g.image), orNone(g.key))
-		if len(g.accounts) > 0 {
-			fmt.Fprintf(&b, " Accounts affected: %s.", accountList(g.accounts))
+		region := g.rec.Region
+		if region == "" {
+			region = a.regionOf(g.key, g.rec)
 		}
-		b.WriteString("\n")
-		fmt.Fprintf(&b, "%sWhy nothing was fixed: the policy of an AWS managed key (aws/ebs) cannot be changed, so no other account can ever use it;\n", textIndent)
-		fmt.Fprintf(&b, "%sthe image must be copied with a customer managed key, and the copy shared instead. In %s (the image owner), run:\n", textIndent, ownerOf(g.key))
-		fmt.Fprintf(&b, "%s# CMK_ARN: a customer managed key in that account; the accounts above must be allowed to use it\n", blockIndent)
-		image := g.image
+		image := g.rec.ImageID
 		if image == "" {
 			image = "IMAGE_ID"
 		}
-		b.WriteString(command("aws ec2 copy-image --source-image-id", shellArg(image),
-			"--source-region", shellArg(g.region), "--region", shellArg(g.region),
-			"--name", shellArg(image+"-cmk"), "--encrypted --kms-key-id \"$CMK_ARN\""))
-		fmt.Fprintf(&b, "%sThen share the new image; its key policy gets the accounts added when the remediator sees the share (MODE=fix, trusted accounts).\n", textIndent)
-		b.WriteString(messages(g.items))
-		out = append(out, b.String())
+		title := fmt.Sprintf("Image %s is encrypted with the AWS managed key %s (aws-managed-key).", orNone(g.rec.ImageID), orNone(g.key))
+		if len(g.accounts) > 0 {
+			title = fmt.Sprintf("Image %s is encrypted with the AWS managed key %s (aws-managed-key): account(s) %s cannot launch it.",
+				orNone(g.rec.ImageID), orNone(g.key), accountList(g.accounts))
+		}
+		var w, more todoWriter
+		w.say("Copy it with a customer managed key that those accounts may use (CMK_ARN), and share the copy instead:")
+		w.run("aws ec2 copy-image --source-image-id", shellArg(image),
+			"--source-region", shellArg(region), "--region", shellArg(region),
+			"--name", shellArg(image+"-cmk"), "--encrypted --kms-key-id \"$CMK_ARN\"")
+		more.say("When the copy is shared, the remediator adds the accounts to its key policy (MODE=fix, trusted accounts).")
+		out = append(out, todo{title: title, why: "the policy of an AWS managed key cannot be changed, so no other account can ever use it",
+			where: imageOwner(g.rec), body: w.String(), more: more.String()})
 	}
 	return out
 }
 
-func (a *analysis) publicRemedies(_ detail, open []item) []string {
-	var out []string
+func (a *analysis) publicTodos(_ detail, open []item) []todo {
+	var out []todo
 	done := map[string]bool{}
 	for _, it := range open {
 		if done[it.rec.ImageID] {
@@ -214,20 +252,20 @@ func (a *analysis) publicRemedies(_ detail, open []item) []string {
 		if region == "" {
 			region = a.ctx.Region
 		}
-		var b strings.Builder
-		fmt.Fprintf(&b, "Image %s is shared with everyone (public-image).\n", orNone(it.rec.ImageID))
-		fmt.Fprintf(&b, "%sWhy nothing was fixed: the remediator never opens a key to everyone, and AWS does not allow public images with encrypted snapshots.\n", textIndent)
-		fmt.Fprintf(&b, "%sMake it private and share it with the accounts that need it instead:\n", textIndent)
-		b.WriteString(command("aws ec2 modify-image-attribute --image-id", shellArg(image), "--region", shellArg(region),
-			"--launch-permission", shellQuote("Remove=[{Group=all}]")))
-		b.WriteString(messages([]item{it}))
-		out = append(out, b.String())
+		var w todoWriter
+		w.say("Make it private, then share it with the accounts that need it:")
+		w.run("aws ec2 modify-image-attribute --image-id", shellArg(image), "--region", shellArg(region),
+			"--launch-permission", shellQuote("Remove=[{Group=all}]"))
+		out = append(out, todo{
+			title: fmt.Sprintf("Image %s is shared with everyone (public-image).", orNone(it.rec.ImageID)),
+			why:   "the remediator never opens a key to everyone, and AWS does not allow public images with encrypted snapshots",
+			where: imageOwner(it.rec), body: w.String()})
 	}
 	return out
 }
 
-func (a *analysis) denyRemedies(_ detail, open []item) []string {
-	var out []string
+func (a *analysis) denyTodos(_ detail, open []item) []todo {
+	var out []todo
 	keys, groups := groupBy(open, byKey)
 	for _, key := range keys {
 		items := groups[key]
@@ -235,29 +273,88 @@ func (a *analysis) denyRemedies(_ detail, open []item) []string {
 		for _, it := range items {
 			accounts.add(it.f.Account)
 		}
-		var b strings.Builder
-		fmt.Fprintf(&b, "Key %s: a Deny statement blocks account(s) %s (explicit-deny).\n", orNone(key), accountList(accounts.list))
-		fmt.Fprintf(&b, "%sWhy nothing was fixed: the remediator never removes or rewrites statements, and an Allow cannot override a Deny.\n", textIndent)
-		fmt.Fprintf(&b, "%sReview the Deny in the key policy (in %s) and change it if the accounts should use the key:\n", textIndent, ownerOf(key))
-		b.WriteString(command("aws kms get-key-policy --key-id", shellArg(key), "--policy-name default --output text --region",
-			shellArg(a.regionOf(key, items[0].rec))))
-		b.WriteString(messages(items))
-		out = append(out, b.String())
+		var w todoWriter
+		w.say("Read the key policy, and change the Deny if the accounts should use the key (the next event fixes the rest):")
+		w.run("aws kms get-key-policy --key-id", shellArg(key), "--policy-name default --output text --region",
+			shellArg(a.regionOf(key, items[0].rec)))
+		out = append(out, todo{
+			title: fmt.Sprintf("Key %s: a Deny statement blocks account(s) %s (explicit-deny).", orNone(key), accountList(accounts.list)),
+			why:   "the remediator never removes or rewrites statements, and an Allow cannot override a Deny",
+			where: keyOwner(key), body: w.String()})
 	}
 	return out
 }
 
-func (a *analysis) untrustedRemedies(_ detail, open []item) []string {
+func (a *analysis) untrustedTodos(_ detail, open []item) []todo {
 	var accounts distinct
+	var trust []string
+	shares := map[string][]string{} // image -> untrusted accounts that are not a key's owner
+	var images distinct
+	var recs = map[string]*report.Record{}
 	for _, it := range open {
 		accounts.add(it.f.Account)
+		if awsid.IsAccountID(it.f.Account) {
+			trust = appendNew(trust, it.f.Account)
+			if it.f.Account != arnPart(it.f.KeyARN, 4) && it.rec.ImageID != "" {
+				images.add(it.rec.ImageID)
+				shares[it.rec.ImageID] = appendNew(shares[it.rec.ImageID], it.f.Account)
+				if recs[it.rec.ImageID] == nil {
+					recs[it.rec.ImageID] = it.rec
+				}
+			}
+		}
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "Account(s) %s are not trusted (untrusted-account).\n", accountList(accounts.list))
-	fmt.Fprintf(&b, "%sWhy nothing was fixed: they are neither in TRUSTED_ACCOUNT_IDS nor confirmed members of TRUSTED_ORGANIZATION_ID, and the remediator grants only to trusted accounts.\n", textIndent)
-	fmt.Fprintf(&b, "%sIf they should use the image, add them to TRUSTED_ACCOUNT_IDS (the next event fixes it), or apply the key-policy statements below by hand.\n", textIndent)
-	b.WriteString(messages(open))
-	return []string{b.String()}
+	why := "the remediator grants only to accounts in TRUSTED_ACCOUNT_IDS or confirmed members of TRUSTED_ORGANIZATION_ID"
+	if len(a.ctx.TrustedAccounts) == 0 && a.ctx.TrustedOrganization == "" {
+		why += ", and none are configured"
+	}
+	var w, more todoWriter
+	where := ""
+	switch {
+	case len(trust) == 0:
+		w.say("They are not 12-digit account IDs: nothing can be granted to them; the logs for request %s have the event.", orNone(a.ctx.RequestID))
+	case len(images.list) == 0:
+		w.say("If they should be trusted, apply the configuration change at the end of this alert (it affects every trusted account).")
+	default:
+		w.say("If they should not use the image, remove their launch permission; if they should, apply the configuration change at the end.")
+		for _, image := range images.list {
+			rec := recs[image]
+			ids := make([]string, len(shares[image]))
+			for i, acc := range shares[image] {
+				ids[i] = "{UserId=" + acc + "}"
+			}
+			region := rec.Region
+			if region == "" {
+				region = a.ctx.Region
+			}
+			w.run("aws ec2 modify-image-attribute --image-id", shellArg(image), "--region", shellArg(region),
+				"--launch-permission", shellQuote("Remove=["+strings.Join(ids, ",")+"]"))
+		}
+		where = imageOwner(recs[images.list[0]])
+	}
+	var files []file
+	if len(trust) > 0 {
+		// Granting by hand, without trusting them, stays possible: the statements for each key.
+		keys, groups := groupBy(open, byKey)
+		for _, key := range keys {
+			var accs []string
+			for _, it := range groups[key] {
+				if awsid.IsAccountID(it.f.Account) && it.f.Account != arnPart(key, 4) {
+					accs = appendNew(accs, it.f.Account)
+				}
+			}
+			if len(accs) == 0 || !strings.HasPrefix(key, "arn:") {
+				continue
+			}
+			name := a.fileName("key-policy-statements", ".json")
+			more.say("To grant %s by hand without trusting them: add the statements in %s (FILES) to the key policy of %s.", accountList(accs), name, orNone(key))
+			files = append(files, file{name: name, about: "the two statements AWS's default key policy uses, for " + accountList(accs), body: keyPolicyStatements(key, accs)})
+		}
+	}
+	return []todo{{
+		title: fmt.Sprintf("Account(s) %s are not trusted (untrusted-account): nothing was changed for them.", accountList(accounts.list)),
+		why:   why, where: where, body: w.String(), more: more.String(), files: files, trust: trust,
+	}}
 }
 
 // statement is one policy statement, members in AWS's usual order.
@@ -309,11 +406,11 @@ func (a *analysis) whyOpen(items []item) string {
 		var r string
 		switch {
 		case it.st == statePlanned:
-			r = "alert mode: MODE=fix would apply it"
+			r = "alert mode (MODE=alert changes nothing; MODE=fix would apply it)"
 		case it.act != nil && it.act.Reason != "":
-			r = it.act.Status + ": " + it.act.Reason
+			r = cleanValue(it.act.Status) + ": " + cleanSentence(it.act.Reason)
 		case it.act != nil:
-			r = it.act.Status
+			r = cleanValue(it.act.Status)
 		case a.mentions(report.UntrustedAccount).accounts[it.f.Account]:
 			r = "the account is not trusted"
 		default:
@@ -321,75 +418,81 @@ func (a *analysis) whyOpen(items []item) string {
 		}
 		reasons.add(r)
 	}
-	cleaned := make([]string, len(reasons.list))
-	for i, r := range reasons.list {
-		cleaned[i] = cleanValue(r)
-	}
-	return strings.Join(cleaned, "; ")
+	return strings.Join(reasons.list, "; ")
 }
 
-func (a *analysis) keyPolicyRemedies(d detail, open []item) []string {
+// bestAction is the most successful action covering items.
+func bestAction(items []item) *report.Action {
+	var act *report.Action
+	for _, it := range items {
+		if it.act != nil && (act == nil || statusRank(it.act.Status) > statusRank(act.Status)) {
+			act = it.act
+		}
+	}
+	return act
+}
+
+func (a *analysis) keyPolicyTodos(d detail, open []item) []todo {
 	keys, groups := groupBy(open, byKey)
 	untrustedAccounts := a.mentions(report.UntrustedAccount).accounts
 	deniedPairs := a.mentions(report.ExplicitDeny).pairs
 	managedKeys := a.mentions(report.AWSManagedKey).keys
-	var out []string
+	var out []todo
 	for _, key := range keys {
-		if managedKeys[key] { // an AWS managed key's policy cannot be edited: see its own item
+		if managedKeys[key] { // an AWS managed key's policy cannot be edited: see its own todo
 			continue
 		}
-		items := groups[key]
-		var codes, invalid, untrusted, denied []string
+		var codes, invalid []string
 		var accounts distinct
-		var act *report.Action
-		for _, it := range items {
-			codes = appendNew(codes, string(it.f.Code))
+		var items []item
+		for _, it := range groups[key] {
 			switch {
 			case !awsid.IsAccountID(it.f.Account):
 				invalid = appendNew(invalid, it.f.Account)
-				continue
-			case untrustedAccounts[it.f.Account]:
-				untrusted = appendNew(untrusted, it.f.Account)
+			case untrustedAccounts[it.f.Account] || deniedPairs[pair{key, it.f.Account}]:
+				continue // the untrusted-account or explicit-deny todo says what to do
+			default:
+				accounts.add(it.f.Account)
 			}
-			if deniedPairs[pair{key, it.f.Account}] {
-				denied = appendNew(denied, it.f.Account)
-			}
-			accounts.add(it.f.Account)
-			if it.act != nil && (act == nil || statusRank(it.act.Status) > statusRank(act.Status)) {
-				act = it.act
-			}
+			codes = appendNew(codes, string(it.f.Code))
+			items = append(items, it)
+		}
+		if len(items) == 0 {
+			continue
 		}
 		sort.Strings(codes)
-		var b strings.Builder
 		all := append(append([]string{}, accounts.list...), invalid...)
-		fmt.Fprintf(&b, "Key %s: account(s) %s cannot use it from EC2 (%s).\n", orNone(key), accountList(all), strings.Join(codes, ", "))
-		fmt.Fprintf(&b, "%sNot fixed: %s.\n", textIndent, a.whyOpen(items))
+		t := todo{
+			title: fmt.Sprintf("Key %s does not let account(s) %s use it from EC2 (%s).", orNone(key), accountList(all), cleanValue(strings.Join(codes, ", "))),
+			why:   a.whyOpen(items), where: keyOwner(key),
+		}
+		var w, more todoWriter
 		if len(invalid) > 0 {
-			fmt.Fprintf(&b, "%s%s: not 12-digit account IDs; no statement is given for them.\n", textIndent, accountList(invalid))
+			w.say("%s: not 12-digit account IDs; nothing is given for them.", accountList(invalid))
 		}
-		if len(accounts.list) > 0 {
-			fmt.Fprintf(&b, "%sIn %s, add these two statements to the key policy's \"Statement\" list (change nothing else):\n", textIndent, ownerOf(key))
-			b.WriteString(keyPolicyStatements(key, accounts.list))
-			fmt.Fprintf(&b, "%sIf statements with these Sids exist already, add the account root ARN(s) to their Principal instead of adding new ones.\n", textIndent)
-			if len(untrusted) > 0 {
-				fmt.Fprintf(&b, "%sCaution: the remediator does not trust %s; add them only if you do.\n", textIndent, accountList(untrusted))
+		region := shellArg(a.regionOf(key, items[0].rec))
+		act := bestAction(items)
+		switch {
+		case len(accounts.list) == 0:
+		case act != nil && act.Document != "" && act.Status != report.StatusApplied && d.documents:
+			name := a.fileName("key-policy", ".json")
+			w.say("Save %s (under FILES, at the end of this message), then apply it:", name)
+			w.run("aws kms put-key-policy --key-id", shellArg(key), "--policy-name default --policy file://"+name, "--region", region)
+			w.say("It adds %s and changes nothing else (diff under DETAILS); if the key policy changed since, check the image again instead.", accountList(accounts.list))
+			t.files = append(t.files, file{name: name, about: "the whole key policy the remediator " + planVerb(act.Status) + " for key " + orNone(key), body: documentBlock(act.Document)})
+		default:
+			name := a.fileName("key-policy-statements", ".json")
+			w.say("Add the two statements in %s (FILES, at the end) to the policy's \"Statement\" list, changing nothing else:", name)
+			w.run("aws kms get-key-policy --key-id", shellArg(key), "--policy-name default --output text --region", region, "> key-policy.json")
+			w.run("aws kms put-key-policy --key-id", shellArg(key), "--policy-name default --policy file://key-policy.json --region", region)
+			more.say("If statements with these Sids exist already, add the account root ARN(s) to their Principal instead of adding new ones.")
+			if act != nil && act.Document != "" && act.Status != report.StatusApplied {
+				more.say("The whole %s policy (%d bytes) was omitted to fit the SNS size limit; the statements are enough.", planVerb(act.Status), len(act.Document))
 			}
-			if len(denied) > 0 {
-				fmt.Fprintf(&b, "%sA Deny blocks %s: these statements alone will not help them (see above).\n", textIndent, accountList(denied))
-			}
+			t.files = append(t.files, file{name: name, about: "the two statements AWS's default key policy uses, for " + accountList(accounts.list), body: keyPolicyStatements(key, accounts.list)})
 		}
-		if act != nil && act.Document != "" && act.Status != report.StatusApplied {
-			if d.documents {
-				fmt.Fprintf(&b, "%sOr apply the whole policy the remediator %s (save it as key-policy.json; the lockout safety check stays on):\n", textIndent, planVerb(act.Status))
-				b.WriteString(command("aws kms put-key-policy --key-id", shellArg(key), "--policy-name default --policy file://key-policy.json --region",
-					shellArg(a.regionOf(key, items[0].rec))))
-				fmt.Fprintf(&b, "%skey-policy.json:\n", textIndent)
-				b.WriteString(documentBlock(act.Document))
-			} else {
-				fmt.Fprintf(&b, "%sThe whole %s policy (%d bytes) was omitted to fit the SNS size limit; the statements above are enough.\n", textIndent, planVerb(act.Status), len(act.Document))
-			}
-		}
-		out = append(out, b.String())
+		t.body, t.more = w.String(), more.String()
+		out = append(out, t)
 	}
 	return out
 }
@@ -439,91 +542,84 @@ func parsePrincipal(arn string) iamPrincipal {
 	return p
 }
 
-func (a *analysis) iamRemedies(d detail, open []item) []string {
+func (a *analysis) iamTodos(d detail, open []item) []todo {
 	principals, groups := groupBy(open, item.principal)
-	var out []string
+	var out []todo
 	for _, arn := range principals {
 		items := groups[arn]
 		var keys, codes []string
-		var act *report.Action
 		for _, it := range items {
 			codes = appendNew(codes, string(it.f.Code))
 			if strings.HasPrefix(it.f.KeyARN, "arn:") {
 				keys = appendNew(keys, it.f.KeyARN)
 			}
-			if it.act != nil && (act == nil || statusRank(it.act.Status) > statusRank(act.Status)) {
-				act = it.act
-			}
 		}
 		sort.Strings(codes)
+		act := bestAction(items)
 		p := parsePrincipal(arn)
 		account := p.account
 		if account == "" {
 			account = items[0].f.Account
 		}
-		var b strings.Builder
-		fmt.Fprintf(&b, "Principal %s (account %s) is not allowed to use key(s) %s (%s).\n",
-			orNone(arn), orNone(account), accountList(keys), strings.Join(codes, ", "))
-		fmt.Fprintf(&b, "%sNot fixed: %s.\n", textIndent, a.whyOpen(items))
-		if len(keys) == 0 {
-			fmt.Fprintf(&b, "%sThe key ARN is not known; the logs for this request have the details.\n", textIndent)
-			b.WriteString(messages(items))
-			out = append(out, b.String())
-			continue
+		t := todo{
+			title: fmt.Sprintf("Principal %s may not use key(s) %s (%s).", orNone(arn), accountList(keys), cleanValue(strings.Join(codes, ", "))),
+			why:   a.whyOpen(items), where: "in account " + orNone(account) + ", the principal's",
 		}
-		if p.kind == "service-linked-role" {
-			fmt.Fprintf(&b, "%sIt is a service-linked role, which cannot take identity policies: the fix is on the key side.\n", textIndent)
-			fmt.Fprintf(&b, "%sEither the key policy names the role, or someone in account %s whose identity policy allows kms:CreateGrant on the key creates a grant:\n", textIndent, orNone(account))
+		var w, more todoWriter
+		switch {
+		case len(keys) == 0:
+			w.say("The key ARN is not known; the logs for request %s have the details.", orNone(a.ctx.RequestID))
+		case p.kind == "service-linked-role":
+			w.say("A service-linked role cannot take identity policies: a principal of that account allowed kms:CreateGrant on the key grants it instead:")
 			for _, key := range keys {
-				b.WriteString(command("aws kms create-grant --key-id", shellArg(key), "--grantee-principal", shellArg(arn),
+				w.run("aws kms create-grant --key-id", shellArg(key), "--grantee-principal", shellArg(arn),
 					"--operations Encrypt Decrypt ReEncryptFrom ReEncryptTo GenerateDataKey GenerateDataKeyWithoutPlaintext DescribeKey CreateGrant --region",
-					shellArg(a.regionOf(key, items[0].rec))))
+					shellArg(a.regionOf(key, items[0].rec)))
 			}
-			b.WriteString(messages(items))
-			out = append(out, b.String())
-			continue
-		}
-		name := a.ctx.PolicyName
-		file := "file://" + name + ".json"
-		policyARN := "arn:" + partitionOf(arn) + ":iam::" + account + ":policy/" + name
-		if act != nil && strings.HasPrefix(act.Target, "arn:") && strings.Contains(act.Target, ":policy/") {
-			policyARN = act.Target
-		}
-		fmt.Fprintf(&b, "%sIn account %s, create the policy %s with this document (save it as %s.json) and attach it:\n",
-			textIndent, orNone(account), cleanValue(name), cleanValue(name))
-		if act != nil && act.Document != "" && d.documents {
-			b.WriteString(documentBlock(act.Document))
-		} else {
-			// The document the remediator itself creates (usagepolicy.New): never Resource "*".
-			b.WriteString(block(string(usagepolicy.New(keys)), blockIndent, cleanJSONLine))
-		}
-		b.WriteString(command("aws iam create-policy --policy-name", shellArg(name), "--policy-document", shellArg(file)))
-		switch p.kind {
-		case "user":
-			b.WriteString(command("aws iam attach-user-policy --user-name", shellArg(p.name), "--policy-arn", shellArg(policyARN)))
-		case "role":
-			b.WriteString(command("aws iam attach-role-policy --role-name", shellArg(p.name), "--policy-arn", shellArg(policyARN)))
+			more.say("Or let the key policy name the role (in the key owner's account).")
 		default:
-			fmt.Fprintf(&b, "%sThe principal is not an IAM user or role: give it these permissions through whatever grants its identity policies.\n", textIndent)
+			name := a.ctx.PolicyName
+			fname := a.fileName(name, ".json")
+			policyARN := "arn:" + partitionOf(arn) + ":iam::" + account + ":policy/" + name
+			if act != nil && strings.HasPrefix(act.Target, "arn:") && strings.Contains(act.Target, ":policy/") {
+				policyARN = act.Target
+			}
+			doc := block(string(usagepolicy.New(keys)), blockIndent, cleanJSONLine) // what the remediator itself creates: never Resource "*"
+			if act != nil && act.Document != "" && d.documents {
+				doc = documentBlock(act.Document)
+			}
+			w.say("Save %s (FILES, at the end), then create the policy and attach it:", cleanValue(fname))
+			w.run("aws iam create-policy --policy-name", shellArg(name), "--policy-document", shellArg("file://"+fname))
+			switch p.kind {
+			case "user":
+				w.run("aws iam attach-user-policy --user-name", shellArg(p.name), "--policy-arn", shellArg(policyARN))
+			case "role":
+				w.run("aws iam attach-role-policy --role-name", shellArg(p.name), "--policy-arn", shellArg(policyARN))
+			default:
+				w.say("The principal is not an IAM user or role: give it these permissions through whatever grants its identity policies.")
+			}
+			more.say("If %s already exists, put the key ARN(s) into its Resource and make that the default version (IAM keeps 5 versions: delete the oldest non-default one first):", cleanValue(name))
+			more.run("aws iam create-policy-version --policy-arn", shellArg(policyARN), "--policy-document", shellArg("file://"+fname), "--set-as-default")
+			t.files = append(t.files, file{name: fname, about: "the identity policy for " + orNone(arn), body: doc})
 		}
-		fmt.Fprintf(&b, "%sIf %s already exists, put the key ARN(s) into its Resource and make that the default version (IAM keeps 5 versions: delete the oldest non-default one first):\n",
-			textIndent, cleanValue(name))
-		b.WriteString(command("aws iam create-policy-version --policy-arn", shellArg(policyARN), "--policy-document", shellArg(file), "--set-as-default"))
-		b.WriteString(messages(items))
-		out = append(out, b.String())
+		t.body, t.more = w.String(), more.String()
+		out = append(out, t)
 	}
 	return out
 }
 
-// otherRemedies: open findings with codes codeTable does not have, refused or failed actions no
+// otherTodos: open findings with codes codeTable does not have, refused or failed actions no
 // finding explains, and records that failed.
-func (a *analysis) otherRemedies() []string {
-	var out []string
+func (a *analysis) otherTodos() []todo {
+	var out []todo
 	for _, it := range a.items {
 		if it.st == stateFixed || it.known {
 			continue
 		}
-		out = append(out, fmt.Sprintf("%s for account %s, key %s: %s\n", orNone(string(it.f.Code)), orNone(it.f.Account), orNone(it.f.KeyARN), orNone(it.f.Message)))
+		out = append(out, todo{
+			title: fmt.Sprintf("%s for account %s, key %s: %s", orNone(string(it.f.Code)), orNone(it.f.Account), orNone(it.f.KeyARN), orNoneSentence(it.f.Message)),
+			why:   "this remediator does not know the code; the logs for request " + orNone(a.ctx.RequestID) + " have the details",
+		})
 	}
 	explained := map[*report.Action]bool{}
 	for _, it := range a.items {
@@ -531,18 +627,41 @@ func (a *analysis) otherRemedies() []string {
 	}
 	for i := range a.res.Actions {
 		act := &a.res.Actions[i]
-		if act.Status != report.StatusRefused && act.Status != report.StatusFailed {
+		if act.Status != report.StatusRefused && act.Status != report.StatusFailed || explained[act] {
 			continue
 		}
-		if !explained[act] {
-			out = append(out, fmt.Sprintf("Action %s on %s %s: %s\n", orNone(act.Type), orNone(act.Target), orNone(act.Status), orNone(act.Reason)))
-		}
+		out = append(out, todo{
+			title: fmt.Sprintf("Action %s on %s %s.", orNone(act.Type), orNone(act.Target), orNone(act.Status)),
+			why:   orNoneSentence(act.Reason),
+		})
 	}
-	for _, r := range a.res.Records {
-		if r.Error != "" {
-			out = append(out, fmt.Sprintf("Event %s (%s) could not be processed: %s\n%sThe logs for request %s have the details.\n",
-				orNone(r.EventID), orNone(r.Trigger), cleanValue(r.Error), textIndent, orNone(a.ctx.RequestID)))
+	for i := range a.res.Records {
+		r := &a.res.Records[i]
+		if r.Error == "" {
+			continue
 		}
+		var w todoWriter
+		// A failed launch or copy names the account that needs the image; a share names the owner.
+		if alreadyFailed(r.Trigger) && r.ImageID != "" && awsid.IsAccountID(r.Account) && r.Region != "" {
+			w.say("Find the cause in the function's logs for request %s; once it is fixed, check the image again:", orNone(a.ctx.RequestID))
+			w.run("amikms check --image", shellArg(r.ImageID), "--region", shellArg(r.Region), "--account", r.Account)
+		} else {
+			w.say("Find the cause in the function's logs for request %s; once it is fixed, redrive the event if it reached", orNone(a.ctx.RequestID))
+			w.say("the dead-letter queue (README: \"Dead-letter queue redrive\"); the next event for the image checks it again anyway.")
+		}
+		out = append(out, todo{
+			title: fmt.Sprintf("Event %s (%s) could not be processed: %s", orNone(r.EventID), orNone(r.Trigger), cleanSentence(r.Error)),
+			why:   "the check did not finish; the event is retried when the failure was transient",
+			body:  w.String(),
+		})
 	}
 	return out
+}
+
+// orNoneSentence is cleanSentence, with "(none)" for empty text.
+func orNoneSentence(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return cleanSentence(s)
 }

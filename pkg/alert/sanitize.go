@@ -18,10 +18,17 @@ import (
 //     bidi overrides, zero-width characters, line/paragraph separators) are shown escaped.
 //   - Runs that look like our markers ("===", "-----") are broken up, so even a human skimming
 //     cannot mistake a value for a heading.
-//   - A value is cut at MaxValueRunes runes.
+//   - A value taken from an event (an ID, an ARN, an account) is cut at MaxValueRunes runes. The
+//     remediator's own sentences (finding messages, action reasons, notes, errors) are not cut:
+//     they embed event values only after the remediator has bounded them, so only a sentence
+//     longer than MaxSentenceBytes, which the remediator never writes, is cut, at a word.
 
-// MaxValueRunes is how much of one untrusted value an alert shows.
+// MaxValueRunes is how much of one value taken from an event an alert shows.
 const MaxValueRunes = 256
+
+// MaxSentenceBytes bounds one of the remediator's own sentences: far above any it writes (a
+// finding message or an action reason is a few hundred bytes), so that only garbage is cut.
+const MaxSentenceBytes = 4096
 
 const truncatedSuffix = "…(truncated)"
 
@@ -37,6 +44,19 @@ func cleanValue(s string) string {
 		out += truncatedSuffix
 	}
 	return out
+}
+
+// cleanSentence makes one of the remediator's own sentences safe to print on one line of the
+// body, like cleanValue, but without cutting it (see MaxSentenceBytes).
+func cleanSentence(s string) string {
+	if len(s) <= MaxSentenceBytes {
+		return defang(escapeControls(strings.ToValidUTF8(s, "\uFFFD")))
+	}
+	cut := cutBytes(s, MaxSentenceBytes)
+	if i := strings.LastIndexByte(cut, ' '); i > MaxSentenceBytes/2 {
+		cut = cut[:i]
+	}
+	return defang(escapeControls(strings.ToValidUTF8(cut, "\uFFFD"))) + truncatedSuffix
 }
 
 // cutRunes returns at most n runes of s (as valid UTF-8) and whether anything was cut.

@@ -152,25 +152,9 @@ func withCodes(s string, codes []string) string {
 	}
 }
 
-// openCodes are the distinct codes of findings that are not fixed, most important first (by
-// their rows' Priority; codes the table does not have last).
+// openCodes are the distinct codes of findings that are not fixed, most important first.
 func (a *analysis) openCodes() []string {
-	var open distinct
-	priority := map[string]int{}
-	for _, it := range a.items {
-		if it.st != stateFixed && validCode(it.f.Code) {
-			open.add(string(it.f.Code))
-			priority[string(it.f.Code)] = it.m.Priority
-		}
-	}
-	codes := open.list
-	sort.SliceStable(codes, func(i, j int) bool {
-		if priority[codes[i]] != priority[codes[j]] {
-			return priority[codes[i]] < priority[codes[j]]
-		}
-		return codes[i] < codes[j]
-	})
-	return codes
+	return a.codesByPriority(func(it item) bool { return it.st != stateFixed })
 }
 
 // validCode: codes are ours ("key-policy-missing-use"), but the field is a string; anything else

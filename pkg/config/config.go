@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/metrics"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/usagepolicy"
 )
 
@@ -22,9 +24,20 @@ const (
 
 // Defaults for the optional variables.
 const (
-	DefaultMemberRoleName = "ami-kms-remediator-member"
-	DefaultIAMPolicyName  = usagepolicy.DefaultName
-	DefaultLogLevel       = "info"
+	DefaultMemberRoleName  = "ami-kms-remediator-member"
+	DefaultIAMPolicyName   = usagepolicy.DefaultName
+	DefaultLogLevel        = "info"
+	DefaultMetricNamespace = metrics.DefaultNamespace
+	// DefaultMaxReceiveCount is the template's default maxReceiveCount of the event queue.
+	DefaultMaxReceiveCount = 5
+	// maxReceiveCountLimit is SQS's bound on a redrive policy's maxReceiveCount (1 to 1,000).
+	maxReceiveCountLimit = 1000
+)
+
+// Key write scopes (the template's KeyWriteScope): what the function's role may write.
+const (
+	WriteAllKeys    = "all-keys"
+	WriteTaggedKeys = "tagged-keys"
 )
 
 // Config is the validated configuration.
@@ -39,6 +52,15 @@ type Config struct {
 	// EstateTable is the estate store's DynamoDB table ("": no store: every finding is told,
 	// and a key-policy change re-checks nothing).
 	EstateTable string
+	// MetricNamespace is the CloudWatch namespace of the function's metrics (METRIC_NAMESPACE).
+	MetricNamespace string
+	// MaxReceiveCount is the event queue's maxReceiveCount (MAX_RECEIVE_COUNT, shared with its
+	// redrive policy): the delivery whose ApproximateReceiveCount reaches it is the last one
+	// before the dead-letter queue.
+	MaxReceiveCount int
+	// KeyWriteScope is what the function's role may write (KEY_WRITE_SCOPE: all-keys or
+	// tagged-keys), as deployed; "" when not stated. IAM enforces it; the function reports it.
+	KeyWriteScope string
 }
 
 // The patterns check shapes with + and the lengths are checked apart: a bounded repetition such
@@ -114,7 +136,67 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	default:
 		return Config{}, fmt.Errorf("LOG_LEVEL: must be debug, info, warn or error, got %q", c.LogLevel)
 	}
+	c.MetricNamespace = strings.TrimSpace(getenv("METRIC_NAMESPACE"))
+	if c.MetricNamespace == "" {
+		c.MetricNamespace = DefaultMetricNamespace
+	}
+	if err := metrics.ValidNamespace(c.MetricNamespace); err != nil {
+		return Config{}, fmt.Errorf("METRIC_NAMESPACE: %w", err)
+	}
+	c.MaxReceiveCount = DefaultMaxReceiveCount
+	if v := strings.TrimSpace(getenv("MAX_RECEIVE_COUNT")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxReceiveCountLimit {
+			return Config{}, fmt.Errorf("MAX_RECEIVE_COUNT: must be a whole number from 1 to %d (the queue's maxReceiveCount), got %q", maxReceiveCountLimit, v)
+		}
+		c.MaxReceiveCount = n
+	}
+	c.KeyWriteScope = strings.ToLower(strings.TrimSpace(getenv("KEY_WRITE_SCOPE")))
+	switch c.KeyWriteScope {
+	case "", WriteAllKeys, WriteTaggedKeys:
+	default:
+		return Config{}, fmt.Errorf("KEY_WRITE_SCOPE: must be %s or %s, got %q", WriteAllKeys, WriteTaggedKeys, getenv("KEY_WRITE_SCOPE"))
+	}
 	return c, nil
+}
+
+// Effective is the configuration as the function runs with it, for its one log line at cold
+// start: mode, trust, write scope, topic and the rest, defaults filled in.
+func (c Config) Effective() map[string]any {
+	trusted := append([]string{}, c.TrustedAccountIDs...) // [] rather than null
+	trust := "nobody: TRUSTED_ACCOUNT_IDS and TRUSTED_ORGANIZATION_ID are empty, so nothing is ever granted"
+	switch {
+	case len(trusted) > 0 && c.TrustedOrganizationID != "":
+		trust = fmt.Sprintf("%d accounts and the members of organization %s", len(trusted), c.TrustedOrganizationID)
+	case len(trusted) > 0:
+		trust = fmt.Sprintf("%d accounts", len(trusted))
+	case c.TrustedOrganizationID != "":
+		trust = "the members of organization " + c.TrustedOrganizationID
+	}
+	topic := c.AlertTopicARN
+	if topic == "" {
+		topic = "none: no alerts are sent"
+	}
+	out := map[string]any{
+		"mode":                 string(c.Mode),
+		"trust":                trust,
+		"trusted_accounts":     trusted,
+		"trusted_organization": c.TrustedOrganizationID,
+		"alert_topic":          topic,
+		"member_role":          c.MemberRoleName,
+		"iam_policy":           c.IAMPolicyName,
+		"log_level":            c.LogLevel,
+		"metric_namespace":     c.MetricNamespace,
+		"max_receive_count":    c.MaxReceiveCount,
+	}
+	if c.KeyWriteScope != "" {
+		out["key_write_scope"] = c.KeyWriteScope
+	}
+	out["estate_table"] = c.EstateTable
+	if c.EstateTable == "" {
+		out["estate_table"] = "none: every finding is told every time it is seen"
+	}
+	return out
 }
 
 // parseAccounts reads a comma- or space-separated list of 12-digit account IDs.

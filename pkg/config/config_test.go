@@ -22,8 +22,27 @@ func TestFromEnv(t *testing.T) {
 				if len(c.TrustedAccountIDs) != 0 {
 					t.Errorf("trusted: %v", c.TrustedAccountIDs)
 				}
+				if c.MetricNamespace != "AmiKmsRemediator" || c.MaxReceiveCount != 5 || c.KeyWriteScope != "" {
+					t.Errorf("defaults: namespace %q, max receive count %d, write scope %q", c.MetricNamespace, c.MaxReceiveCount, c.KeyWriteScope)
+				}
 			},
 		},
+		"metrics and redelivery": {
+			env: map[string]string{"METRIC_NAMESPACE": "Team/ami-kms", "MAX_RECEIVE_COUNT": "10", "KEY_WRITE_SCOPE": "Tagged-Keys"},
+			check: func(t *testing.T, c Config) {
+				if c.MetricNamespace != "Team/ami-kms" || c.MaxReceiveCount != 10 || c.KeyWriteScope != WriteTaggedKeys {
+					t.Errorf("got namespace %q, max receive count %d, write scope %q", c.MetricNamespace, c.MaxReceiveCount, c.KeyWriteScope)
+				}
+			},
+		},
+		"AWS namespace":          {env: map[string]string{"METRIC_NAMESPACE": "AWS/Lambda"}, wantErr: "METRIC_NAMESPACE"},
+		"namespace with a comma": {env: map[string]string{"METRIC_NAMESPACE": "a,b"}, wantErr: "METRIC_NAMESPACE"},
+		"namespace 256":          {env: map[string]string{"METRIC_NAMESPACE": strings.Repeat("n", 256)}, wantErr: "METRIC_NAMESPACE"},
+		"receive count 0":        {env: map[string]string{"MAX_RECEIVE_COUNT": "0"}, wantErr: "MAX_RECEIVE_COUNT"},
+		"receive count 1001":     {env: map[string]string{"MAX_RECEIVE_COUNT": "1001"}, wantErr: "MAX_RECEIVE_COUNT"},
+		"receive count 1000":     {env: map[string]string{"MAX_RECEIVE_COUNT": "1000"}},
+		"receive count word":     {env: map[string]string{"MAX_RECEIVE_COUNT": "five"}, wantErr: "MAX_RECEIVE_COUNT"},
+		"bad write scope":        {env: map[string]string{"KEY_WRITE_SCOPE": "some-keys"}, wantErr: "KEY_WRITE_SCOPE"},
 		"fix mode with accounts": {
 			env: map[string]string{"MODE": "FIX", "TRUSTED_ACCOUNT_IDS": "444455556666, 111122223333,444455556666"},
 			check: func(t *testing.T, c Config) {
@@ -85,5 +104,42 @@ func TestFromEnv(t *testing.T) {
 				tc.check(t, c)
 			}
 		})
+	}
+}
+
+// The cold-start line says what the function will do: its mode, whom it trusts (and that the
+// default trusts nobody), its write scope when stated, its topic.
+func TestEffective(t *testing.T) {
+	c, err := FromEnv(env(map[string]string{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := c.Effective()
+	if e["mode"] != "alert" || !strings.HasPrefix(e["trust"].(string), "nobody") || e["alert_topic"] != "none: no alerts are sent" {
+		t.Errorf("defaults: %v", e)
+	}
+	if accounts, ok := e["trusted_accounts"].([]string); !ok || accounts == nil || len(accounts) != 0 {
+		t.Errorf("trusted_accounts = %#v, want an empty list", e["trusted_accounts"])
+	}
+	if _, ok := e["key_write_scope"]; ok {
+		t.Errorf("a write scope that was not stated is reported: %v", e)
+	}
+	c, err = FromEnv(env(map[string]string{"MODE": "fix", "TRUSTED_ACCOUNT_IDS": "444455556666,111122223333", "TRUSTED_ORGANIZATION_ID": "o-a1b2c3d4e5",
+		"ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:111122223333:alerts", "KEY_WRITE_SCOPE": "tagged-keys", "MAX_RECEIVE_COUNT": "7"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e = c.Effective()
+	for k, want := range map[string]any{
+		"mode": "fix", "trust": "2 accounts and the members of organization o-a1b2c3d4e5", "trusted_organization": "o-a1b2c3d4e5",
+		"alert_topic": "arn:aws:sns:us-east-1:111122223333:alerts", "key_write_scope": "tagged-keys", "max_receive_count": 7,
+		"metric_namespace": "AmiKmsRemediator",
+	} {
+		if e[k] != want {
+			t.Errorf("%s = %v, want %v", k, e[k], want)
+		}
+	}
+	if got := strings.Join(e["trusted_accounts"].([]string), ","); got != "111122223333,444455556666" {
+		t.Errorf("trusted_accounts = %s", got)
 	}
 }

@@ -38,7 +38,8 @@ func (r *run) publishAlert(ctx context.Context, res *report.Result) {
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		requestID = lc.AwsRequestID
 	}
-	actx := alert.Context{Mode: string(r.cfg.Mode), Region: r.clients.Region(), RequestID: requestID, PolicyName: r.cfg.IAMPolicyName}
+	actx := alert.Context{Mode: string(r.cfg.Mode), Region: r.clients.Region(), RequestID: requestID, PolicyName: r.cfg.IAMPolicyName,
+		TrustedAccounts: r.cfg.TrustedAccountIDs, TrustedOrganization: r.cfg.TrustedOrganizationID}
 	defer r.publishResolved(ctx, actx)
 	msg, ok := alert.Compose(told, actx)
 	if !ok {
