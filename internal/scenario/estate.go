@@ -7,6 +7,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/store"
 )
@@ -41,4 +43,35 @@ func EstateTable(ctx context.Context, cfg aws.Config, name string) (string, erro
 // DynamoDB returns a DynamoDB client acting as account.
 func (w *World) DynamoDB(account string) *dynamodb.Client {
 	return dynamodb.NewFromConfig(w.cfg(account, Region))
+}
+
+// CentralBusARN is the central account's default event bus in the scenario's region: where
+// member stacks forward their events.
+const CentralBusARN = "arn:aws:events:" + Region + ":" + Owner + ":event-bus/default"
+
+// MemberStack deploys what member-account.yaml gives a sweep in account: its member role (not in
+// Owner, which needs none), and in each region a forwarding rule to the central bus (not in
+// Owner's own region, where the central stack's rules are).
+func (w *World) MemberStack(ctx context.Context, account string, regions ...string) error {
+	if account != Owner {
+		if err := w.MemberRole(ctx, account); err != nil {
+			return err
+		}
+	}
+	for _, region := range regions {
+		if account == Owner && region == Region {
+			continue
+		}
+		eb := eventbridge.NewFromConfig(w.cfg(account, region))
+		name := "ami-kms-remediator-member-KeyPolicyDriftRule"
+		if _, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(name),
+			EventPattern: aws.String(`{"source":["aws.kms"],"detail-type":["AWS API Call via CloudTrail"]}`)}); err != nil {
+			return fmt.Errorf("put the forwarding rule in %s/%s: %w", account, region, err)
+		}
+		if _, err := eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(name),
+			Targets: []ebtypes.Target{{Id: aws.String("CentralBus"), Arn: aws.String(CentralBusARN)}}}); err != nil {
+			return fmt.Errorf("target the central bus from %s/%s: %w", account, region, err)
+		}
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/store"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/sweep"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
@@ -247,4 +248,26 @@ func resourceName(r any) string {
 		return id
 	}
 	return subString(r)
+}
+
+// TestAuditTrust: the function's role trusts Lambda, and the audit principal only when one is
+// given, only in the session name the remediator knows as its own.
+func TestAuditTrust(t *testing.T) {
+	t.Parallel()
+	tpl := loadTemplate(t, "template.yaml")
+	stmts, _ := dig(tpl.resource(t, "RemediatorRole", "AWS::IAM::Role"), "AssumeRolePolicyDocument", "Statement").([]any)
+	if len(stmts) != 2 || dig(stmts[0], "Principal", "Service") != "lambda.amazonaws.com" {
+		t.Fatalf("trust = %s", mustJSON(t, stmts))
+	}
+	branches, _ := dig(stmts[1], "Fn::If").([]any)
+	if len(branches) != 3 || branches[0] != "HasAuditPrincipal" || !reflect.DeepEqual(branches[2], ref("AWS::NoValue")) {
+		t.Fatalf("the audit statement %s is not conditional on HasAuditPrincipal", mustJSON(t, stmts[1]))
+	}
+	audit := branches[1]
+	if !reflect.DeepEqual(dig(audit, "Principal", "AWS"), ref("AuditPrincipalArn")) || dig(audit, "Condition", "StringEquals", "sts:RoleSessionName") != awsapi.SessionName {
+		t.Errorf("the audit principal's statement %s: want AuditPrincipalArn in session %s", mustJSON(t, audit), awsapi.SessionName)
+	}
+	if d := dig(map[string]any(tpl), "Parameters", "AuditPrincipalArn", "Default"); d != "" {
+		t.Errorf("AuditPrincipalArn default %v, want empty: nobody", d)
+	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/store"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
 )
@@ -162,6 +163,12 @@ func (r *run) noteChecked(it *item, img *image, c trigger.ImageCheck, targets []
 		cov.Principal = it.trig.Principal.ARN
 	}
 	it.estate.covered = append(it.estate.covered, cov)
+	if it.rec.Checked == nil {
+		it.rec.Checked = &report.Checked{}
+	}
+	for _, t := range targets {
+		it.rec.Checked.Accounts = appendUnique(it.rec.Checked.Accounts, t)
+	}
 	for _, s := range img.Snapshots {
 		if !s.Encrypted || s.KMSKeyID == "" {
 			continue
@@ -176,5 +183,6 @@ func (r *run) noteChecked(it *item, img *image, c trigger.ImageCheck, targets []
 			}
 		}
 		it.estate.uses[keyARN] = append(it.estate.uses[keyARN], store.ImageRef{Owner: img.Owner, Region: c.Region, ImageID: img.ID})
+		it.rec.Checked.Keys = appendUnique(it.rec.Checked.Keys, keyARN)
 	}
 }

@@ -2,7 +2,6 @@ package remediate
 
 import (
 	"context"
-	"slices"
 	"sort"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/alert"
@@ -46,7 +45,7 @@ func (r *run) recordEstate(ctx context.Context, actions []report.Action) {
 			rep = &launch
 		}
 		for _, f := range it.rec.Findings {
-			if !fixedNow(f, actions) {
+			if !alert.Fixed(f, principalOf(f, it), actions) {
 				rep.Findings = append(rep.Findings, r.storeFinding(it, f))
 			}
 		}
@@ -113,30 +112,6 @@ func (r *run) storeFinding(it *item, f report.Finding) store.Finding {
 		Scope: scope, Severity: severity, Remedy: remedy, Message: f.Message, Fixable: f.Fixable}
 }
 
-// fixedNow reports whether an action of this invocation fixed f, or found another writer had.
-func fixedNow(f report.Finding, actions []report.Action) bool {
-	if !f.Fixable {
-		return false
-	}
-	by := alert.FixedBy(f.Code)
-	for _, a := range actions {
-		if a.Type != by || a.Status != report.StatusApplied && a.Status != report.StatusUnchanged {
-			continue
-		}
-		switch by {
-		case report.ActionKeyPolicy:
-			if a.Target == f.KeyARN && slices.Contains(a.Accounts, f.Account) {
-				return true
-			}
-		case report.ActionIAMPolicy:
-			if a.Principal == f.PrincipalARN {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // toldByEstate is what the alert tells when the store answered: the findings new, changed, owed
 // or alerted again for a failed launch, not those merely seen again, and no planned action left
 // without a finding to tell. Without the store's answer it is res.
@@ -185,15 +160,19 @@ func (r *run) toldByEstate(res report.Result) report.Result {
 // plansFor reports whether planned action a would fix any of fs.
 func plansFor(a report.Action, fs []report.Finding) bool {
 	for _, f := range fs {
-		if !f.Fixable || alert.FixedBy(f.Code) != a.Type {
-			continue
-		}
-		if a.Type == report.ActionKeyPolicy && a.Target == f.KeyARN && slices.Contains(a.Accounts, f.Account) ||
-			a.Type == report.ActionIAMPolicy && a.Principal == f.PrincipalARN {
+		if f.Fixable && alert.Covers(a, f, f.PrincipalARN) {
 			return true
 		}
 	}
 	return false
+}
+
+// principalOf is the principal a finding is about: its own, or its record's.
+func principalOf(f report.Finding, it *item) string {
+	if f.PrincipalARN != "" {
+		return f.PrincipalARN
+	}
+	return it.rec.PrincipalARN
 }
 
 // resolvedToTell lists the resolutions the store says to tell.
