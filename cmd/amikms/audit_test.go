@@ -202,7 +202,9 @@ func TestAuditFindsEveryBrokenShare(t *testing.T) {
 
 	code, stdout, stderr = runCLI(t, "audit", accounts, regions, "--format", "json")
 	got, _ = e.findings(t, stdout)
-	unfixable := e.want(func(b string) bool { return strings.HasPrefix(b, "aws-managed ") || strings.HasPrefix(b, "untrusted-share ") })
+	unfixable := e.want(func(b string) bool {
+		return strings.HasPrefix(b, "aws-managed ") || strings.HasPrefix(b, "untrusted-share ")
+	})
 	if code != 3 || strings.Join(got, "\n") != strings.Join(unfixable, "\n") {
 		t.Fatalf("after the fix: exit %d, findings\n%s\nwant only\n%s\n%s", code, strings.Join(got, "\n"), strings.Join(unfixable, "\n"), stderr)
 	}

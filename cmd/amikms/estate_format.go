@@ -254,12 +254,12 @@ type progress struct {
 	total int
 	start time.Time
 
-	mu                     sync.Mutex
-	scopes, images, finds  int
-	stopped                bool
-	tick                   *time.Ticker
-	quit                   chan struct{}
-	accounts               map[string]bool
+	mu                    sync.Mutex
+	scopes, images, finds int
+	stopped               bool
+	tick                  *time.Ticker
+	quit                  chan struct{}
+	accounts              map[string]bool
 }
 
 func newProgress(w io.Writer, total int, every time.Duration) *progress {
