@@ -78,6 +78,12 @@ package localaws
 //     Filler.EnableRegion; AccountId may name another account only for the account
 //     Filler.SetAccountManager names (AccessDeniedException otherwise), never the caller's own
 //     (ValidationException); paged by MaxResults (at most 50).
+//   - sts:AssumeRole never fails in moto, even for a role that does not exist (assumerole.go).
+//     Filled, when Filler.RequireExistingRoles is on: AssumeRole of a role moto's IAM does not
+//     have in the role's account is refused with AccessDenied, as AWS refuses it.
+//   - DynamoDB's conditional writes are not atomic in moto (dynamodb.go): two concurrent writes
+//     to one item can both pass their conditions. Filled: the filler forwards DynamoDB writes
+//     one at a time.
 //   - Accounts: the filler attributes requests as moto does (x-moto-account-id; else the access
 //     key — learned from STS AssumeRole and IAM CreateAccessKey answers passing through, or
 //     mapped with Filler.MapAccessKey; else 123456789012) and adds x-moto-account-id when it

@@ -4,13 +4,20 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/account"
 	accounttypes "github.com/aws/aws-sdk-go-v2/service/account/types"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/localaws"
@@ -104,5 +111,60 @@ func TestDescribeImagesPages(t *testing.T) {
 	}
 	if _, err := cl.DescribeImages(testCtx(t), &ec2.DescribeImagesInput{Owners: []string{lister}, MaxResults: aws.Int32(4)}); err == nil {
 		t.Error("MaxResults 4 was accepted: EC2 wants 5 to 1000")
+	}
+}
+
+// TestDynamoDBConditionalWritesAreAtomic: through the filler, of many concurrent conditional
+// writes of one new item exactly one succeeds, as on DynamoDB.
+func TestDynamoDBConditionalWritesAreAtomic(t *testing.T) {
+	db := dynamodb.NewFromConfig(cfgFor(t, owner, region))
+	table := "atomic-" + fmt.Sprint(time.Now().UnixNano())
+	if _, err := db.CreateTable(testCtx(t), &dynamodb.CreateTableInput{TableName: aws.String(table), BillingMode: dbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []dbtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: dbtypes.ScalarAttributeTypeS}},
+		KeySchema:            []dbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: dbtypes.KeyTypeHash}}}); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 5 {
+		var won atomic.Int32
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				_, err := db.PutItem(testCtx(t), &dynamodb.PutItemInput{TableName: aws.String(table),
+					Item:                map[string]dbtypes.AttributeValue{"pk": &dbtypes.AttributeValueMemberS{Value: fmt.Sprint("item-", round)}},
+					ConditionExpression: aws.String("attribute_not_exists(pk)")})
+				var ccf *dbtypes.ConditionalCheckFailedException
+				switch {
+				case err == nil:
+					won.Add(1)
+				case !errors.As(err, &ccf):
+					t.Errorf("put: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if won.Load() != 1 {
+			t.Errorf("round %d: %d of 8 conditional creates succeeded, want 1", round, won.Load())
+		}
+	}
+}
+
+// TestAssumeRoleOfMissingRole: with RequireExistingRoles, AssumeRole of a role that does not
+// exist is refused with AccessDenied, of one that exists answered as moto answers.
+func TestAssumeRoleOfMissingRole(t *testing.T) {
+	env.Filler.RequireExistingRoles(true)
+	defer env.Filler.RequireExistingRoles(false)
+	const acct = "777700003333"
+	if _, err := iam.NewFromConfig(cfgFor(t, acct, region)).CreateRole(testCtx(t), &iam.CreateRoleInput{RoleName: aws.String("present"),
+		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	cl := sts.NewFromConfig(cfgFor(t, owner, region))
+	if _, err := cl.AssumeRole(testCtx(t), &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::" + acct + ":role/present"), RoleSessionName: aws.String("s")}); err != nil {
+		t.Errorf("an existing role: %v", err)
+	}
+	_, err := cl.AssumeRole(testCtx(t), &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::" + acct + ":role/absent"), RoleSessionName: aws.String("s")})
+	var api smithy.APIError
+	if !errors.As(err, &api) || api.ErrorCode() != "AccessDenied" {
+		t.Errorf("a missing role: %v, want AccessDenied", err)
 	}
 }

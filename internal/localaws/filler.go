@@ -51,6 +51,8 @@ type fillerImpl struct {
 	optedIn        map[string]bool // account/region: opt-in regions enabled (account.go)
 	accountManager string          // the account that may list other accounts' regions
 	requireRoles   bool            // AssumeRole of a missing role is refused (assumerole.go)
+
+	dynamoWriting sync.Mutex // DynamoDB writes one at a time (dynamodb.go); not fi.mu
 }
 
 // keyHolder is who an access key belongs to.
@@ -284,6 +286,10 @@ func (f *Filler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if fi.refusesAssumeRole(r.Context(), w, c) {
 		return
+	}
+	if isDynamoDBWrite(c) {
+		fi.dynamoWriting.Lock()
+		defer fi.dynamoWriting.Unlock()
 	}
 	fi.forward(w, r, c)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/keypolicy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/store"
 )
 
 // maxWriteAttempts bounds the re-plan loop when a concurrent writer changed the policy under us.
@@ -138,7 +139,7 @@ func (r *run) applyKey(ctx context.Context, n *keyNeed) report.Action {
 		act.Reason = err.Error()
 		// A writer that kept replacing the policy is transient too: hand the records back (issue 6
 		// found that this reason did not start with "transient" and was acknowledged instead).
-		if awsapi.Transient(err) || errors.Is(err, errConcurrentWriter) {
+		if awsapi.Transient(err) || errors.Is(err, errConcurrentWriter) || errors.Is(err, store.ErrLeaseHeld) {
 			act.Reason = "transient: " + act.Reason
 		}
 		return act
@@ -156,8 +157,14 @@ func (r *run) writeKeyPolicy(ctx context.Context, k *key, accounts []string, edi
 	if err != nil {
 		return report.StatusFailed, "", err
 	}
+	release, stale, err := r.leaseKey(ctx, k.ARN)
+	if err != nil {
+		return report.StatusFailed, "", err
+	}
+	wrote := false
+	defer func() { release(wrote) }()
 	current := k.Policy
-	if gen, ok := lastWritten.Load(k.ARN); ok && !bytes.Equal(gen.([]byte), current) {
+	if gen, ok := lastWritten.Load(k.ARN); stale || ok && !bytes.Equal(gen.([]byte), current) {
 		// Another invocation in this process wrote this key since we read it: start from the
 		// stored policy, never from our stale copy.
 		fresh, err := getKeyPolicy(ctx, cl, k.ARN)
@@ -186,6 +193,7 @@ func (r *run) writeKeyPolicy(ctx context.Context, k *key, accounts []string, edi
 		if err != nil {
 			return report.StatusFailed, "", fmt.Errorf("put key policy %s: %w", k.ARN, err)
 		}
+		wrote = true
 		lastWritten.Store(k.ARN, edit.Document)
 		fresh, err := getKeyPolicy(ctx, cl, k.ARN)
 		if err != nil {

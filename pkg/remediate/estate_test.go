@@ -324,3 +324,58 @@ func TestConcurrentSweepTasksOnOneKey(t *testing.T) {
 		t.Errorf("a statement of the original policy changed: %v", err)
 	}
 }
+
+// TestKeyLeaseKeepsWritersApart: while another environment holds a key's lease, no write to the
+// key starts (past its wait, the record is handed back before the deadline); when that holder
+// writes the key and releases the lease while this invocation waits, this one reads the policy
+// again before planning from it, and keeps the other's change.
+func TestKeyLeaseKeepsWritersApart(t *testing.T) {
+	accounts := concurrentAccounts("670000", 2)
+	target, other := accounts[0], accounts[1]
+	f := newFixture(t, "", target)
+	st := estateStore(t)
+	rm, _ := newRemediatorOn(t, setup{mode: config.ModeFix, trusted: accounts}, world.Endpoint, 2, WithWriteMargin(2*time.Second))
+	rm.store = st
+	batch := sqsRecords(t, []string{"m1"}, [][]byte{shareEvent(t, f.image, target)})
+
+	held, err := st.Acquire(context.Background(), "key/"+f.key, time.Minute, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	resp := invokeSQS(t, ctx, rm, batch)
+	cancel()
+	if len(resp.BatchItemFailures) != 1 || resp.Stats["KMS:PutKeyPolicy"] != 0 || len(resp.Actions) != 1 || resp.Actions[0].Status != report.StatusFailed {
+		t.Fatalf("with the lease held elsewhere: failures %v, actions %+v, stats %v; want handed back, nothing written", resp.BatchItemFailures, resp.Actions, resp.Stats)
+	}
+
+	// The other environment writes while this one waits for the lease, then releases it.
+	done := make(chan SQSResponse)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		done <- invokeSQS(t, ctx, rm, batch)
+	}()
+	time.Sleep(time.Second)
+	edit, err := keypolicy.EnsureAccounts([]byte(keyPolicy(t, f.key)), []string{other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	putPolicy(t, f.key, scenario.Owner, string(edit.Document))
+	if err := held.Release(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	resp = <-done
+	if len(resp.BatchItemFailures) != 0 || len(resp.Actions) != 1 || resp.Actions[0].Status != report.StatusApplied {
+		t.Fatalf("after the release: failures %v, actions %+v", resp.BatchItemFailures, resp.Actions)
+	}
+	if n := resp.Stats["KMS:GetKeyPolicy"]; n != 3 {
+		t.Errorf("GetKeyPolicy %d, want 3: read, read again under the lease (the other holder wrote), verify", n)
+	}
+	after := keyPolicy(t, f.key)
+	for _, a := range accounts {
+		if !strings.Contains(after, "arn:aws:iam::"+a+":root") {
+			t.Errorf("account %s is missing from the policy after both writes:\n%s", a, after)
+		}
+	}
+}

@@ -19,6 +19,9 @@ var ErrLeaseHeld = errors.New("held by another writer")
 type Lease struct {
 	s            *Store
 	name, holder string
+	// LastWrite is when a holder last released the lease after writing what it guards (zero:
+	// never): a holder that read the guarded thing before then must read it again.
+	LastWrite time.Time
 }
 
 // Acquire takes the lease called name for at most ttl, waiting up to wait for its holder to
@@ -32,18 +35,19 @@ func (s *Store) Acquire(ctx context.Context, name string, ttl, wait time.Duratio
 	for {
 		now := s.now()
 		until := now.Add(ttl)
-		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: &s.table,
-			Item: item{
-				PartitionKey: str("lease#" + name), SortKey: str("lease"), "kind": str("lease"),
-				"holder": str(holder), "until": num(millis(until)), TTLAttribute: num(until.Add(time.Hour).Unix()),
-			},
+		// The item outlives the lease (until the day after) to keep the last write's time; a
+		// released lease has until 0.
+		out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 &s.table,
+			Key:                       keyOf("lease#"+name, "lease"),
+			UpdateExpression:          strPtr("SET #kind = :kind, #holder = :me, #until = :until, #ttl = :ttl"),
 			ConditionExpression:       strPtr("attribute_not_exists(#pk) OR #until < :now"),
-			ExpressionAttributeNames:  map[string]string{"#pk": PartitionKey, "#until": "until"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(millis(now))},
+			ExpressionAttributeNames:  map[string]string{"#pk": PartitionKey, "#kind": "kind", "#holder": "holder", "#until": "until", "#ttl": TTLAttribute},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":kind": str("lease"), ":me": str(holder), ":until": num(millis(until)), ":ttl": num(until.Add(24 * time.Hour).Unix()), ":now": num(millis(now))},
+			ReturnValues:              types.ReturnValueAllOld,
 		})
 		if err == nil {
-			return &Lease{s: s, name: name, holder: holder}, nil
+			return &Lease{s: s, name: name, holder: holder, LastWrite: fromMillis(item(out.Attributes).num("last_write"))}, nil
 		}
 		if !isConditionFailed(err) {
 			return nil, fmt.Errorf("take lease %s: %w", name, err)
@@ -61,14 +65,24 @@ func (s *Store) Acquire(ctx context.Context, name string, ttl, wait time.Duratio
 }
 
 // Release gives the lease back, if it is still this holder's (an expired lease another holder
-// has taken since is left alone).
-func (l *Lease) Release(ctx context.Context) error {
-	_, err := l.s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+// has taken since is left alone). wrote: the holder wrote what the lease guards, at the time
+// Release is called; the next holder learns it from LastWrite.
+func (l *Lease) Release(ctx context.Context, wrote bool) error {
+	set := "SET #until = :zero"
+	names := map[string]string{"#holder": "holder", "#until": "until"}
+	values := map[string]types.AttributeValue{":me": str(l.holder), ":zero": num(0)}
+	if wrote {
+		set += ", #last = :now"
+		names["#last"] = "last_write"
+		values[":now"] = num(millis(l.s.now()))
+	}
+	_, err := l.s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &l.s.table,
 		Key:                       keyOf("lease#"+l.name, "lease"),
+		UpdateExpression:          strPtr(set),
 		ConditionExpression:       strPtr("#holder = :me"),
-		ExpressionAttributeNames:  map[string]string{"#holder": "holder"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":me": str(l.holder)},
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
 	})
 	if err != nil && !isConditionFailed(err) {
 		return fmt.Errorf("release lease %s: %w", l.name, err)

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -20,7 +21,7 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/store"
 )
 
-// The store's tests run its real DynamoDB calls against moto.
+// The store's tests run its real DynamoDB calls against the local AWS.
 var db *dynamodb.Client
 
 func TestMain(m *testing.M) {
@@ -31,15 +32,17 @@ func TestMain(m *testing.M) {
 	os.Exit(withMoto(m))
 }
 
+// withMoto runs the tests against moto behind the gap filler, which makes DynamoDB's
+// conditional writes atomic as they are on AWS.
 func withMoto(m *testing.M) int {
 	ctx := context.Background()
-	moto, err := localaws.StartMoto(ctx)
+	env, err := localaws.Start(ctx)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "start moto:", err)
+		fmt.Fprintln(os.Stderr, "start the local AWS:", err)
 		return 1
 	}
-	defer moto.Close()
-	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(moto.URL), RetryMaxAttempts: 2,
+	defer env.Close()
+	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(env.URL), RetryMaxAttempts: 2,
 		Credentials: credentials.NewStaticCredentialsProvider("AKIAAMIKMSESTATE0001", "local-secret", "")}
 	db = dynamodb.NewFromConfig(cfg)
 	return m.Run()
@@ -388,7 +391,7 @@ func TestLease(t *testing.T) {
 			}
 			time.Sleep(30 * time.Millisecond)
 			holding.Add(-1)
-			if err := l.Release(ctx); err != nil {
+			if err := l.Release(ctx, true); err != nil {
 				t.Errorf("release: %v", err)
 			}
 		})
@@ -400,19 +403,39 @@ func TestLease(t *testing.T) {
 
 	c := &clock{t: time.Now()}
 	s := store.New(db, table, store.WithClock(c.now))
-	if _, err := s.Acquire(ctx, "key/k2", time.Minute, 0); err != nil {
-		t.Fatal(err)
+	first, err := s.Acquire(ctx, "key/k2", time.Minute, 0)
+	if err != nil || !first.LastWrite.IsZero() {
+		t.Fatalf("first holder: %+v %v, want no write before", first, err)
 	}
-	if _, err := s.Acquire(ctx, "key/k2", time.Minute, 0); err == nil {
-		t.Fatal("a held lease was taken again")
+	if _, err := s.Acquire(ctx, "key/k2", time.Minute, 0); !errors.Is(err, store.ErrLeaseHeld) {
+		t.Fatalf("a held lease was taken again: %v", err)
 	}
 	c.add(time.Minute + time.Second)
 	l, err := s.Acquire(ctx, "key/k2", time.Minute, 0)
 	if err != nil {
 		t.Fatalf("an expired lease was not taken: %v", err)
 	}
-	if err := l.Release(ctx); err != nil {
+	if err := first.Release(ctx, true); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := s.Acquire(ctx, "key/k2", time.Minute, 0); !errors.Is(err, store.ErrLeaseHeld) {
+		t.Fatal("the expired holder's release freed the new holder's lease")
+	}
+	wroteAt := c.now()
+	if err := l.Release(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	c.add(time.Second)
+	next, err := s.Acquire(ctx, "key/k2", time.Minute, 0)
+	if err != nil || !next.LastWrite.Equal(wroteAt.Truncate(time.Millisecond)) {
+		t.Fatalf("the next holder: %+v %v, want the last write at %v", next, err, wroteAt)
+	}
+	if err := next.Release(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.Acquire(ctx, "key/k2", time.Minute, 0)
+	if err != nil || !again.LastWrite.Equal(next.LastWrite) {
+		t.Errorf("a release without a write moved the last write: %+v %v", again, err)
 	}
 }
 
