@@ -33,6 +33,7 @@ func (r *run) publishAlert(ctx context.Context, res *report.Result) {
 	if r.cfg.AlertTopicARN == "" {
 		return
 	}
+	r.payOwedAlerts(ctx)
 	told := r.toldByEstate(withoutResolvedElsewhere(*res))
 	requestID := ""
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
@@ -63,6 +64,9 @@ func (r *run) publishAlert(ctx context.Context, res *report.Result) {
 	if err != nil {
 		r.log.Error().Err(err).Str("topic", r.cfg.AlertTopicARN).Msg("publish alert")
 		r.alerts.forget(fp)
+		if r.oweAlert(ctx, fp, msg) {
+			r.toldAlerts(ctx, true, false) // the owed message tells them
+		}
 		// The alert is what an operator acts on (in alert mode, all there is): when publishing
 		// failed transiently, hand back the records it was about, so a redelivery finds and tells
 		// it again. (A fix already applied is not repeated, and then not told either.)

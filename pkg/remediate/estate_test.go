@@ -379,3 +379,40 @@ func TestKeyLeaseKeepsWritersApart(t *testing.T) {
 		}
 	}
 }
+
+// TestUnpublishedAlertIsOwedAndSent: with the estate store, an alert SNS refused is kept and the
+// next invocation publishes it (once, even when that invocation has nothing new to tell), and
+// the findings it tells are not told again.
+func TestUnpublishedAlertIsOwedAndSent(t *testing.T) {
+	target := concurrentAccounts("680000", 1)[0]
+	f := newFixture(t, "", target)
+	st := estateStore(t)
+	_, sink := newRemediator(t, setup{mode: config.ModeAlert, trusted: []string{target}, alerts: true})
+	remediator := func(topic string) *Remediator {
+		rm, _ := newRemediator(t, setup{mode: config.ModeAlert, trusted: []string{target}})
+		rm.cfg.AlertTopicARN, rm.store = topic, st
+		return rm
+	}
+	gone := sink.TopicARN + "-gone"
+	res := invokeEvent(t, remediator(gone), "share-image.json", f.replace())
+	if res.Alert.Published || len(res.Records) != 1 || len(res.Records[0].Findings) == 0 {
+		t.Fatalf("the first alert was published to a topic that does not exist: %+v", res)
+	}
+	if owed, err := st.Owed(context.Background()); err != nil || len(owed) != 1 {
+		t.Fatalf("owed %+v %v, want the alert kept", owed, err)
+	}
+	// The next invocation is about something else and has nothing to tell: it pays what is owed.
+	invokeEvent(t, remediator(sink.TopicARN), "ignored-dryrun.json", nil)
+	alerts, err := sink.Drain(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(alerts) != 1 || !strings.Contains(alerts[0].Message, f.image) {
+		t.Fatalf("%d alerts after the owed one was paid, want it once: %+v", len(alerts), alerts)
+	}
+	// Neither the owed alert nor its findings are told again.
+	invokeEvent(t, remediator(sink.TopicARN), "share-image.json", f.replace())
+	if alerts, err := sink.Drain(context.Background()); err != nil || len(alerts) != 0 {
+		t.Errorf("told again: %d alerts (%v)", len(alerts), err)
+	}
+}

@@ -439,35 +439,49 @@ func TestLease(t *testing.T) {
 	}
 }
 
-// TestOwedAlerts: an owed alert is found through any of its records, once, until it is paid.
+// TestOwedAlerts: an owed alert is kept until one caller claims it (of concurrent claims, one),
+// oldest first, and retires with the longest SQS retention.
 func TestOwedAlerts(t *testing.T) {
 	table, c := newTable(t)
 	s := open(table, c)
 	ctx := context.Background()
-	a := store.OwedAlert{ID: "fp1", Records: []string{"ev-1", "ev-2"}, Payload: []byte(`{"subject":"x"}`)}
-	if err := s.Owe(ctx, a); err != nil {
+	if err := s.Owe(ctx, store.OwedAlert{ID: "fp1", Records: []string{"ev-2", "ev-1", "ev-2"}, Payload: []byte(`{"subject":"x"}`)}); err != nil {
 		t.Fatal(err)
 	}
 	c.add(time.Second)
-	if err := s.Owe(ctx, store.OwedAlert{ID: "fp2", Records: []string{"ev-2"}, Payload: []byte("second")}); err != nil {
+	if err := s.Owe(ctx, store.OwedAlert{ID: "fp2", Payload: []byte("second")}); err != nil {
 		t.Fatal(err)
 	}
-	owed, err := s.Owed(ctx, []string{"ev-2", "ev-1", "ev-3"})
+	owed, err := s.Owed(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(owed) != 2 || owed[0].ID != "fp1" || string(owed[0].Payload) != `{"subject":"x"}` || fmt.Sprint(owed[0].Records) != "[ev-1 ev-2]" || owed[1].ID != "fp2" {
 		t.Fatalf("owed = %+v", owed)
 	}
-	if err := s.Paid(ctx, owed[0]); err != nil {
-		t.Fatal(err)
+	var claimed atomic.Int32
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() {
+			ok, err := store.New(db, table).Claim(ctx, owed[0])
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				claimed.Add(1)
+			}
+		})
 	}
-	if owed, err := s.Owed(ctx, []string{"ev-1"}); err != nil || len(owed) != 0 {
-		t.Errorf("after paying, ev-1 owes %+v (%v)", owed, err)
+	wg.Wait()
+	if claimed.Load() != 1 {
+		t.Errorf("%d of 5 concurrent claims succeeded, want 1", claimed.Load())
+	}
+	if owed, err := s.Owed(ctx); err != nil || len(owed) != 1 || owed[0].ID != "fp2" {
+		t.Errorf("after the claim: %+v %v", owed, err)
 	}
 	c.add(store.OwedRetention)
-	if owed, err := s.Owed(ctx, []string{"ev-2"}); err != nil || len(owed) != 0 {
-		t.Errorf("after retention, ev-2 owes %+v (%v)", owed, err)
+	if owed, err := s.Owed(ctx); err != nil || len(owed) != 0 {
+		t.Errorf("after retention: %+v (%v)", owed, err)
 	}
 }
 
