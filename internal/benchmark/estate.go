@@ -315,7 +315,7 @@ func estateRows(t *Table, r *estateResult) {
 	for i, mult := range []int{1, 2, 4} {
 		run, min := r.runs[i], r.mins[i]
 		row := Row{Section: sec, Measure: fmt.Sprintf("%dx: AWS calls per image, %d images (EC2, KMS, STS, EventBridge, SNS)", mult, run.images),
-			Ours: fmt.Sprintf("%.2f", float64(callsOf(run.stats, readCalls...))/float64(max(run.images, 1))),
+			Ours:     fmt.Sprintf("%.2f", float64(callsOf(run.stats, readCalls...))/float64(max(run.images, 1))),
 			Baseline: fmt.Sprintf("%.2f (minimum)", float64(total(min))/float64(max(run.images, 1))),
 			Ratio:    Ratio(float64(callsOf(run.stats, readCalls...)), float64(total(min))), Goal: "= minimum"}
 		over, under := Compare(pick(run.stats, readCalls...), min)
