@@ -1,5 +1,6 @@
-// Command bootstrap is the remediator Lambda: it only wires configuration, clients and the
-// handler from pkg/ together. Nothing here touches the network before the first event.
+// Command bootstrap is the remediator Lambda: it only wires configuration, clients, the write
+// coordinator and the handler from pkg/ together. Nothing here touches the network before the
+// first event.
 package main
 
 import (
@@ -34,7 +35,10 @@ func run() error {
 		return err
 	}
 	clients := awsapi.NewClients(awsCfg, cfg.MemberRoleName, "")
-	var opts []remediate.Option
+	// One coordinator per execution environment: its write locks and memory of what was written
+	// serve every invocation this environment runs. The estate store keeps writes to one key to
+	// one environment at a time, and the estate's findings.
+	opts := []remediate.Option{remediate.WithCoordinator(remediate.NewCoordinator())}
 	if cfg.EstateTable != "" {
 		opts = append(opts, remediate.WithStore(store.New(clients.DynamoDB(), cfg.EstateTable)))
 	}

@@ -116,11 +116,13 @@ func (r *run) memberStack(ctx context.Context, account, region string) (trigger.
 	if err != nil {
 		return ms, err
 	}
+	// The member role is assumed when the client is made or on its first call, as the factory
+	// does it: its refusal is the answer either way.
+	var out *eventbridge.ListRuleNamesByTargetOutput
 	cl, err := r.clients.EventBridge(ctx, account, region)
-	if err != nil {
-		return ms, err
+	if err == nil {
+		out, err = cl.ListRuleNamesByTarget(ctx, &eventbridge.ListRuleNamesByTargetInput{TargetArn: aws.String(bus), Limit: aws.Int32(1)})
 	}
-	out, err := cl.ListRuleNamesByTarget(ctx, &eventbridge.ListRuleNamesByTargetInput{TargetArn: aws.String(bus), Limit: aws.Int32(1)})
 	switch {
 	case err == nil:
 		ms.Rules = len(out.RuleNames) > 0

@@ -107,6 +107,7 @@ func triggersOf(res report.Result) []string {
 // owns, each as its own record, with one page of images, one batch of snapshots, each key read
 // once and written once however many images and accounts need it.
 func TestSweepTaskFansOutAndCoalescesPerKey(t *testing.T) {
+	needsLocalAWS(t)
 	a := estateAccount(t, scenario.Region)
 	targets := concurrentAccounts("620000", 3)
 	k1, k2 := keyIn(t, a), keyIn(t, a)
@@ -155,6 +156,7 @@ func TestSweepTaskFansOutAndCoalescesPerKey(t *testing.T) {
 // TestEstateStoreAlertsOnChangeOnly: a sweep alerts once for a new finding, not when the next
 // sweep sees it again, once when a complete sweep no longer finds it, and then never.
 func TestEstateStoreAlertsOnChangeOnly(t *testing.T) {
+	needsLocalAWS(t)
 	a := estateAccount(t, scenario.Region)
 	target := concurrentAccounts("630000", 1)[0]
 	k := keyIn(t, a)
@@ -214,6 +216,7 @@ func TestEstateStoreAlertsOnChangeOnly(t *testing.T) {
 // policy) re-checks at once the images the store saw use the key, and fixes them again in fix
 // mode; the remediator's own write is no drift.
 func TestDriftRechecksTheImagesUsingTheKey(t *testing.T) {
+	needsLocalAWS(t)
 	a := estateAccount(t, scenario.Region)
 	target := concurrentAccounts("640000", 1)[0]
 	k := keyIn(t, a, target)
@@ -256,6 +259,7 @@ func TestDriftRechecksTheImagesUsingTheKey(t *testing.T) {
 // swept (nothing else can be read there); a region without the forwarding rules is a finding and
 // is swept all the same.
 func TestSweepFindsMissingMemberStacks(t *testing.T) {
+	needsLocalAWS(t)
 	env.Filler.RequireExistingRoles(true)
 	defer env.Filler.RequireExistingRoles(false)
 	noRole := fmt.Sprintf("65%010d", estateSeq.Add(1))
@@ -277,6 +281,7 @@ func TestSweepFindsMissingMemberStacks(t *testing.T) {
 // each in its own environment (its own remediator, with the estate store) and all at once: every
 // account they need is in the key policy at the end, nothing else changed.
 func TestConcurrentSweepTasksOnOneKey(t *testing.T) {
+	needsLocalAWS(t)
 	const n = 6
 	owners := make([]string, n)
 	for i := range owners {
@@ -330,6 +335,7 @@ func TestConcurrentSweepTasksOnOneKey(t *testing.T) {
 // writes the key and releases the lease while this invocation waits, this one reads the policy
 // again before planning from it, and keeps the other's change.
 func TestKeyLeaseKeepsWritersApart(t *testing.T) {
+	needsLocalAWS(t)
 	accounts := concurrentAccounts("670000", 2)
 	target, other := accounts[0], accounts[1]
 	f := newFixture(t, "", target)
@@ -384,6 +390,7 @@ func TestKeyLeaseKeepsWritersApart(t *testing.T) {
 // next invocation publishes it (once, even when that invocation has nothing new to tell), and
 // the findings it tells are not told again.
 func TestUnpublishedAlertIsOwedAndSent(t *testing.T) {
+	needsLocalAWS(t)
 	target := concurrentAccounts("680000", 1)[0]
 	f := newFixture(t, "", target)
 	st := estateStore(t)
