@@ -11,7 +11,7 @@
 //	finding  scope#ACCOUNT#REGION / f#IMAGE#ID   one finding of an image of that account and region
 //	usage    key#KEY-ARN / image#REGION#IMAGE      an image whose snapshots use the key
 //	lease    lease#NAME / lease                    who may write, until when
-//	owed     owed#RECORD / alert#ID                an alert a record owes (publishing it failed)
+//	owed     owed / alert#ID                       an alert that could not be published yet
 package store
 
 import (
