@@ -201,15 +201,8 @@ func audit(ctx context.Context, o auditOptions, stdout, stderr io.Writer) int {
 // auditExit: 1 when a check or a write failed, 3 when a finding is left that no action of the
 // audit fixed, 0 when every image is launchable where it is shared.
 func auditExit(res report.Result) int {
-	for _, r := range res.Records {
-		if r.Error != "" {
-			return 1
-		}
-	}
-	for _, a := range res.Actions {
-		if a.Status == report.StatusFailed {
-			return 1
-		}
+	if failed(res) {
+		return 1
 	}
 	for _, r := range res.Records {
 		for _, f := range r.Findings {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/localaws"
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/keypolicy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 )
 
@@ -54,15 +53,7 @@ func seedEstate(t *testing.T) *estate {
 		}
 	}
 	key := func(account, region string, grant ...string) string {
-		pol := scenario.DefaultKeyPolicy(account)
-		if len(grant) > 0 {
-			edit, err := keypolicy.EnsureAccounts([]byte(pol), grant)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pol = string(edit.Document)
-		}
-		k, err := w.CreateKey(ctx, account, region, pol)
+		k, err := w.CreateKeyLettingIn(ctx, account, region, grant...)
 		if err != nil {
 			t.Fatal(err)
 		}

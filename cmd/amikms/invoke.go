@@ -185,15 +185,23 @@ func printResult(stdout, stderr io.Writer, out any) int {
 	case remediate.SQSResponse:
 		res = v.Result
 	}
+	if failed(res) {
+		return 1
+	}
+	return 0
+}
+
+// failed: a record or an action of res failed.
+func failed(res report.Result) bool {
 	for _, r := range res.Records {
 		if r.Error != "" {
-			return 1
+			return true
 		}
 	}
 	for _, a := range res.Actions {
 		if a.Status == report.StatusFailed {
-			return 1
+			return true
 		}
 	}
-	return 0
+	return false
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/rie"
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/keypolicy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/sweep"
 )
@@ -68,15 +67,7 @@ func seedEstate(ctx context.Context, world *scenario.World, filler *localaws.Fil
 			sc := sweep.Scope{Account: a, Region: r}
 			e.scopes = append(e.scopes, sc)
 			for _, grant := range [][]string{e.targets, half, nil} {
-				pol := scenario.DefaultKeyPolicy(a)
-				if len(grant) > 0 {
-					edit, err := keypolicy.EnsureAccounts([]byte(pol), grant)
-					if err != nil {
-						return nil, err
-					}
-					pol = string(edit.Document)
-				}
-				k, err := world.CreateKey(ctx, a, r, pol)
+				k, err := world.CreateKeyLettingIn(ctx, a, r, grant...)
 				if err != nil {
 					return nil, err
 				}
@@ -332,12 +323,12 @@ func estateRows(t *Table, r *estateResult) {
 		t.Add(row)
 		found := Row{Section: sec, Measure: fmt.Sprintf("%dx: broken shares found", mult), Ours: fmt.Sprint(run.brokenFound),
 			Baseline: fmt.Sprintf("%d seeded", r.brokenShares[i]), Goal: "= seeded", Verdict: Pass,
-			Notes: fmt.Sprintf("%d of %d tasks alerted", run.tasksWithFindings, tasks)}
+			Notes: fmt.Sprintf("%d of %d tasks found some", run.tasksWithFindings, tasks)}
 		if run.brokenFound != r.brokenShares[i] {
 			found.Verdict = Fail
 		}
 		if i == 0 {
-			found.Notes = fmt.Sprintf("%d accounts x %d regions, %d keys each (letting in all, half, none of %d targets); %d of %d tasks alerted",
+			found.Notes = fmt.Sprintf("%d accounts x %d regions, %d keys each (letting in all, half, none of %d targets); %d of %d tasks found some",
 				EstateAccounts, len(EstateRegions), EstateKeys, EstateTargets, run.tasksWithFindings, tasks)
 		}
 		t.Add(found)
@@ -353,12 +344,24 @@ func estateRows(t *Table, r *estateResult) {
 		t.Add(wall)
 	}
 	for _, s := range []struct {
-		name string
-		run  estateRun
-	}{{"first sweep (every finding new)", r.storeFirst}, {"next sweep (every finding seen again)", r.storeAgain}} {
+		name  string
+		run   estateRun
+		again bool
+	}{{"first sweep (every finding new)", r.storeFirst, false}, {"next sweep (every finding seen again)", r.storeAgain, true}} {
 		row := Row{Section: sec, Measure: "estate store, " + s.name + ": DynamoDB calls per image",
 			Ours: fmt.Sprintf("%.2f", float64(callsOf(s.run.stats, "DynamoDB"))/float64(max(s.run.images, 1))), Goal: "-", Verdict: Info,
-			Notes: fmt.Sprintf("%s; %d of %d tasks alerted", statsLine(pick(s.run.stats, "DynamoDB")), s.run.tasksWithFindings, tasks)}
+			Notes: statsLine(pick(s.run.stats, "DynamoDB"))}
+		t.Add(row)
+		// Alerts on change only: every task with findings alerts on the first sweep, none on the next.
+		want := s.run.tasksWithFindings
+		if s.again {
+			want = 0
+		}
+		row = Row{Section: sec, Measure: "estate store, " + s.name + ": alerts (SNS Publish)", Ours: fmt.Sprint(s.run.stats["SNS:Publish"]),
+			Baseline: fmt.Sprintf("%d tasks with findings", s.run.tasksWithFindings), Goal: fmt.Sprintf("= %d", want), Verdict: Pass}
+		if s.run.stats["SNS:Publish"] != want {
+			row.Verdict = Fail
+		}
 		if len(s.run.errs) > 0 {
 			row.Verdict, row.Notes = Fail, fmt.Sprintf("%d errors, first: %s", len(s.run.errs), s.run.errs[0])
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/keypolicy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/store"
 )
 
@@ -74,4 +75,18 @@ func (w *World) MemberStack(ctx context.Context, account string, regions ...stri
 		}
 	}
 	return nil
+}
+
+// CreateKeyLettingIn creates a key in account and region with the console's default policy and,
+// when grant names accounts, AWS's two statements letting them use it with EC2.
+func (w *World) CreateKeyLettingIn(ctx context.Context, account, region string, grant ...string) (string, error) {
+	pol := DefaultKeyPolicy(account)
+	if len(grant) > 0 {
+		edit, err := keypolicy.EnsureAccounts([]byte(pol), grant)
+		if err != nil {
+			return "", err
+		}
+		pol = string(edit.Document)
+	}
+	return w.CreateKey(ctx, account, region, pol)
 }

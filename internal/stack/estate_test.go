@@ -57,9 +57,17 @@ func TestSweepTasks(t *testing.T) {
 			t.Errorf("SweepTaskFunction %s = %s, RemediatorFunction's %s: want the same code and role", k, mustJSON(t, fn[k]), mustJSON(t, live[k]))
 		}
 	}
-	if !reflect.DeepEqual(dig(fn, "Environment"), dig(live, "Environment")) {
-		t.Errorf("SweepTaskFunction's environment %s differs from RemediatorFunction's %s: the same configuration diagnoses both",
-			mustJSON(t, dig(fn, "Environment")), mustJSON(t, dig(live, "Environment")))
+	// The same configuration diagnoses both; a task also retries adaptively (it reads every image
+	// of an account and region, and throttling must slow it down).
+	env, _ := dig(fn, "Environment", "Variables").(map[string]any)
+	want := map[string]any{"AWS_RETRY_MODE": "adaptive"}
+	if vars, ok := dig(live, "Environment", "Variables").(map[string]any); ok {
+		for k, v := range vars {
+			want[k] = v
+		}
+	}
+	if !reflect.DeepEqual(env, want) {
+		t.Errorf("SweepTaskFunction's environment %s, want RemediatorFunction's and AWS_RETRY_MODE=adaptive: %s", mustJSON(t, env), mustJSON(t, want))
 	}
 	ev, _ := dig(fn, "Events", "SweepQueue", "Properties").(map[string]any)
 	if dig(fn, "Events", "SweepQueue", "Type") != "SQS" || !reflect.DeepEqual(ev["Queue"], getAtt("SweepQueue", "Arn")) {
@@ -172,9 +180,9 @@ func TestEstateRoles(t *testing.T) {
 	wantSweeper := map[string][]string{
 		"logs:CreateLogStream:SweeperLogGroup": nil, "logs:PutLogEvents:SweeperLogGroup": nil,
 		"sqs:SendMessage:SweepQueue": nil, "sqs:SendMessage:SweepDeadLetterQueue": nil,
-		"account:ListRegions:arn:${AWS::Partition}:account::${AWS::AccountId}:account":       nil,
-		"account:ListRegions:arn:${AWS::Partition}:account::${AWS::AccountId}:account/o-*/*": nil,
-		"organizations:ListAccounts:*": nil,
+		"account:ListRegions:arn:${AWS::Partition}:account::${AWS::AccountId}:account": nil,
+		"account:ListRegions:arn:${AWS::Partition}:account::*:account/o-*/*":           nil,
+		"organizations:ListAccounts:*":                                                 nil,
 	}
 	checkGrants(t, "SweeperRole", policyStatements(t, sweeper), wantSweeper)
 

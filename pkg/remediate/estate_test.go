@@ -61,15 +61,7 @@ func sweepBatch(t *testing.T, account, region string) []byte {
 // keyIn creates a key in account with the console's default policy, letting grant in too.
 func keyIn(t *testing.T, account string, grant ...string) string {
 	t.Helper()
-	pol := scenario.DefaultKeyPolicy(account)
-	if len(grant) > 0 {
-		edit, err := keypolicy.EnsureAccounts([]byte(pol), grant)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pol = string(edit.Document)
-	}
-	k, err := world.CreateKey(context.Background(), account, scenario.Region, pol)
+	k, err := world.CreateKeyLettingIn(context.Background(), account, scenario.Region, grant...)
 	if err != nil {
 		t.Fatal(err)
 	}
