@@ -61,7 +61,7 @@ var codeTable = []Meaning{
 		Summary: "no identity policy of the principal lets it use the key"},
 	{Code: report.IAMMissingGrant, Severity: SeverityHigh, Priority: 13, FixedBy: report.ActionIAMPolicy, remedy: iamRemedy,
 		Summary: "no identity policy of the principal lets it create grants on the key for AWS resources"},
-	{Code: report.MemberStackMissing, Severity: SeverityHigh, Priority: 12, remedy: memberStackRemedy,
+	{Code: report.MemberStackMissing, Severity: SeverityHigh, Priority: 14, remedy: memberStackRemedy,
 		Summary: "a sweep found an account without its member role, or a region without its forwarding rules: the remediator cannot read or fix it there, or never hears of what happens there"},
 }
 
