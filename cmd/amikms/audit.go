@@ -227,22 +227,12 @@ func (o auditOptions) awsConfig(ctx context.Context) (aws.Config, string, error)
 			})
 		}
 	}
-	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRetryer(retryer)}
-	if o.profile != "" {
-		opts = append(opts, awsconfig.WithSharedConfigProfile(o.profile))
-	}
-	if o.region != "" {
-		opts = append(opts, awsconfig.WithRegion(o.region))
-	}
-	cfg, err := awsapi.LoadConfig(ctx, opts...)
+	cfg, err := loadAWS(ctx, o.profile, o.region, awsconfig.WithRetryer(retryer))
 	if err != nil {
-		return aws.Config{}, "", fmt.Errorf("%w (the region is AWS_REGION or --region; the profile AWS_PROFILE or --profile NAME)", err)
+		return aws.Config{}, "", err
 	}
 	credCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	if _, err := cfg.Credentials.Retrieve(credCtx); err != nil {
-		return aws.Config{}, "", credentialsHint(err)
-	}
 	if o.centralRole != "" {
 		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), o.centralRole,
 			func(ao *stscreds.AssumeRoleOptions) { ao.RoleSessionName = o.sessionName }))
