@@ -186,16 +186,59 @@ func (c *cfnScope) intrinsic(name string, arg any) (any, bool) {
 
 func hasKey(m map[string]string, k string) bool { _, ok := m[k]; return ok }
 
-// rolePolicies returns a role's inline policy documents as deployed in scope, each as JSON.
+// rolePolicies returns every policy document the template gives a role as deployed in scope,
+// each as JSON: its inline Policies, and the AWS::IAM::RolePolicy, AWS::IAM::Policy and
+// AWS::IAM::ManagedPolicy resources that name it. A managed policy ARN (whose content the
+// template does not hold) cannot be proven and fails the test.
 func (c *cfnScope) rolePolicies(roleID string) []map[string]any {
 	c.t.Helper()
 	role := c.tpl.resource(c.t, roleID, "AWS::IAM::Role")
+	if role["ManagedPolicyArns"] != nil || role["PermissionsBoundary"] != nil {
+		c.t.Fatalf("%s has managed policies or a boundary the template does not hold: they cannot be evaluated", roleID)
+	}
 	var out []map[string]any
 	for _, p := range c.resolve(role["Policies"]).([]any) {
 		doc, _ := dig(p, "PolicyDocument").(map[string]any)
 		out = append(out, doc)
 	}
+	names := func(v any) bool {
+		for _, r := range append([]any{v}, listOf(v)...) {
+			if ref, ok := dig(r, "Ref").(string); ok && ref == roleID {
+				return true
+			}
+		}
+		return false
+	}
+	resources, _ := c.tpl["Resources"].(map[string]any)
+	for id, r := range resources {
+		props, _ := dig(r, "Properties").(map[string]any)
+		switch dig(r, "Type") {
+		case "AWS::IAM::RolePolicy":
+			if !names(props["RoleName"]) {
+				continue
+			}
+		case "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy":
+			if !names(props["Roles"]) {
+				continue
+			}
+		default:
+			continue
+		}
+		if cond, ok := dig(r, "Condition").(string); ok && !evalCondition(c.t, c.conds, c.conds[cond], c.refs) {
+			continue
+		}
+		doc, ok := c.resolve(props["PolicyDocument"]).(map[string]any)
+		if !ok {
+			c.t.Fatalf("%s: no PolicyDocument", id)
+		}
+		out = append(out, doc)
+	}
 	return out
+}
+
+func listOf(v any) []any {
+	l, _ := v.([]any)
+	return l
 }
 
 // deployed is one role as one deployment leaves it.

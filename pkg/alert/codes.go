@@ -61,7 +61,9 @@ var codeTable = []Meaning{
 		Summary: "no identity policy of the principal lets it use the key"},
 	{Code: report.IAMMissingGrant, Severity: SeverityHigh, Priority: 13, FixedBy: report.ActionIAMPolicy, remedy: iamRemedy,
 		Summary: "no identity policy of the principal lets it create grants on the key for AWS resources"},
-	{Code: report.KeyManagedByIaC, Severity: SeverityHigh, Priority: 14, remedy: iacRemedy,
+	{Code: report.MemberStackMissing, Severity: SeverityHigh, Priority: 14, remedy: memberStackRemedy,
+		Summary: "a sweep found an account without its member role, or a region without its forwarding rules: the remediator cannot read or fix it there, or never hears of what happens there"},
+	{Code: report.KeyManagedByIaC, Severity: SeverityHigh, Priority: 15, remedy: iacRemedy,
 		Summary: "infrastructure as code (a CloudFormation stack, or the tool a configured managed-by tag names) owns the key policy, and its next deployment would revert an edit: the key is never edited (unless EDIT_IAC_MANAGED_KEYS=true); the alert names the stack and gives the statements to add to its template"},
 }
 

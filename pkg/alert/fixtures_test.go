@@ -252,7 +252,7 @@ func mixedResult() report.Result {
 func notOptedInResult() report.Result {
 	res := fixedResult()
 	res.Actions[0].Status, res.Actions[0].Cause, res.Actions[0].Document = report.StatusRefused, report.CauseNotInWriteScope, sampleDocument
-	res.Actions[0].Reason = "key " + keyARN + " has not opted in to the remediator's write scope (KeyWriteScope=tagged-keys): tag it ami-kms-remediator=managed to let it add 444455556666"
+	res.Actions[0].Reason = "the key has not opted in to the remediator's write scope (KeyWriteScope=tagged-keys): tag it ami-kms-remediator=managed (aws kms tag-resource) to let it add 444455556666, or add the statements by hand"
 	return res
 }
 
@@ -265,6 +265,6 @@ func iacResult() report.Result {
 	res.Records[0].Findings = append(res.Records[0].Findings, report.Finding{Code: report.KeyManagedByIaC, Account: target, KeyARN: keyARN, ManagedBy: stack,
 		Message: "the key policy of " + keyARN + " is managed by " + stack.Describe() + ": an edit outside it would be reverted by its next deployment"})
 	res.Actions[0].Cause = report.CauseManagedByIaC
-	res.Actions[0].Reason = "key " + keyARN + " is managed by " + stack.Describe() + ": add the statements to its template instead"
+	res.Actions[0].Reason = "the key is managed by " + stack.Describe() + ": add the statements to its template instead"
 	return res
 }

@@ -10,7 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
@@ -43,6 +45,11 @@ type Clients struct {
 	stacks    map[string]*cloudformation.Client
 	orgs      *organizations.Client
 	stsCl     *sts.Client
+
+	// The estate's clients (clients_estate.go).
+	callerARN string
+	buses     map[string]*eventbridge.Client // by account/region
+	dynamo    *dynamodb.Client
 }
 
 var _ Factory = (*Clients)(nil)
@@ -65,6 +72,7 @@ func NewClients(base aws.Config, roleName, central string) *Clients {
 		asgs:      map[string]*autoscaling.Client{},
 		trails:    map[string]*cloudtrail.Client{},
 		stacks:    map[string]*cloudformation.Client{},
+		buses:     map[string]*eventbridge.Client{},
 	}
 }
 
@@ -87,7 +95,7 @@ func (c *Clients) CentralAccount(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("get caller identity: %w", err)
 	}
 	c.mu.Lock()
-	c.central = aws.ToString(out.Account)
+	c.central, c.callerARN = aws.ToString(out.Account), aws.ToString(out.Arn)
 	c.mu.Unlock()
 	return aws.ToString(out.Account), nil
 }

@@ -33,6 +33,10 @@ type Factory interface {
 	CloudTrail(ctx context.Context, account, region string) (CloudTrail, error)
 	CloudFormation(ctx context.Context, account, region string) (CloudFormation, error)
 	Organizations() Organizations
+	// EventBridge tells a sweep whether a member stack forwards account's events from region.
+	EventBridge(ctx context.Context, account, region string) (EventBridge, error)
+	// CallerARN is the ARN of the remediator's own session in the central account.
+	CallerARN(ctx context.Context) (string, error)
 }
 
 // EC2 is what the remediator reads from EC2.

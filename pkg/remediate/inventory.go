@@ -109,20 +109,8 @@ func (inv *inventory) image(ctx context.Context, account, region, imageID string
 		if len(out.Images) == 0 {
 			return nil, fmt.Errorf("describe image %s in %s/%s: %w", imageID, account, region, errImageNotFound)
 		}
-		im := out.Images[0]
-		img := &image{
-			ID: imageID, Region: region, Owner: aws.ToString(im.OwnerId), Name: aws.ToString(im.Name),
-			State: string(im.State), Public: aws.ToBool(im.Public),
-		}
-		var ids []string
-		encrypted := map[string]bool{}
-		for _, bdm := range im.BlockDeviceMappings {
-			if bdm.Ebs == nil || bdm.Ebs.SnapshotId == nil {
-				continue
-			}
-			ids = append(ids, aws.ToString(bdm.Ebs.SnapshotId))
-			encrypted[aws.ToString(bdm.Ebs.SnapshotId)] = aws.ToBool(bdm.Ebs.Encrypted)
-		}
+		img, ids, encrypted := imageOf(out.Images[0], region)
+		img.ID = imageID
 		if len(ids) == 0 {
 			return img, nil
 		}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/store"
 )
 
 // How a write ends is decided by error values and the action's Cause, never by the wording of a
@@ -58,7 +59,7 @@ func causeOf(err error) report.Cause {
 		return report.CauseConcurrentWriter
 	case errors.Is(err, errOptInNotInEffect):
 		return report.CauseTransient
-	case awsapi.Transient(err):
+	case awsapi.Transient(err), errors.Is(err, store.ErrLeaseHeld):
 		return report.CauseTransient
 	}
 	return report.CauseNone

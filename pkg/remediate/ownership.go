@@ -169,11 +169,11 @@ func (r *run) gate(k *key, own ownership, accounts []string) ([]report.Finding, 
 	switch {
 	case own.tagsErr != nil && (r.cfg.TaggedKeysOnly() || !r.cfg.EditIaCManagedKeys):
 		return nil, refuseFor(report.CauseIaCUnknown, fmt.Errorf(
-			"key %s is not edited: %v, so neither its opt-in to the write scope nor whether infrastructure as code manages it is known (deploy the current central stack or member-account.yaml, which allow kms:ListResourceTags)", k.ARN, own.tagsErr))
+			"the key is not edited: %v, so neither its opt-in to the write scope nor whether infrastructure as code manages it is known (deploy the current central stack or member-account.yaml, which allow kms:ListResourceTags)", own.tagsErr))
 	case r.cfg.TaggedKeysOnly() && !own.optedIn:
 		return nil, refuseFor(report.CauseNotInWriteScope, fmt.Errorf(
-			"key %s has not opted in to the remediator's write scope (KeyWriteScope=tagged-keys): tag it %s=%s to let it add %s (aws kms tag-resource --key-id %s --tags TagKey=%s,TagValue=%s --region %s), or add the statements by hand",
-			k.ARN, config.OptInTagKey, config.OptInTagValue, strings.Join(accounts, ", "), k.ARN, config.OptInTagKey, config.OptInTagValue, k.Region))
+			"the key has not opted in to the remediator's write scope (KeyWriteScope=tagged-keys): tag it %s=%s (aws kms tag-resource) to let it add %s, or add the statements by hand",
+			config.OptInTagKey, config.OptInTagValue, strings.Join(accounts, ", ")))
 	case r.cfg.EditIaCManagedKeys:
 		return nil, nil
 	case own.managed != nil:
@@ -184,10 +184,10 @@ func (r *run) gate(k *key, own ownership, accounts []string) ([]report.Finding, 
 				Message: fmt.Sprintf("the key policy of %s is managed by %s: an edit outside it would be reverted by its next deployment, so it is never edited here; add the statements for account %s to its template (EDIT_IAC_MANAGED_KEYS=true lets the remediator edit such keys anyway)",
 					k.ARN, what, a)})
 		}
-		return found, refuseFor(report.CauseManagedByIaC, fmt.Errorf("key %s is managed by %s: add the statements to its template instead", k.ARN, what))
+		return found, refuseFor(report.CauseManagedByIaC, fmt.Errorf("the key is managed by %s: add the statements to its template instead", what))
 	case own.unknown != nil:
 		return nil, refuseFor(report.CauseIaCUnknown, fmt.Errorf(
-			"whether infrastructure as code manages key %s is not known, so it is not edited: %v (deploy the current member-account.yaml or central stack, or set EDIT_IAC_MANAGED_KEYS=true)", k.ARN, own.unknown))
+			"whether infrastructure as code manages the key is not known, so it is not edited: %v (deploy the current member-account.yaml or central stack, or set EDIT_IAC_MANAGED_KEYS=true)", own.unknown))
 	}
 	return nil, nil
 }

@@ -49,7 +49,7 @@ func TestKeyOwnershipGatesTheWrite(t *testing.T) {
 	}{
 		"opted in, no stack": {status: report.StatusApplied, stackAsk: 1},
 		"not opted in": {untagged: true, status: report.StatusRefused, cause: report.CauseNotInWriteScope,
-			reason: "aws kms tag-resource --key-id "},
+			reason: "tag it ami-kms-remediator=managed (aws kms tag-resource)"},
 		"not opted in, all-keys chosen": {untagged: true, config: func(c *config.Config) { c.KeyWriteScope = config.WriteAllKeys },
 			status: report.StatusApplied, stackAsk: 1},
 		"tagged by its stack": {setup: tag(map[string]string{cfnStackIDTag: fake.StackID(scenario.Owner, scenario.Region, "golden-images"),

@@ -20,5 +20,6 @@ const (
 	UntrustedAccount      Code = "untrusted-account"
 	PublicImage           Code = "public-image"
 	ExplicitDeny          Code = "explicit-deny"
+	MemberStackMissing    Code = "member-stack-missing"
 	KeyManagedByIaC       Code = "key-managed-by-iac"
 )
