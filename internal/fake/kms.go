@@ -153,7 +153,8 @@ func (k *KMS) PutKeyPolicy(ctx context.Context, in *kms.PutKeyPolicyInput, _ ...
 	})
 }
 
-// ListGrants answers a key's grants, in one page.
+// ListGrants answers a key's grants, in one page, filtered as KMS filters them: by
+// GranteePrincipal and GrantId when given.
 func (k *KMS) ListGrants(ctx context.Context, in *kms.ListGrantsInput, _ ...func(*kms.Options)) (*kms.ListGrantsOutput, error) {
 	const op = "KMS:ListGrants"
 	return answer(k.aws, op, k.Account, k.Region, in, func() (*kms.ListGrantsOutput, error) {
@@ -161,7 +162,14 @@ func (k *KMS) ListGrants(ctx context.Context, in *kms.ListGrantsInput, _ ...func
 		if err != nil {
 			return nil, err
 		}
-		return &kms.ListGrantsOutput{Grants: append([]kmstypes.GrantListEntry(nil), key.Grants...)}, nil
+		out := &kms.ListGrantsOutput{Grants: []kmstypes.GrantListEntry{}}
+		for _, g := range key.Grants {
+			if (in.GranteePrincipal == nil || aws.ToString(g.GranteePrincipal) == aws.ToString(in.GranteePrincipal)) &&
+				(in.GrantId == nil || aws.ToString(g.GrantId) == aws.ToString(in.GrantId)) {
+				out.Grants = append(out.Grants, g)
+			}
+		}
+		return out, nil
 	})
 }
 

@@ -39,13 +39,14 @@ type iamNeed struct {
 type iamRun struct {
 	*run
 	gather *identity.Gatherer
-	needs  map[string]*iamNeed // principal ARN -> need
+	needs  map[string]*iamNeed   // principal ARN -> need
+	grants map[string]grantsRead // key ARN + " " + principal ARN -> its grants, read once
 }
 
 // applyIAM checks the principals' identity policies and plans (in fix mode: applies and
 // verifies) one iam-policy action per principal.
 func (r *run) applyIAM(ctx context.Context) []report.Action {
-	c := &iamRun{run: r, gather: identity.New(), needs: map[string]*iamNeed{}}
+	c := &iamRun{run: r, gather: identity.New(), needs: map[string]*iamNeed{}, grants: map[string]grantsRead{}}
 	for _, it := range r.items {
 		c.checkItem(ctx, it)
 	}
@@ -140,6 +141,9 @@ func (c *iamRun) checkIdentity(ctx context.Context, it *item, p *trigger.Princip
 		}
 		if !g.missing() {
 			klog.Debug().Str("decision", "allow").Msg("identity policies allow the key")
+			continue
+		}
+		if c.grantsCover(ctx, it, set, k, &g, klog) {
 			continue
 		}
 		// Trust is only asked when there is something to fix (it may cost an Organizations call).
