@@ -55,6 +55,8 @@ type Source struct {
 	Group string // the group it comes through (group-* kinds)
 	// Version is the managed policy's default version ("" for inline policies).
 	Version string
+	// Description is the managed policy's description ("" for inline policies).
+	Description string
 	Doc     *policy.Document // nil when Unparsed is set
 	// Unparsed says why the document could not be parsed; such a source is not evaluated.
 	Unparsed string
@@ -411,30 +413,30 @@ func (g *Gatherer) addBoundary(ctx context.Context, cl awsapi.IAM, s *Set, arn s
 // Managed reads a managed policy's default version once per Gatherer.
 func (g *Gatherer) Managed(ctx context.Context, cl awsapi.IAM, policyARN string) (Source, error) {
 	return get(g, g.managed, policyARN, func() (Source, error) {
-		doc, version, err := ReadDefaultVersion(ctx, cl, policyARN)
+		p, err := cl.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String(policyARN)})
 		if err != nil {
-			return Source{}, err
+			return Source{}, fmt.Errorf("get policy %s: %w", policyARN, err)
 		}
-		return parseDoc(Source{Kind: SourceManaged, Name: policyARN, Version: version}, doc), nil
+		if p.Policy == nil {
+			return Source{}, fmt.Errorf("get policy %s: the answer has no policy", policyARN)
+		}
+		version := aws.ToString(p.Policy.DefaultVersionId)
+		v, err := cl.GetPolicyVersion(ctx, &iam.GetPolicyVersionInput{PolicyArn: aws.String(policyARN), VersionId: aws.String(version)})
+		if err != nil {
+			return Source{}, fmt.Errorf("get policy %s version %s: %w", policyARN, version, err)
+		}
+		src := Source{Kind: SourceManaged, Name: policyARN, Version: version, Description: aws.ToString(p.Policy.Description)}
+		if v.PolicyVersion == nil {
+			src.Unparsed = "the answer has no policy version"
+			return src, nil
+		}
+		doc, err := policy.DecodeIAM(aws.ToString(v.PolicyVersion.Document))
+		if err != nil {
+			src.Unparsed = err.Error()
+			return src, nil
+		}
+		return parseDoc(src, doc), nil
 	})
-}
-
-// ReadDefaultVersion reads a managed policy's default version, URL-decoded. Uncached.
-func ReadDefaultVersion(ctx context.Context, cl awsapi.IAM, policyARN string) (doc, version string, err error) {
-	p, err := cl.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String(policyARN)})
-	if err != nil {
-		return "", "", fmt.Errorf("get policy %s: %w", policyARN, err)
-	}
-	version = aws.ToString(p.Policy.DefaultVersionId)
-	v, err := cl.GetPolicyVersion(ctx, &iam.GetPolicyVersionInput{PolicyArn: aws.String(policyARN), VersionId: aws.String(version)})
-	if err != nil {
-		return "", "", fmt.Errorf("get policy %s version %s: %w", policyARN, version, err)
-	}
-	doc, err = policy.DecodeIAM(aws.ToString(v.PolicyVersion.Document))
-	if err != nil {
-		return "", "", fmt.Errorf("policy %s version %s: %w", policyARN, version, err)
-	}
-	return doc, version, nil
 }
 
 // parsed decodes (URL-encoded, as IAM returns documents) and parses a document into src.
@@ -478,4 +480,22 @@ func (s *Set) WithManaged(policyARN, version, doc string, attached []string) *Se
 		out.Policies = append(out.Policies, parseDoc(Source{Kind: SourceManaged, Name: policyARN, Version: version}, doc))
 	}
 	return &out
+}
+
+// ReadDefaultVersion reads a managed policy's default version, URL-decoded. Uncached.
+func ReadDefaultVersion(ctx context.Context, cl awsapi.IAM, policyARN string) (doc, version string, err error) {
+	p, err := cl.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String(policyARN)})
+	if err != nil {
+		return "", "", fmt.Errorf("get policy %s: %w", policyARN, err)
+	}
+	version = aws.ToString(p.Policy.DefaultVersionId)
+	v, err := cl.GetPolicyVersion(ctx, &iam.GetPolicyVersionInput{PolicyArn: aws.String(policyARN), VersionId: aws.String(version)})
+	if err != nil {
+		return "", "", fmt.Errorf("get policy %s version %s: %w", policyARN, version, err)
+	}
+	doc, err = policy.DecodeIAM(aws.ToString(v.PolicyVersion.Document))
+	if err != nil {
+		return "", "", fmt.Errorf("policy %s version %s: %w", policyARN, version, err)
+	}
+	return doc, version, nil
 }

@@ -124,6 +124,7 @@ func (c *iamRun) checkIdentity(ctx context.Context, it *item, p *trigger.Princip
 	for _, u := range set.Unparsed() {
 		it.addNote(fmt.Sprintf("%s: %s could not be parsed and was not evaluated", shortPrincipal(p.ARN), clip(u, 300)))
 	}
+	c.noteLegacyUsagePolicy(it, p, set, log)
 	for _, k := range keys {
 		g := evaluateIdentity(set, k, p.ARN, c.orgOf(ctx, p.Account, append(set.Documents(), k.Doc, set.BoundaryDocument())...))
 		klog := log.With().Str("key", k.ARN).Logger()

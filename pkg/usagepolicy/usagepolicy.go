@@ -17,6 +17,15 @@ import (
 // DefaultName is the policy's name when IAM_POLICY_NAME does not set another.
 const DefaultName = "KmsKeyUsagePolicy"
 
+// Earlier versions of the remediator created and versioned this policy in member accounts
+// themselves, with this description. The remediator now writes no IAM; a policy it created is
+// recognised by the description and reported, never changed.
+const legacyMarker = "(managed by ami-kms-remediator)"
+
+// CreatedByRemediator reports whether a managed policy's description says an earlier version of
+// the remediator created it.
+func CreatedByRemediator(description string) bool { return strings.Contains(description, legacyMarker) }
+
 // The Sids of the two statements. IAM Sids are alphanumeric (no spaces, unlike key policies).
 const (
 	UseSid   = "AllowUseOfTheKey"
