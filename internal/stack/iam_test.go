@@ -150,6 +150,7 @@ func TestMemberRoleLeastPrivilege(t *testing.T) {
 	want := []string{
 		"ec2:DescribeImageAttribute", "ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeSnapshots",
 		"ec2:DescribeLaunchTemplateVersions", "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLaunchConfigurations", "cloudtrail:LookupEvents",
+		"ec2:GetEbsDefaultKmsKeyId", "ec2:GetEbsEncryptionByDefault", "ssm:GetParameters", "kms:CreateGrant",
 		"iam:AttachRolePolicy", "iam:AttachUserPolicy",
 		"iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicyVersion",
 		"iam:GetGroupPolicy", "iam:GetPolicy", "iam:GetPolicyVersion", "iam:GetRole", "iam:GetRolePolicy",
@@ -163,6 +164,48 @@ func TestMemberRoleLeastPrivilege(t *testing.T) {
 		t.Errorf("member role allows %v\nwant exactly %v", got, want)
 	}
 	checkIAMFixScope(t, stmts)
+	checkLaunchGrantScope(t, stmts)
+}
+
+// checkLaunchGrantScope: the member role creates grants only on the central account's keys, only
+// for this account's launching service-linked roles, only with the operations of AWS's Auto
+// Scaling example; it reads only this account's and AWS's public SSM parameters.
+func checkLaunchGrantScope(t *testing.T, stmts []map[string]any) {
+	t.Helper()
+	found := false
+	for _, s := range stmts {
+		actions := stringList(s["Action"])
+		switch {
+		case slices.Contains(actions, "kms:CreateGrant"):
+			found = true
+			if len(actions) != 1 || subString(s["Resource"]) != "arn:${AWS::Partition}:kms:*:${CentralAccountId}:key/*" {
+				t.Errorf("%v on %s, want kms:CreateGrant alone on the central account's keys", actions, mustJSON(t, s["Resource"]))
+			}
+			ops := stringList(dig(s, "Condition", "ForAllValues:StringEquals", "kms:GrantOperations"))
+			want := []string{"Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "DescribeKey", "CreateGrant"}
+			if !reflect.DeepEqual(ops, want) {
+				t.Errorf("kms:GrantOperations %v, want %v", ops, want)
+			}
+			grantees := resourceList(dig(s, "Condition", "StringLike", "kms:GranteePrincipal"))
+			if len(grantees) == 0 {
+				t.Error("kms:CreateGrant without a kms:GranteePrincipal condition")
+			}
+			for _, g := range grantees {
+				if !strings.HasPrefix(g, "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/") {
+					t.Errorf("grantee %s is not a service-linked role of this account", g)
+				}
+			}
+		case slices.Contains(actions, "ssm:GetParameters"):
+			for _, r := range resourceList(s["Resource"]) {
+				if r != "arn:${AWS::Partition}:ssm:*:${AWS::AccountId}:parameter/*" && r != "arn:${AWS::Partition}:ssm:*::parameter/aws/service/*" {
+					t.Errorf("ssm:GetParameters on %s", r)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("no kms:CreateGrant statement")
+	}
 }
 
 // checkIAMFixScope: IAM writes touch only the IamPolicyName policy of this account, attach only

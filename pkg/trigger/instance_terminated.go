@@ -19,7 +19,8 @@ func init() {
 	register(&Descriptor{
 		Kind: InstanceTerminated,
 		Doc: "`DescribeInstances`: acts only on state reason `Client.InternalError` / `Client.InvalidKMSKey.InvalidState`; " +
-			"finds who launched it with CloudTrail `LookupEvents` and checks that principal's IAM too",
+			"checks every key the launch used (the instance's launch template, the default EBS key); finds who launched it with CloudTrail " +
+			"`LookupEvents` (a user, a role, or the EC2 Fleet / Spot service-linked role) and checks that principal too",
 		Sample:         "events/instance-terminated.json",
 		Rule:           "InstanceTerminatedRule",
 		EventBridge:    []EventBridgeMatch{{Source: SourceEC2, DetailType: DetailTypeInstanceStateChange, Field: "state", Value: "terminated"}},
@@ -72,5 +73,7 @@ func diagnoseInstanceTerminated(ctx context.Context, d Diagnosis, t Trigger) err
 			d.SetPrincipal(p)
 		}
 	}
-	return d.CheckImage(ctx, ImageCheck{Viewer: t.Account, Region: t.Region, ImageID: inst.ImageID, Targets: []string{t.Account}})
+	// The instance's launch template (EC2 tags instances launched from one) gives the volumes'
+	// mappings; the request's own are not known here.
+	return d.CheckLaunch(ctx, LaunchCheck{Account: t.Account, Region: t.Region, ImageID: inst.ImageID, Template: inst.LaunchTemplate})
 }
