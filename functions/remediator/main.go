@@ -1,5 +1,6 @@
-// Command bootstrap is the remediator Lambda: it only wires configuration, clients and the
-// handler from pkg/ together. Nothing here touches the network before the first event.
+// Command bootstrap is the remediator Lambda: it only wires configuration, clients, the write
+// coordinator and the handler from pkg/ together. Nothing here touches the network before the
+// first event.
 package main
 
 import (
@@ -32,7 +33,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	rm := remediate.New(cfg, awsapi.NewClients(awsCfg, cfg.MemberRoleName, ""), log)
+	// One coordinator per execution environment: its write locks and memory of what was written
+	// serve every invocation this environment runs.
+	rm := remediate.New(cfg, awsapi.NewClients(awsCfg, cfg.MemberRoleName, ""), log, remediate.WithCoordinator(remediate.NewCoordinator()))
 	lambda.Start(rm.Invoke)
 	return nil
 }

@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 )
 
 // The accounts every scenario uses.
@@ -346,4 +348,4 @@ func Event(path string, replace map[string]string) ([]byte, error) {
 	return []byte(s), nil
 }
 
-func isAlreadyExists(err error) bool { return strings.Contains(err.Error(), "EntityAlreadyExists") }
+func isAlreadyExists(err error) bool { return awsapi.IsEntityExists(err) }

@@ -43,6 +43,8 @@ type Clients struct {
 	stsCl     *sts.Client
 }
 
+var _ Factory = (*Clients)(nil)
+
 // NewClients wraps base (the central account's configuration). roleName is MEMBER_ROLE_NAME.
 // central may be "" to discover the account with sts:GetCallerIdentity on first need.
 func NewClients(base aws.Config, roleName, central string) *Clients {

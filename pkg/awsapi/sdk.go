@@ -1,6 +1,7 @@
 // Package awsapi is the only place that talks to AWS: narrow consumer-side interfaces with the
-// SDK's exact method signatures, per-account clients with cached AssumeRole credentials, a call
-// counter, and the one place AWS errors are classified.
+// SDK's exact method signatures, the Factory that hands them out per account and region (Clients,
+// with cached AssumeRole credentials, is the real one), a call counter, and the one place AWS
+// errors are classified.
 package awsapi
 
 import (
@@ -8,13 +9,29 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
-
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 )
+
+// Factory hands out the clients the remediator acts with: in the central account (account "" or
+// the central account itself) with the function's own credentials, in a member account through
+// its MEMBER_ROLE_NAME role. *Clients is the real one; tests use an in-memory one.
+type Factory interface {
+	// Region is the function's own region.
+	Region() string
+	// CentralAccount is the account the remediator runs in.
+	CentralAccount(ctx context.Context) (string, error)
+	EC2(ctx context.Context, account, region string) (EC2, error)
+	KMS(ctx context.Context, account, region string) (KMS, error)
+	IAM(ctx context.Context, account string) (IAM, error)
+	SNS(ctx context.Context, region string) (SNS, error)
+	AutoScaling(ctx context.Context, account, region string) (AutoScaling, error)
+	CloudTrail(ctx context.Context, account, region string) (CloudTrail, error)
+	Organizations() Organizations
+}
 
 // EC2 is what the remediator reads from EC2.
 type EC2 interface {
@@ -41,7 +58,7 @@ type KMS interface {
 	DescribeKey(ctx context.Context, params *kms.DescribeKeyInput, optFns ...func(*kms.Options)) (*kms.DescribeKeyOutput, error)
 	GetKeyPolicy(ctx context.Context, params *kms.GetKeyPolicyInput, optFns ...func(*kms.Options)) (*kms.GetKeyPolicyOutput, error)
 	PutKeyPolicy(ctx context.Context, params *kms.PutKeyPolicyInput, optFns ...func(*kms.Options)) (*kms.PutKeyPolicyOutput, error)
-	// ListGrants tells whether a service-linked role already has a grant on a key (issue 4).
+	// ListGrants tells whether a service-linked role already has a grant on a key.
 	ListGrants(ctx context.Context, params *kms.ListGrantsInput, optFns ...func(*kms.Options)) (*kms.ListGrantsOutput, error)
 }
 

@@ -231,7 +231,7 @@ func (g *Gatherer) Gather(ctx context.Context, cl awsapi.IAM, p Principal) (*Set
 }
 
 func notFound(err error, p Principal) error {
-	if awsapi.Classify(err) == awsapi.ClassNotFound {
+	if awsapi.IsNotFound(err) {
 		return fmt.Errorf("%s: %w (%v)", p, ErrPrincipalNotFound, err)
 	}
 	return nil

@@ -2,7 +2,6 @@ package remediate
 
 import (
 	"context"
-
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -85,11 +84,11 @@ func withoutResolvedElsewhere(res report.Result) report.Result {
 	var actions []report.Action
 	for _, a := range res.Actions {
 		switch {
-		case a.Type == report.ActionKeyPolicy && a.Status == report.StatusUnchanged && a.Reason == reasonOtherWriter:
+		case a.Type == report.ActionKeyPolicy && a.Status == report.StatusUnchanged && a.Cause == report.CauseOtherWriter:
 			for _, acct := range a.Accounts {
 				covered[a.Target+" "+acct] = true
 			}
-		case a.Type == report.ActionIAMPolicy && a.Status == report.StatusUnchanged && a.Reason == reasonOtherIAMWriter:
+		case a.Type == report.ActionIAMPolicy && a.Status == report.StatusUnchanged && a.Cause == report.CauseOtherWriter:
 			covered["iam "+a.Principal] = true
 		default:
 			actions = append(actions, a)
@@ -105,8 +104,8 @@ func withoutResolvedElsewhere(res report.Result) report.Result {
 		var kept []report.Finding
 		for _, f := range rec.Findings {
 			switch {
-			case f.Fixable && (f.Code == report.KeyPolicyMissingUse || f.Code == report.KeyPolicyMissingGrant) && covered[f.KeyARN+" "+f.Account]:
-			case f.Fixable && (f.Code == report.IAMMissingUse || f.Code == report.IAMMissingGrant) && covered["iam "+f.PrincipalARN]:
+			case f.Fixable && alert.FixedBy(f.Code) == report.ActionKeyPolicy && covered[f.KeyARN+" "+f.Account]:
+			case f.Fixable && alert.FixedBy(f.Code) == report.ActionIAMPolicy && covered["iam "+f.PrincipalARN]:
 			default:
 				kept = append(kept, f)
 			}

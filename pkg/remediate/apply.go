@@ -3,7 +3,6 @@ package remediate
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"runtime/debug"
 	"sort"
@@ -26,16 +25,6 @@ import (
 // maxWriteAttempts bounds the re-plan loop when a concurrent writer changed the policy under us.
 const maxWriteAttempts = 3
 
-// keyLocks serialises writes to one key policy within this process (concurrent invocations of a
-// warm environment, or of the CLI). Across Lambda environments the function's reserved
-// concurrency of 1 does the same; the read-back check below catches anything else.
-var keyLocks sync.Map // key ARN -> *sync.Mutex
-
-func lockFor(m *sync.Map, k string) *sync.Mutex {
-	v, _ := m.LoadOrStore(k, &sync.Mutex{})
-	return v.(*sync.Mutex)
-}
-
 // applyKeyPolicies makes one plan (and in fix mode one write) per key, merging every account
 // that any record of the batch needs.
 func (r *run) applyKeyPolicies(ctx context.Context) []report.Action {
@@ -46,7 +35,7 @@ func (r *run) applyKeyPolicies(ctx context.Context) []report.Action {
 	sort.Strings(arns)
 	// Different keys are independent (each has its own lock and read-back), so their writes
 	// overlap, a few at a time: a batch over ten keys waits for about three write+verify round
-	// trips instead of ten (issue 7). The bound stays well under KMS's request quotas.
+	// trips instead of ten. The bound stays well under KMS's request quotas.
 	planned := make([]report.Action, len(arns))
 	sem := make(chan struct{}, writeParallel)
 	var wg sync.WaitGroup
@@ -64,11 +53,11 @@ func (r *run) applyKeyPolicies(ctx context.Context) []report.Action {
 	var actions []report.Action
 	for i, a := range arns {
 		n, act := r.needs[a], planned[i]
-		r.log.Info().Str("key", a).Strs("accounts", act.Accounts).Str("status", act.Status).Str("reason", act.Reason).
-			Str("action", act.Type).Msg("key policy action")
-		if act.Status == report.StatusFailed {
+		r.log.Info().Str("key", a).Strs("accounts", act.Accounts).Str("status", act.Status).Stringer("cause", act.Cause).
+			Str("reason", act.Reason).Str("action", act.Type).Msg("key policy action")
+		if act.Retry() {
 			for _, it := range n.items {
-				it.retry = it.retry || act.Reason == reasonDeadline || strings.HasPrefix(act.Reason, "transient")
+				it.retry = true
 			}
 		}
 		actions = append(actions, act)
@@ -82,7 +71,7 @@ func (r *run) applyKeySafely(ctx context.Context, n *keyNeed) (act report.Action
 	defer func() {
 		if p := recover(); p != nil {
 			act = report.Action{Type: report.ActionKeyPolicy, Target: n.key.ARN, Accounts: sortedKeys(n.accounts),
-				Status: report.StatusFailed, Reason: fmt.Sprintf("transient: internal error: %v", p)}
+				Status: report.StatusFailed, Cause: report.CauseInternal, Reason: fmt.Sprintf("transient: internal error: %v", p)}
 			r.log.Error().Str("key", n.key.ARN).Interface("panic", p).Bytes("stack", debug.Stack()).Msg("key policy action panicked")
 		}
 	}()
@@ -92,10 +81,8 @@ func (r *run) applyKeySafely(ctx context.Context, n *keyNeed) (act report.Action
 // writeParallel bounds the key-policy writes of one invocation that run at once.
 const writeParallel = 4
 
-const reasonDeadline = "too close to the invocation deadline to start a write: handed back for retry"
-
-// reasonOtherWriter: between this invocation's read and its write, another writer (often a
-// concurrent delivery of the same event) made the change. publishAlert keys on it.
+// reasonOtherWriter is what people read when, between this invocation's read and its write,
+// another writer (often a concurrent delivery of the same event) made the change.
 const reasonOtherWriter = "another writer already added these accounts"
 
 func (r *run) applyKey(ctx context.Context, n *keyNeed) report.Action {
@@ -104,14 +91,12 @@ func (r *run) applyKey(ctx context.Context, n *keyNeed) report.Action {
 	act := report.Action{Type: report.ActionKeyPolicy, Target: k.ARN, Accounts: accounts}
 	for _, a := range accounts {
 		if !awsid.IsAccountID(a) { // defence in depth: the editor refuses these too
-			act.Status, act.Reason = report.StatusRefused, fmt.Sprintf("%q is not an account ID", a)
-			return act
+			return ended(act, refuse(fmt.Errorf("%q is not an account ID", a)))
 		}
 	}
 	edit, err := keypolicy.EnsureAccounts(k.Policy, accounts)
 	if err != nil {
-		act.Status, act.Reason = report.StatusRefused, err.Error()
-		return act
+		return ended(act, refuse(err))
 	}
 	if !edit.Changed {
 		act.Status, act.Reason = report.StatusUnchanged, "the key policy already grants these accounts what the editor adds"
@@ -126,86 +111,67 @@ func (r *run) applyKey(ctx context.Context, n *keyNeed) report.Action {
 		return act
 	}
 	if r.deadlineNear(ctx) {
-		act.Status, act.Reason = report.StatusFailed, reasonDeadline
-		return act
+		return ended(act, errDeadline)
 	}
-	mu := lockFor(&keyLocks, k.ARN)
-	mu.Lock()
-	defer mu.Unlock()
-	status, reason, err := r.writeKeyPolicy(ctx, k, accounts, edit)
-	act.Status = status
-	if err != nil {
-		act.Reason = err.Error()
-		// A writer that kept replacing the policy is transient too: hand the records back (issue 6
-		// found that this reason did not start with "transient" and was acknowledged instead).
-		if awsapi.Transient(err) || errors.Is(err, errConcurrentWriter) {
-			act.Reason = "transient: " + act.Reason
-		}
-		return act
-	}
-	if reason != "" {
-		act.Reason = reason
+	defer r.coord.lockKey(k.ARN)()
+	if err := r.writeKeyPolicy(ctx, &act, k, accounts, edit); err != nil {
+		return ended(act, err)
 	}
 	return act
 }
 
 // writeKeyPolicy puts the planned policy, reads it back and verifies it; when a concurrent
-// writer got in between, it re-plans from the fresh policy (bounded).
-func (r *run) writeKeyPolicy(ctx context.Context, k *key, accounts []string, edit keypolicy.Edit) (string, string, error) {
+// writer got in between, it re-plans from the fresh policy (bounded). On success it sets act's
+// status (applied, or unchanged because another writer made the change) and reason.
+func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, accounts []string, edit keypolicy.Edit) error {
 	cl, err := r.clients.KMS(ctx, k.Account, k.Region)
 	if err != nil {
-		return report.StatusFailed, "", err
+		return err
 	}
 	current := k.Policy
-	if gen, ok := lastWritten.Load(k.ARN); ok && !bytes.Equal(gen.([]byte), current) {
+	if last, ok := r.coord.keyPolicy(k.ARN); ok && !bytes.Equal(last, current) {
 		// Another invocation in this process wrote this key since we read it: start from the
 		// stored policy, never from our stale copy.
-		fresh, err := getKeyPolicy(ctx, cl, k.ARN)
-		if err != nil {
-			return report.StatusFailed, "", err
+		if current, err = getKeyPolicy(ctx, cl, k.ARN); err != nil {
+			return err
 		}
-		current = fresh
 	}
 	for attempt := 1; attempt <= maxWriteAttempts; attempt++ {
 		if attempt > 1 || !bytes.Equal(current, k.Policy) {
-			edit, err = keypolicy.EnsureAccounts(current, accounts)
-			if err != nil {
-				return report.StatusRefused, "", err
+			if edit, err = keypolicy.EnsureAccounts(current, accounts); err != nil {
+				return refuse(err)
 			}
 			if !edit.Changed {
-				return report.StatusUnchanged, reasonOtherWriter, nil
+				act.Status, act.Cause, act.Reason = report.StatusUnchanged, report.CauseOtherWriter, reasonOtherWriter
+				return nil
 			}
 		}
 		if r.deadlineNear(ctx) {
-			return report.StatusFailed, reasonDeadline, nil
+			return errDeadline
 		}
 		_, err = cl.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{
 			KeyId: aws.String(k.ARN), PolicyName: aws.String("default"), Policy: aws.String(string(edit.Document)),
 			BypassPolicyLockoutSafetyCheck: false, // never: KMS's lockout check stays on
 		})
 		if err != nil {
-			return report.StatusFailed, "", fmt.Errorf("put key policy %s: %w", k.ARN, err)
+			return fmt.Errorf("put key policy %s: %w", k.ARN, err)
 		}
-		lastWritten.Store(k.ARN, edit.Document)
+		r.coord.setKeyPolicy(k.ARN, edit.Document)
 		fresh, err := getKeyPolicy(ctx, cl, k.ARN)
 		if err != nil {
-			return report.StatusFailed, "", fmt.Errorf("verify key policy %s: %w", k.ARN, err)
+			return fmt.Errorf("verify key policy %s: %w", k.ARN, err)
 		}
 		if err := verifyKeyPolicy(fresh, k, accounts); err == nil {
-			lastWritten.Store(k.ARN, fresh)
-			return report.StatusApplied, describeChanges(edit.Changes), nil
+			r.coord.setKeyPolicy(k.ARN, fresh)
+			act.Status, act.Reason = report.StatusApplied, describeChanges(edit.Changes)
+			return nil
 		} else {
 			r.log.Warn().Str("key", k.ARN).Int("attempt", attempt).Err(err).Msg("key policy changed under us: re-planning")
 		}
 		current = fresh
 	}
-	return report.StatusFailed, "", fmt.Errorf("key policy %s: %w", k.ARN, errConcurrentWriter)
+	return fmt.Errorf("key policy %s: %w", k.ARN, errConcurrentWriter)
 }
-
-var errConcurrentWriter = errors.New("a concurrent writer kept replacing the policy; handed back for retry")
-
-// lastWritten remembers, per key, the last policy this process wrote (see writeKeyPolicy).
-var lastWritten sync.Map
 
 func getKeyPolicy(ctx context.Context, cl awsapi.KMS, keyARN string) ([]byte, error) {
 	out, err := cl.GetKeyPolicy(ctx, &kms.GetKeyPolicyInput{KeyId: aws.String(keyARN), PolicyName: aws.String("default")})

@@ -45,6 +45,7 @@ func shareEvent(t *testing.T, image, account string) []byte {
 
 // A batch of records for one key makes one write that merges every account they need.
 func TestBatchForOneKeyWritesOnce(t *testing.T) {
+	needsLocalAWS(t)
 	ctx := context.Background()
 	const second = "222233334444"
 	f := newFixture(t, "", scenario.Target)

@@ -1,6 +1,6 @@
 package remediate
 
-// Concurrency tests (issue 6): many invocations needing different accounts on one key at once,
+// Concurrency tests: many invocations needing different accounts on one key at once,
 // and a writer outside this process that replaces the policy under the remediator.
 
 import (
@@ -36,9 +36,11 @@ func concurrentAccounts(prefix string, n int) []string {
 
 // 20 handler invocations at once, each needing a different trusted account on the same key: all
 // 20 accounts are in the policy at the end and every original statement is intact. Once with a
-// Remediator per invocation (warm environments in one process), once with one shared Remediator
-// (concurrent invocations of one environment, as `amikms` can run them).
+// Remediator per invocation sharing the process's one Coordinator (as the remediators of one
+// Lambda environment would), once with one shared Remediator (concurrent invocations of one
+// environment, as `amikms` can run them).
 func TestConcurrentInvocationsOnOneKey(t *testing.T) {
+	needsLocalAWS(t)
 	for name, shared := range map[string]bool{"a remediator each": false, "one shared remediator": true} {
 		t.Run(name, func(t *testing.T) {
 			prefix := "100001"
@@ -50,10 +52,11 @@ func TestConcurrentInvocationsOnOneKey(t *testing.T) {
 			before := keyPolicy(t, f.key)
 			images := imagesOnKey(t, f.key, accounts)
 			rec := newRecorder(t, env.URL)
+			coord := NewCoordinator()
 			rms := make([]*Remediator, concurrentInvocations)
 			for i := range rms {
 				if i == 0 || !shared {
-					rms[i], _ = newRemediatorOn(t, setup{mode: config.ModeFix, trusted: accounts}, rec.URL, 3)
+					rms[i], _ = newRemediatorOn(t, setup{mode: config.ModeFix, trusted: accounts}, rec.URL, 3, WithCoordinator(coord))
 				} else {
 					rms[i] = rms[0]
 				}
@@ -123,6 +126,7 @@ func TestConcurrentInvocationsOnOneKey(t *testing.T) {
 // policy (keeping the other writer's change) and writes again. When the other writer keeps doing
 // it, the record is handed back for retry, and the retry completes once it stops.
 func TestConcurrentWriterOutsideProcess(t *testing.T) {
+	needsLocalAWS(t)
 	const theirs = "777700001111"
 	trusted := []string{scenario.Target, theirs}
 
@@ -208,9 +212,8 @@ func TestConcurrentWriterOutsideProcess(t *testing.T) {
 // each on a different key. They all need IAM_POLICY_NAME in that account: at the end its default
 // version allows all 20 keys, it is attached to every role, and IAM's limit of five versions holds.
 func TestConcurrentInvocationsOnOneUsagePolicy(t *testing.T) {
+	needsLocalAWS(t)
 	ctx := context.Background()
-	iamSettle = 10 * time.Millisecond
-	t.Cleanup(func() { iamSettle = 500 * time.Millisecond })
 	name := uniq("KmsKeyUsagePolicy")
 	roles, keys := make([]string, concurrentInvocations), make([]string, concurrentInvocations)
 	events := make([][]byte, concurrentInvocations)
@@ -227,9 +230,11 @@ func TestConcurrentInvocationsOnOneUsagePolicy(t *testing.T) {
 		}
 		events[i] = []byte(strings.ReplaceAll(string(raw), "7f1b3d5e-9a2c-4e6f-8b0d-1c3e5a7b9d24", fmt.Sprintf("7f1b3d5e-9a2c-4e6f-8b0d-%012d", i)))
 	}
+	coord := NewCoordinator()
 	rms := make([]*Remediator, concurrentInvocations)
 	for i := range rms {
-		rms[i], _ = newRemediatorOn(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}}, env.URL, 3)
+		rms[i], _ = newRemediatorOn(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}}, env.URL, 3,
+			WithCoordinator(coord), WithIAMSettle(10*time.Millisecond))
 		rms[i].cfg.IAMPolicyName = name
 	}
 

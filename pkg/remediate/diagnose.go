@@ -95,7 +95,7 @@ func (r *run) diagnoseImage(ctx context.Context, it *item, c trigger.ImageCheck)
 	}
 	img, err := r.inv.image(ctx, viewer, region, imageID)
 	if err != nil {
-		if errors.Is(err, errImageNotFound) || awsapi.Classify(err) == awsapi.ClassNotFound {
+		if errors.Is(err, errImageNotFound) || awsapi.IsNotFound(err) {
 			return fmt.Errorf("image %s not visible to %s in %s: %w", imageID, viewer, region, err)
 		}
 		return err

@@ -16,6 +16,7 @@ import (
 // Every sample in events/ runs through the real handler (the Lambda's JSON path) against the
 // seeded scenario, in alert mode so the samples do not change each other's outcome.
 func TestEverySampleEventThroughTheHandler(t *testing.T) {
+	needsLocalAWS(t)
 	seed, err := world.Seed(context.Background(), env.Filler)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,6 @@
 package remediate
 
-// Fault tests (issue 6): the remediator's real AWS calls go through localaws.FaultProxy, which
+// Fault tests: the remediator's real AWS calls go through localaws.FaultProxy, which
 // throttles, answers 500/503, resets connections and adds latency (seeded), with the SDK's
 // standard retryer bounded to a few attempts. Failed records are redelivered the way SQS does.
 
@@ -99,6 +99,7 @@ func deliverUntilDone(t *testing.T, rm *Remediator, events map[string][]byte, ba
 // resets after the request reached AWS (the answer is lost, the SDK retries a write that
 // happened): the repeated write is byte-identical, so it changes nothing.
 func TestFaultsThirtyPercentCompleteWithoutDoubleWork(t *testing.T) {
+	needsLocalAWS(t)
 	all := []string{localaws.FaultThrottle, localaws.Fault500, localaws.Fault503, localaws.FaultReset, localaws.FaultLatency}
 	runs := map[string]struct {
 		seed     int64
@@ -262,6 +263,7 @@ func effectiveChanges(ws []keyWrite, initial map[string]string) map[string]int {
 // When every call fails transiently, every event is handed back for retry; malformed records
 // are acknowledged (reported, never retried: a retry cannot fix them).
 func TestFaultsTransientFailuresHandedBackMalformedAcknowledged(t *testing.T) {
+	needsLocalAWS(t)
 	f := newFixture(t, "", scenario.Target)
 	before := keyPolicy(t, f.key)
 	rec := newRecorder(t, env.URL)
@@ -306,6 +308,7 @@ func TestFaultsTransientFailuresHandedBackMalformedAcknowledged(t *testing.T) {
 // Near the invocation's deadline no write is started: the records go back for retry, and the
 // retry (with time left) does the work once.
 func TestFaultsDeadlineNearStartsNoWrite(t *testing.T) {
+	needsLocalAWS(t)
 	f := newFixture(t, "", scenario.Target)
 	before := keyPolicy(t, f.key)
 	rec := newRecorder(t, env.URL)
@@ -319,7 +322,8 @@ func TestFaultsDeadlineNearStartsNoWrite(t *testing.T) {
 		if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "m-1" {
 			t.Errorf("want the record handed back: %+v", resp.BatchItemFailures)
 		}
-		if len(resp.Actions) != 1 || resp.Actions[0].Status != report.StatusFailed || resp.Actions[0].Reason != reasonDeadline {
+		if len(resp.Actions) != 1 || resp.Actions[0].Status != report.StatusFailed || resp.Actions[0].Reason != reasonDeadline ||
+			resp.Actions[0].Cause != report.CauseDeadline {
 			t.Errorf("actions: %+v", resp.Actions)
 		}
 		if len(rec.Writes()) != 0 || keyPolicy(t, f.key) != before {
@@ -355,6 +359,7 @@ func TestFaultsDeadlineNearStartsNoWrite(t *testing.T) {
 // The answer to a write is lost (the connection resets after KMS applied it): the SDK's retryer
 // sends the same bytes again, which changes nothing; the action is applied once.
 func TestFaultsLostWriteAnswerRetriedIdempotently(t *testing.T) {
+	needsLocalAWS(t)
 	f := newFixture(t, "", scenario.Target)
 	before := keyPolicy(t, f.key)
 	rec := newRecorder(t, env.URL)
@@ -394,6 +399,7 @@ func TestFaultsLostWriteAnswerRetriedIdempotently(t *testing.T) {
 // An alert that cannot be published (SNS failing transiently) hands its records back: in alert
 // mode the alert is all there is, and the redelivery finds the same things and tells them.
 func TestFaultsUnpublishedAlertIsRetried(t *testing.T) {
+	needsLocalAWS(t)
 	f := newFixture(t, "", scenario.Target)
 	u, err := url.Parse(env.URL)
 	if err != nil {

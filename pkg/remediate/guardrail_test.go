@@ -1,6 +1,6 @@
 package remediate
 
-// Guardrail tests (issue 6): each one tries to make the remediator widen access, write what it
+// Guardrail tests: each one tries to make the remediator widen access, write what it
 // must not, or forge alert structure, through the real handler and real AWS calls against the
 // local AWS. A recorder in front of the local AWS sees every PutKeyPolicy the remediator sends.
 
@@ -65,6 +65,7 @@ func assertNothingGranted(t *testing.T, rec *awsRecorder, keyARN, before string,
 // crafted value and even when a sloppy TRUSTED_ACCOUNT_IDS lists it: only 12 ASCII digits are
 // ever an account.
 func TestGuardrailCraftedUserIDsNeverGranted(t *testing.T) {
+	needsLocalAWS(t)
 	f := newFixture(t, "")
 	before := keyPolicy(t, f.key)
 	cases := map[string]struct {
@@ -120,6 +121,7 @@ func TestGuardrailCraftedUserIDsNeverGranted(t *testing.T) {
 // The event's account must own the image: an event that names another account (a forged event
 // put on the bus by a member, or by a non-member account) changes nothing and is not retried.
 func TestGuardrailEventAccountMustOwnImage(t *testing.T) {
+	needsLocalAWS(t)
 	f := newFixture(t, "", scenario.Target)
 	before := keyPolicy(t, f.key)
 	rec := newRecorder(t, env.URL)
@@ -145,6 +147,7 @@ func TestGuardrailEventAccountMustOwnImage(t *testing.T) {
 // An image owned by an account that is not trusted: its key is never touched, even though the
 // image is shared with a trusted account.
 func TestGuardrailUntrustedImageOwner(t *testing.T) {
+	needsLocalAWS(t)
 	ctx := context.Background()
 	key, err := world.CreateKey(ctx, scenario.Untrusted, scenario.Region, scenario.DefaultKeyPolicy(scenario.Untrusted))
 	if err != nil {
@@ -174,6 +177,7 @@ func TestGuardrailUntrustedImageOwner(t *testing.T) {
 // A trusted image whose snapshot uses a key of an untrusted account: that key's policy is never
 // edited on the image owner's word.
 func TestGuardrailKeyOfUntrustedAccountNeverWritten(t *testing.T) {
+	needsLocalAWS(t)
 	ctx := context.Background()
 	key, err := world.CreateKey(ctx, scenario.Untrusted, scenario.Region, scenario.DefaultKeyPolicy(scenario.Untrusted))
 	if err != nil {
@@ -200,6 +204,7 @@ func TestGuardrailKeyOfUntrustedAccountNeverWritten(t *testing.T) {
 // account the image is not shared with grants that account nothing; the account EC2 reports is
 // the only one added.
 func TestGuardrailForgedShareTargetNotGranted(t *testing.T) {
+	needsLocalAWS(t)
 	const shared = "222233334444"
 	f := newFixture(t, "", shared)
 	before := keyPolicy(t, f.key)
@@ -225,6 +230,7 @@ func TestGuardrailForgedShareTargetNotGranted(t *testing.T) {
 // guard, any principal allowed ec2:CopyImage in a trusted account could obtain the use of any
 // key the remediator may edit.
 func TestGuardrailCopyNamingAnotherAccountsKeyNotGranted(t *testing.T) {
+	needsLocalAWS(t)
 	ctx := context.Background()
 	victim, err := world.CreateKey(ctx, scenario.Owner, scenario.Region, scenario.DefaultKeyPolicy(scenario.Owner))
 	if err != nil {
@@ -255,6 +261,7 @@ func TestGuardrailCopyNamingAnotherAccountsKeyNotGranted(t *testing.T) {
 
 // group all: a public-image finding, never fixed.
 func TestGuardrailPublicImageNeverFixed(t *testing.T) {
+	needsLocalAWS(t)
 	f := newFixture(t, "")
 	makePublic(t, f.image)
 	before := keyPolicy(t, f.key)
@@ -277,6 +284,7 @@ func TestGuardrailPublicImageNeverFixed(t *testing.T) {
 // Every PutKeyPolicy the remediator sends leaves KMS's lockout safety check on: the member is
 // absent or false in the request body KMS receives.
 func TestGuardrailLockoutSafetyCheckNeverBypassed(t *testing.T) {
+	needsLocalAWS(t)
 	f := newFixture(t, "", scenario.Target)
 	rec := newRecorder(t, env.URL)
 	rm, _ := newRemediatorOn(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}}, rec.URL, 2)
@@ -316,6 +324,7 @@ func paddedPolicy(t *testing.T, size int) string {
 
 // A policy that would go over 32 KB is refused and alerted, never written.
 func TestGuardrailPolicyOverSizeLimitRefused(t *testing.T) {
+	needsLocalAWS(t)
 	pol := paddedPolicy(t, 32720)
 	if len(pol) != 32720 {
 		t.Fatalf("padded policy has %d bytes", len(pol))
@@ -341,6 +350,7 @@ func TestGuardrailPolicyOverSizeLimitRefused(t *testing.T) {
 // Property: whatever the policy's shape, a write keeps every statement (byte for byte, except a
 // string principal that becomes a list), removes nothing and adds only the trusted account's root.
 func TestGuardrailWritesNeverRemoveOrRewriteStatements(t *testing.T) {
+	needsLocalAWS(t)
 	shapes := map[string]string{"console default": scenario.DefaultKeyPolicy(scenario.Owner)}
 	for _, name := range []string{"aws-default", "compact", "partial-crlf", "string-principal", "with-conditions", "with-deny", "single-statement-govcloud"} {
 		b, err := os.ReadFile("../keypolicy/testdata/edit/" + name + ".json")
@@ -397,6 +407,7 @@ func hostile(tag string, size int) string {
 // Text from events cannot forge alert structure, and the SNS message read back from the topic
 // stays within 256 KB, with a note when it had to be cut.
 func TestGuardrailHostileTextCannotForgeAlert(t *testing.T) {
+	needsLocalAWS(t)
 	ctx := context.Background()
 	f := newFixture(t, "", scenario.Target)
 	// A hostile image name and description: EC2 data the remediator reads but never shows.

@@ -1,6 +1,6 @@
 package remediate
 
-// Harness for the guardrail, fault, concurrency and redelivery tests (issue 6): a recording
+// Harness for the guardrail, fault, concurrency and redelivery tests: a recording
 // handler in front of the local AWS that sees every request the remediator really sends, and the
 // checks every recorded key-policy write must pass whatever the input.
 
@@ -147,6 +147,7 @@ func acceptedWrites(ws []keyWrite) map[string]int {
 // recorder or a fault proxy) with the SDK's standard retryer bounded to attempts.
 func newRemediatorOn(t *testing.T, s setup, endpoint string, attempts int, opts ...Option) (*Remediator, *scenario.AlertSink) {
 	t.Helper()
+	needsLocalAWS(t)
 	cfg := config.Config{Mode: s.mode, TrustedAccountIDs: append([]string{}, s.trusted...), MemberRoleName: scenario.MemberRoleName,
 		IAMPolicyName: config.DefaultIAMPolicyName, LogLevel: "debug"}
 	if cfg.Mode == "" {

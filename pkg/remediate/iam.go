@@ -19,7 +19,7 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
 )
 
-// The IAM half (issue 4). A key policy that names an account only delegates: the user or role in
+// The IAM half. A key policy that names an account only delegates: the user or role in
 // that account still needs an identity policy allowing the key. For every record that names a
 // principal, the principal's identity policies are gathered in its account (once per
 // invocation) and evaluated for each key the record depends on; what is missing becomes
@@ -32,7 +32,7 @@ type iamNeed struct {
 	set       *identity.Set
 	keys      map[string]*key
 	items     []*item
-	refused   string // non-empty: the fix is not attempted, for this reason
+	refusal   *obstacle // non-nil: the fix is planned but not attempted, for this reason
 }
 
 // iamRun is the IAM side of one invocation.
@@ -150,18 +150,18 @@ func (c *iamRun) checkIdentity(ctx context.Context, it *item, p *trigger.Princip
 			c.addIAMFindings(it, p, k, set, g, false, "the trust of account "+p.Account+" could not be confirmed")
 			continue
 		}
-		why := c.whyNotFixable(ctx, it, p, k, trusted, set, g)
-		fixable := why == ""
-		c.addIAMFindings(it, p, k, set, g, fixable, why)
+		ob := c.whyNotFixable(ctx, it, p, k, trusted, set, g)
+		fixable := ob.kind == fixableNow
+		c.addIAMFindings(it, p, k, set, g, fixable, ob.why)
 		klog.Info().Str("decision", "missing").Strs("missing_use", g.use).Bool("missing_grant", g.grant).
-			Bool("boundary_blocks", len(g.boundary) > 0).Bool("fixable", fixable).Str("not_fixable_because", why).Msg("identity policy gap")
+			Bool("boundary_blocks", len(g.boundary) > 0).Bool("fixable", fixable).Str("not_fixable_because", ob.why).Msg("identity policy gap")
 		switch {
 		case fixable:
-			c.need(p, set, k, it, "")
-		case g.boundaryBlocks() && trusted && why == whyBoundary(set):
+			c.need(p, set, k, it, nil)
+		case ob.kind == blockedByBoundary && trusted:
 			// The identity policy would still be needed once the boundary allows the key: plan it,
 			// but refuse to apply it, so nobody reads a changed policy as "solved".
-			c.need(p, set, k, it, why)
+			c.need(p, set, k, it, &ob)
 		}
 	}
 }
@@ -190,8 +190,28 @@ func (c *iamRun) gatherFailed(it *item, p *trigger.Principal, err error, log zer
 	log.Warn().Err(err).Bool("retry", it.retry).Msg("identity policies not read")
 }
 
-// whyNotFixable returns "" when the remediator may fix the principal's identity side for k.
-func (c *iamRun) whyNotFixable(ctx context.Context, it *item, p *trigger.Principal, k *key, trusted bool, set *identity.Set, g identityGap) string {
+// obstacle is what keeps the remediator from fixing a principal's identity side for one key: a
+// kind for the decisions, a sentence for people.
+type obstacle struct {
+	kind obstacleKind
+	why  string
+}
+
+type obstacleKind uint8
+
+const (
+	fixableNow obstacleKind = iota
+	untrustedAccount
+	otherAccount
+	ownMemberRole
+	blockedByBoundary
+	keyOwnerUnconfirmed
+	keyOwnerUntrusted
+)
+
+// whyNotFixable returns the obstacle (kind fixableNow when there is none) to fixing the
+// principal's identity side for k.
+func (c *iamRun) whyNotFixable(ctx context.Context, it *item, p *trigger.Principal, k *key, trusted bool, set *identity.Set, g identityGap) obstacle {
 	switch {
 	case !trusted:
 		if !it.untrusted[p.Account] {
@@ -199,23 +219,23 @@ func (c *iamRun) whyNotFixable(ctx context.Context, it *item, p *trigger.Princip
 			it.addFinding(report.Finding{Code: report.UntrustedAccount, Account: p.Account, KeyARN: k.ARN,
 				Message: fmt.Sprintf("account %s is not in TRUSTED_ACCOUNT_IDS or the trusted organization: its IAM is not changed", p.Account)})
 		}
-		return "account " + p.Account + " is not trusted"
+		return obstacle{untrustedAccount, "account " + p.Account + " is not trusted"}
 	case p.Account != it.trig.Account:
-		return fmt.Sprintf("the principal's account %s is not the event's account %s", p.Account, it.trig.Account)
+		return obstacle{otherAccount, fmt.Sprintf("the principal's account %s is not the event's account %s", p.Account, it.trig.Account)}
 	case p.Type == trigger.PrincipalRole && strings.EqualFold(identityPrincipal(p).Name, c.cfg.MemberRoleName):
-		return "the principal is the remediator's own member role"
+		return obstacle{ownMemberRole, "the principal is the remediator's own member role"}
 	case g.boundaryBlocks():
-		return whyBoundary(set)
+		return obstacle{blockedByBoundary, whyBoundary(set)}
 	}
 	ok, err := c.ownerTrusted(ctx, k.Account)
 	if err != nil {
 		it.retry = it.retry || awsapi.Transient(err)
-		return "the trust of the key's account " + k.Account + " could not be confirmed"
+		return obstacle{keyOwnerUnconfirmed, "the trust of the key's account " + k.Account + " could not be confirmed"}
 	}
 	if !ok {
-		return "the key belongs to account " + k.Account + ", which is not trusted"
+		return obstacle{keyOwnerUntrusted, "the key belongs to account " + k.Account + ", which is not trusted"}
 	}
-	return ""
+	return obstacle{}
 }
 
 func whyBoundary(set *identity.Set) string {
@@ -265,15 +285,15 @@ func boundaryName(set *identity.Set) string {
 	return set.Boundary.Name
 }
 
-func (c *iamRun) need(p *trigger.Principal, set *identity.Set, k *key, it *item, refused string) {
+func (c *iamRun) need(p *trigger.Principal, set *identity.Set, k *key, it *item, refusal *obstacle) {
 	n, ok := c.needs[p.ARN]
 	if !ok {
 		n = &iamNeed{principal: p, set: set, keys: map[string]*key{}}
 		c.needs[p.ARN] = n
 	}
 	n.keys[k.ARN] = k
-	if refused != "" && n.refused == "" {
-		n.refused = refused
+	if refusal != nil && n.refusal == nil {
+		n.refusal = refusal
 	}
 	for _, x := range n.items {
 		if x == it {

@@ -2,12 +2,10 @@ package remediate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -26,9 +24,6 @@ import (
 // maxPolicyVersions is how many versions IAM keeps of a managed policy.
 const maxPolicyVersions = 5
 
-// iamPolicyLocks serialises writes to one (account, policy) within this process, like keyLocks.
-var iamPolicyLocks sync.Map
-
 const usagePolicyDescription = "Lets principals of this account use specific KMS keys from EC2 (managed by ami-kms-remediator)"
 
 // applyAll makes one iam-policy action per principal.
@@ -37,10 +32,10 @@ func (c *iamRun) applyAll(ctx context.Context) []report.Action {
 	for _, n := range c.sortedNeeds() {
 		act := c.applyNeed(ctx, n)
 		c.log.Info().Str("action", act.Type).Str("target", act.Target).Str("principal", act.Principal).
-			Strs("keys", sortedKeyARNs(n)).Str("status", act.Status).Str("reason", act.Reason).Msg("iam policy action")
-		if act.Status == report.StatusFailed {
+			Strs("keys", sortedKeyARNs(n)).Str("status", act.Status).Stringer("cause", act.Cause).Str("reason", act.Reason).Msg("iam policy action")
+		if act.Retry() {
 			for _, it := range n.items {
-				it.retry = it.retry || act.Reason == reasonDeadline || strings.HasPrefix(act.Reason, "transient")
+				it.retry = true
 			}
 		}
 		actions = append(actions, act)
@@ -88,7 +83,7 @@ func (c *iamRun) usagePolicy(ctx context.Context, cl awsapi.IAM, n *iamNeed, pol
 func readUsagePolicy(ctx context.Context, cl awsapi.IAM, policyARN string) (storedPolicy, error) {
 	doc, version, err := identity.ReadDefaultVersion(ctx, cl, policyARN)
 	if err != nil {
-		if awsapi.Classify(err) == awsapi.ClassNotFound {
+		if awsapi.IsNotFound(err) {
 			return storedPolicy{}, nil
 		}
 		return storedPolicy{}, err
@@ -101,25 +96,17 @@ func (c *iamRun) applyNeed(ctx context.Context, n *iamNeed) report.Action {
 	keys := sortedKeyARNs(n)
 	policyARN := usagePolicyARN(p.ARN, p.Account, c.cfg.IAMPolicyName)
 	act := report.Action{Type: report.ActionIAMPolicy, Target: policyARN, Accounts: []string{p.Account}, Principal: p.ARN}
-	fail := func(err error) report.Action {
-		act.Status, act.Reason = report.StatusFailed, err.Error()
-		if awsapi.Transient(err) || errors.Is(err, errUsageConcurrent) {
-			act.Reason = "transient: " + act.Reason
-		}
-		return act
-	}
 	cl, err := c.clients.IAM(ctx, p.Account)
 	if err != nil {
-		return fail(err)
+		return ended(act, err)
 	}
 	cur, err := c.usagePolicy(ctx, cl, n, policyARN)
 	if err != nil {
-		return fail(err)
+		return ended(act, err)
 	}
 	plan, err := planUsagePolicy(cur, keys)
 	if err != nil {
-		act.Status, act.Reason = report.StatusRefused, err.Error()
-		return act
+		return ended(act, refuse(err))
 	}
 	attached := n.set.IsAttached(policyARN)
 	act.Document = string(plan.Document)
@@ -128,8 +115,8 @@ func (c *iamRun) applyNeed(ctx context.Context, n *iamNeed) report.Action {
 	}
 	act.Reason = describeUsagePlan(c.cfg.IAMPolicyName, cur, plan, attached, shortPrincipal(p.ARN))
 	switch {
-	case n.refused != "":
-		act.Status, act.Reason = report.StatusRefused, n.refused
+	case n.refusal != nil:
+		act.Status, act.Reason = report.StatusRefused, n.refusal.why
 		return act
 	case !plan.Changed && attached:
 		act.Status = report.StatusUnchanged
@@ -140,19 +127,11 @@ func (c *iamRun) applyNeed(ctx context.Context, n *iamNeed) report.Action {
 		act.Status, act.Reason = report.StatusPlanned, "MODE=alert: "+act.Reason
 		return act
 	case c.deadlineNear(ctx):
-		act.Status, act.Reason = report.StatusFailed, reasonDeadline
-		return act
+		return ended(act, errDeadline)
 	}
-	mu := lockFor(&iamPolicyLocks, p.Account+"/"+c.cfg.IAMPolicyName)
-	mu.Lock()
-	defer mu.Unlock()
-	reason, err := c.writeUsagePolicy(ctx, cl, n, policyARN, keys, cur)
-	if err != nil {
-		return fail(err)
-	}
-	act.Status, act.Reason = report.StatusApplied, reason
-	if reason == reasonOtherIAMWriter {
-		act.Status = report.StatusUnchanged
+	defer c.coord.lockUsagePolicy(p.Account, c.cfg.IAMPolicyName)()
+	if err := c.writeUsagePolicy(ctx, &act, cl, n, policyARN, keys, cur); err != nil {
+		return ended(act, err)
 	}
 	return act
 }
@@ -183,9 +162,6 @@ func describeUsagePlan(name string, cur storedPolicy, plan usagepolicy.Result, a
 	return strings.Join(parts, "; ")
 }
 
-// iamSettle is the pause before re-reading IAM after a read-back that missed our change.
-var iamSettle = 500 * time.Millisecond
-
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -197,59 +173,53 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// reasonOtherIAMWriter: between this invocation's read and its write, another writer (usually
-// a concurrent delivery of the same event) made exactly the change: reported as unchanged.
+// reasonOtherIAMWriter is what people read when, between this invocation's read and its write,
+// another writer (usually a concurrent delivery of the same event) made exactly the change.
 const reasonOtherIAMWriter = "another writer already made this change"
-
-// attachedHere remembers the (policy, principal) attachments this process made, so concurrent
-// invocations do not repeat an attach they read as missing before taking the lock.
-var attachedHere sync.Map
-
-var errUsageConcurrent = errors.New("transient: a concurrent writer kept changing the policy; handed back for retry")
 
 // writeUsagePolicy creates or versions the policy and attaches it, then verifies by reading
 // back what it wrote. A concurrent writer (policy created or versioned in between) makes it
-// re-plan from the fresh policy, a bounded number of times.
-func (c *iamRun) writeUsagePolicy(ctx context.Context, cl awsapi.IAM, n *iamNeed, policyARN string, keys []string, cur storedPolicy) (string, error) {
+// re-plan from the fresh policy, a bounded number of times. On success it sets act's status
+// (applied, or unchanged because another writer made the change) and reason.
+func (c *iamRun) writeUsagePolicy(ctx context.Context, act *report.Action, cl awsapi.IAM, n *iamNeed, policyARN string, keys []string, cur storedPolicy) error {
 	p := n.principal
 	who := shortPrincipal(p.ARN)
-	memo := policyARN + " " + p.ARN
 	var done []string
 	for attempt := 1; attempt <= maxWriteAttempts; attempt++ {
 		if attempt > 1 {
 			// IAM is eventually consistent: give a read-back that missed our write a moment
 			// before re-planning, so a lagging read does not cost a policy version.
-			if err := sleepCtx(ctx, time.Duration(attempt-1)*iamSettle); err != nil {
-				return "", err
+			if err := sleepCtx(ctx, time.Duration(attempt-1)*c.iamSettle); err != nil {
+				return err
 			}
 		}
 		// The policy read before the lock is current unless this is a re-plan or another
 		// invocation of this process wrote it since: only then read it again.
-		if last, ok := usageWritten.Load(policyARN); attempt > 1 || (ok && last.(string) != cur.version+string(cur.doc)) {
+		if last, ok := c.coord.usagePolicy(policyARN); attempt > 1 || (ok && last != cur.version+string(cur.doc)) {
 			var err error
 			if cur, err = readUsagePolicy(ctx, cl, policyARN); err != nil {
-				return "", err
+				return err
 			}
 		}
 		plan, err := planUsagePolicy(cur, keys)
 		if err != nil {
-			return "", err
+			return err
 		}
 		if c.deadlineNear(ctx) {
-			return "", errors.New(reasonDeadline)
+			return errDeadline
 		}
 		written := cur
 		if plan.Changed {
-			version, retry, err := c.putUsagePolicy(ctx, cl, policyARN, cur, plan)
+			version, replan, err := c.putUsagePolicy(ctx, cl, policyARN, cur, plan)
 			if err != nil {
-				return "", err
+				return err
 			}
-			if retry {
+			if replan {
 				c.log.Warn().Str("policy", policyARN).Int("attempt", attempt).Msg("policy changed under us: re-planning")
 				continue
 			}
 			written = storedPolicy{exists: true, doc: plan.Document, version: version}
-			usageWritten.Store(policyARN, written.version+string(written.doc))
+			c.coord.setUsagePolicy(policyARN, written.version+string(written.doc))
 			if cur.exists {
 				done = append(done, fmt.Sprintf("added %s to %s (new default version)", strings.Join(plan.Added, ", "), c.cfg.IAMPolicyName))
 			} else {
@@ -257,45 +227,43 @@ func (c *iamRun) writeUsagePolicy(ctx context.Context, cl awsapi.IAM, n *iamNeed
 			}
 		}
 		// The attachment read before the lock may be stale when another invocation of this
-		// process attached the policy meanwhile: remember attachments made here.
-		if _, ok := attachedHere.Load(memo); !ok && !n.set.IsAttached(policyARN) {
+		// process attached the policy meanwhile: the coordinator remembers attachments made here.
+		if !c.coord.attachedHere(policyARN, p.ARN) && !n.set.IsAttached(policyARN) {
 			if err := attachUsagePolicy(ctx, cl, n, policyARN); err != nil {
-				return "", err
+				return err
 			}
-			attachedHere.Store(memo, true)
+			c.coord.setAttached(policyARN, p.ARN, true)
 			done = appendUnique(done, fmt.Sprintf("attached it to %s", who))
 		}
 		ok, why, err := c.verifyUsage(ctx, cl, n, policyARN, keys, written)
 		if err != nil {
-			return "", fmt.Errorf("verify %s: %w", policyARN, err)
+			return fmt.Errorf("verify %s: %w", policyARN, err)
 		}
 		if ok {
 			if len(done) == 0 {
-				return reasonOtherIAMWriter, nil
+				act.Status, act.Cause, act.Reason = report.StatusUnchanged, report.CauseOtherWriter, reasonOtherIAMWriter
+				return nil
 			}
-			return strings.Join(done, "; ") + "; verified by reading it back", nil
+			act.Status, act.Reason = report.StatusApplied, strings.Join(done, "; ")+"; verified by reading it back"
+			return nil
 		}
-		attachedHere.Delete(memo) // the memo may be what is wrong: read the attachment again
+		c.coord.setAttached(policyARN, p.ARN, false) // the memo may be what is wrong: read the attachment again
 		if why != "" {
-			return "", fmt.Errorf("after the change %s still cannot use the keys: %s", who, why)
+			return fmt.Errorf("after the change %s still cannot use the keys: %s", who, why)
 		}
 		c.log.Warn().Str("policy", policyARN).Int("attempt", attempt).Msg("read-back misses our change: re-planning")
 	}
-	return "", fmt.Errorf("%s: %w", policyARN, errUsageConcurrent)
+	return fmt.Errorf("%s: %w", policyARN, errConcurrentWriter)
 }
 
-// usageWritten remembers, per usage policy, the version and document this process last wrote
-// (see writeUsagePolicy).
-var usageWritten sync.Map
-
-// putUsagePolicy writes the planned document. retry is true when someone else created or
+// putUsagePolicy writes the planned document. replan is true when someone else created or
 // versioned the policy in between (re-plan from the fresh one).
-func (c *iamRun) putUsagePolicy(ctx context.Context, cl awsapi.IAM, policyARN string, cur storedPolicy, plan usagepolicy.Result) (version string, retry bool, err error) {
+func (c *iamRun) putUsagePolicy(ctx context.Context, cl awsapi.IAM, policyARN string, cur storedPolicy, plan usagepolicy.Result) (version string, replan bool, err error) {
 	if !cur.exists {
 		out, err := cl.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String(c.cfg.IAMPolicyName),
 			PolicyDocument: aws.String(string(plan.Document)), Description: aws.String(usagePolicyDescription)})
 		if err != nil {
-			if isEntityExists(err) {
+			if awsapi.IsEntityExists(err) {
 				return "", true, nil
 			}
 			return "", false, fmt.Errorf("create policy %s: %w", policyARN, err)
@@ -308,7 +276,7 @@ func (c *iamRun) putUsagePolicy(ctx context.Context, cl awsapi.IAM, policyARN st
 	out, err := cl.CreatePolicyVersion(ctx, &iam.CreatePolicyVersionInput{PolicyArn: aws.String(policyARN),
 		PolicyDocument: aws.String(string(plan.Document)), SetAsDefault: true})
 	if err != nil {
-		if awsapi.Classify(err) == awsapi.ClassLimitExceeded {
+		if awsapi.IsLimitExceeded(err) {
 			return "", true, nil // a concurrent writer took the free slot
 		}
 		return "", false, fmt.Errorf("create policy version of %s: %w", policyARN, err)
@@ -335,7 +303,7 @@ func makeVersionRoom(ctx context.Context, cl awsapi.IAM, policyARN string) error
 		return fmt.Errorf("policy %s has %d versions and none can be deleted", policyARN, len(versions))
 	}
 	if _, err := cl.DeletePolicyVersion(ctx, &iam.DeletePolicyVersionInput{PolicyArn: aws.String(policyARN), VersionId: aws.String(oldest)}); err != nil {
-		if awsapi.Classify(err) == awsapi.ClassNotFound {
+		if awsapi.IsNotFound(err) {
 			return nil // a concurrent writer deleted it already
 		}
 		return fmt.Errorf("delete version %s of %s: %w", oldest, policyARN, err)
@@ -402,7 +370,7 @@ func (c *iamRun) verifyUsage(ctx context.Context, cl awsapi.IAM, n *iamNeed, pol
 	}
 	v, err := cl.GetPolicyVersion(ctx, &iam.GetPolicyVersionInput{PolicyArn: aws.String(policyARN), VersionId: aws.String(written.version)})
 	if err != nil {
-		if awsapi.Classify(err) == awsapi.ClassNotFound {
+		if awsapi.IsNotFound(err) {
 			return false, "", nil // deleted by a concurrent writer's version cleanup
 		}
 		return false, "", err
@@ -467,9 +435,4 @@ func listAttached(ctx context.Context, cl awsapi.IAM, n *iamNeed) ([]string, err
 		add(page.AttachedPolicies)
 	}
 	return out, nil
-}
-
-func isEntityExists(err error) bool {
-	var e *iamtypes.EntityAlreadyExistsException
-	return errors.As(err, &e) || strings.Contains(err.Error(), "EntityAlreadyExists")
 }

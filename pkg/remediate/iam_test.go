@@ -17,6 +17,7 @@ import (
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/localaws"
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/evaluate"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/identity"
@@ -107,7 +108,7 @@ func storedDefault(t *testing.T, account, arn string) (string, bool) {
 	cl := world.IAM(account)
 	p, err := cl.GetPolicy(context.Background(), &iam.GetPolicyInput{PolicyArn: aws.String(arn)})
 	if err != nil {
-		if strings.Contains(err.Error(), "NoSuchEntity") {
+		if awsapi.IsNotFound(err) {
 			return "", false
 		}
 		t.Fatal(err)
@@ -202,10 +203,11 @@ func iamWrites(stats map[string]int) int {
 		stats["IAM:AttachRolePolicy"] + stats["IAM:AttachUserPolicy"]
 }
 
-// The issue's main case: a role with no KMS permissions in Target fails to launch the shared
+// The main case: a role with no KMS permissions in Target fails to launch the shared
 // image. Both halves get fixed: the key policy names Target, and KmsKeyUsagePolicy (scoped to
 // exactly the key) is created and attached to the role.
 func TestLaunchFailedRoleGetsKeyPolicyAndUsagePolicy(t *testing.T) {
+	needsLocalAWS(t)
 	ctx := context.Background()
 	f := newFixture(t, "", scenario.Target)
 	role := scenario.AppRoleName
@@ -283,6 +285,7 @@ func TestLaunchFailedRoleGetsKeyPolicyAndUsagePolicy(t *testing.T) {
 // A user whose group already grants the key: nothing changes on the IAM side (the key policy is
 // still fixed), and each group policy is read once.
 func TestUserWhoseGroupGrantsItIsLeftAlone(t *testing.T) {
+	needsLocalAWS(t)
 	ctx := context.Background()
 	f := newFixture(t, "", scenario.Target)
 	cl := world.IAM(scenario.Target)
@@ -343,6 +346,7 @@ func TestUserWhoseGroupGrantsItIsLeftAlone(t *testing.T) {
 // An existing usage policy for another key at IAM's five versions: the oldest non-default
 // version goes, a new default version allows both keys, the default stays.
 func TestExistingUsagePolicyGetsNewVersion(t *testing.T) {
+	needsLocalAWS(t)
 	ctx := context.Background()
 	f := newFixture(t, "", scenario.Target)
 	role := uniq("deployer")
@@ -411,6 +415,7 @@ func TestExistingUsagePolicyGetsNewVersion(t *testing.T) {
 // A permissions boundary without KMS: reported, and the identity-policy fix is refused rather
 // than applied and claimed to solve it.
 func TestPermissionsBoundaryBlockingKMSIsReported(t *testing.T) {
+	needsLocalAWS(t)
 	ctx := context.Background()
 	f := newFixture(t, "", scenario.Target)
 	cl := world.IAM(scenario.Target)
@@ -455,6 +460,7 @@ func TestPermissionsBoundaryBlockingKMSIsReported(t *testing.T) {
 
 // A launch in an untrusted account: reported, nothing written on either side.
 func TestUntrustedAccountIAMIsNotChanged(t *testing.T) {
+	needsLocalAWS(t)
 	ctx := context.Background()
 	f := newFixture(t, "", scenario.Untrusted)
 	role := uniq("outsider")
@@ -488,6 +494,7 @@ func TestUntrustedAccountIAMIsNotChanged(t *testing.T) {
 
 // Alert mode: the IAM fix is planned with the real document, nothing is written.
 func TestAlertModePlansTheUsagePolicy(t *testing.T) {
+	needsLocalAWS(t)
 	ctx := context.Background()
 	f := newFixture(t, "", scenario.Target)
 	role := uniq("planner")
@@ -528,6 +535,7 @@ func TestAlertModePlansTheUsagePolicy(t *testing.T) {
 // The Auto Scaling service-linked role is never changed: the finding says the fix is a grant
 // (the key is in another account); once a grant names the role, nothing is reported.
 func TestServiceLinkedRoleNeedsAGrant(t *testing.T) {
+	needsLocalAWS(t)
 	ctx := context.Background()
 	pol := strings.Replace(scenario.DefaultKeyPolicy(scenario.Owner), `"arn:aws:iam::111122223333:role/ImageBuilder"`,
 		`["arn:aws:iam::111122223333:role/ImageBuilder", "arn:aws:iam::444455556666:root"]`, 2)
@@ -568,6 +576,7 @@ func TestServiceLinkedRoleNeedsAGrant(t *testing.T) {
 // failed launches by two roles end, after redeliveries, in one usage policy that allows exactly
 // the four keys, attached once to each role, within IAM's version limit.
 func TestUsagePolicyUnderFaults(t *testing.T) {
+	needsLocalAWS(t)
 	ctx := context.Background()
 	events := map[string][]byte{}
 	roles := []string{uniq("faulty"), uniq("faulty")}
@@ -593,11 +602,9 @@ func TestUsagePolicyUnderFaults(t *testing.T) {
 
 	proxy, url := faultProxy(t, env.URL, localaws.FaultConfig{Seed: faultSeed + 7, Rate: faultRate, LatencyMillis: 20,
 		Kinds: []string{localaws.FaultThrottle, localaws.Fault500, localaws.Fault503, localaws.FaultReset, localaws.FaultResetAfter}})
-	rm, _ := newRemediatorOn(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}}, url, faultAttempts)
+	rm, _ := newRemediatorOn(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}}, url, faultAttempts, WithIAMSettle(10*time.Millisecond))
 	name := uniq("KmsKeyUsagePolicy")
 	rm.cfg.IAMPolicyName = name
-	iamSettle = 10 * time.Millisecond
-	t.Cleanup(func() { iamSettle = 500 * time.Millisecond })
 
 	_, rounds := deliverUntilDone(t, rm, events, 3)
 
@@ -638,6 +645,7 @@ func TestUsagePolicyUnderFaults(t *testing.T) {
 // A Deny in the role's own policies is reported as explicit-deny and never "fixed" by adding an
 // Allow; a principal that no longer exists is noted, not guessed at.
 func TestIdentityDenyAndMissingPrincipal(t *testing.T) {
+	needsLocalAWS(t)
 	ctx := context.Background()
 	f := newFixture(t, "", scenario.Target)
 	denied, gone := uniq("denied"), uniq("gone")
@@ -692,6 +700,7 @@ func TestIdentityDenyAndMissingPrincipal(t *testing.T) {
 // Whoever shares an image is not who launches it: a share-image event checks no identity
 // policies, even when the sharing role exists and lacks KMS permissions.
 func TestShareImageChecksNoIdentityPolicies(t *testing.T) {
+	needsLocalAWS(t)
 	f := newFixture(t, "", scenario.Target)
 	if err := world.Role(context.Background(), scenario.Owner, "image-publisher"); err != nil {
 		t.Fatal(err)

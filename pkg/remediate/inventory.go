@@ -45,7 +45,7 @@ type key struct {
 // inventory caches everything read from AWS during one invocation, so a batch of records about
 // the same image or key reads it once.
 type inventory struct {
-	clients *awsapi.Clients
+	clients awsapi.Factory
 
 	mu         sync.Mutex
 	images     map[string]*cached[*image]     // account/region/imageID
@@ -62,7 +62,7 @@ type cached[T any] struct {
 	err  error
 }
 
-func newInventory(c *awsapi.Clients) *inventory {
+func newInventory(c awsapi.Factory) *inventory {
 	return &inventory{
 		clients:    c,
 		images:     map[string]*cached[*image]{},
@@ -133,7 +133,7 @@ func (inv *inventory) image(ctx context.Context, account, region, imageID string
 
 // snapshotsOf reads an image's snapshots as its owner, once per invocation whoever views the
 // image: a batch with a share (viewed by the owner) and a failed launch (viewed by the target)
-// of one image made two identical DescribeSnapshots calls before (issue 7, AWS calls per event).
+// of one image would otherwise make two identical DescribeSnapshots calls.
 func (inv *inventory) snapshotsOf(ctx context.Context, owner, region, imageID string, ids []string, encrypted map[string]bool) ([]snapshot, error) {
 	return load(inv, inv.snapshots, owner+"/"+region+"/"+imageID, func() ([]snapshot, error) {
 		cl, err := inv.clients.EC2(ctx, owner, region)

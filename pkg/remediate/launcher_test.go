@@ -20,6 +20,7 @@ import (
 // The state-change event names no principal; the remediator finds the launching role in
 // CloudTrail (LookupEvents by the instance ID) and fixes its identity side too.
 func TestInstanceTerminatedFindsTheLauncher(t *testing.T) {
+	needsLocalAWS(t)
 	ctx := context.Background()
 	f := newFixture(t, "", scenario.Target)
 	role := "launcher-" + f.image[4:12]
@@ -73,6 +74,7 @@ func TestInstanceTerminatedFindsTheLauncher(t *testing.T) {
 // Without a CloudTrail record (not delivered yet, or launched by something CloudTrail does not
 // name) the key side is still checked and the record says why the identity side was not.
 func TestInstanceTerminatedWithoutLauncherRecord(t *testing.T) {
+	needsLocalAWS(t)
 	ctx := context.Background()
 	f := newFixture(t, "", scenario.Target)
 	id, _, err := world.Launch(ctx, scenario.Target, scenario.Region, f.image)

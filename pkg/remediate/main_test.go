@@ -3,6 +3,7 @@ package remediate
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"sort"
@@ -18,16 +19,30 @@ import (
 
 // The integration tests run the remediator's real AWS calls against moto behind the gap filler
 // (internal/localaws): two accounts for real, Owner (keys, images, the remediator) and Target.
+// The unit tests (the *_unit_test.go files) run the same decisions against the in-memory fakes
+// of internal/fake; with -short only they run, and the local AWS is not started.
 var (
 	env   *localaws.Env
 	world *scenario.World
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
 	os.Exit(runTests(m))
 }
 
+// needsLocalAWS skips a test that talks to the local AWS when it is not running (-short).
+func needsLocalAWS(t *testing.T) {
+	t.Helper()
+	if world == nil {
+		t.Skip("needs the local AWS (moto): not started with -short")
+	}
+}
+
 func runTests(m *testing.M) int {
+	if testing.Short() {
+		return m.Run()
+	}
 	ctx := context.Background()
 	e, err := localaws.Start(ctx)
 	if err != nil {
@@ -58,6 +73,7 @@ var sinkSeq atomic.Int64
 // to the local AWS directly.
 func newRemediator(t *testing.T, s setup) (*Remediator, *scenario.AlertSink) {
 	t.Helper()
+	needsLocalAWS(t)
 	return newRemediatorOn(t, s, world.Endpoint, 2)
 }
 
@@ -97,6 +113,7 @@ var fixtureSeq atomic.Int64
 
 func newFixture(t *testing.T, policy string, shareWith ...string) keyFixture {
 	t.Helper()
+	needsLocalAWS(t)
 	ctx := context.Background()
 	if policy == "" {
 		policy = scenario.DefaultKeyPolicy(scenario.Owner)

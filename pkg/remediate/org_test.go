@@ -17,6 +17,7 @@ import (
 // TRUSTED_ORGANIZATION_ID: an account is trusted only when organizations:DescribeAccount confirms
 // it belongs to that organization (moto models Organizations in the owner account).
 func TestTrustedOrganizationMembership(t *testing.T) {
+	needsLocalAWS(t)
 	ctx := context.Background()
 	orgs := organizations.NewFromConfig(scenario.Config(world.Endpoint, scenario.Owner, 2))
 	var org *orgtypes.Organization

@@ -43,6 +43,7 @@ func (p *panickingClient) Do(req *http.Request) (*http.Response, error) {
 }
 
 func TestPanicInOneRecordFailsOnlyThatRecord(t *testing.T) {
+	needsLocalAWS(t)
 	for name, target := range map[string]string{
 		"while diagnosing (DescribeKey)": "TrentService.DescribeKey",
 		"while writing (PutKeyPolicy)":   "TrentService.PutKeyPolicy",
@@ -94,6 +95,7 @@ func keyID(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
 // A DescribeKey answer without key metadata (not something KMS does) is an unreadable key, not a
 // nil dereference: a key-not-found finding, acknowledged.
 func TestMalformedKMSAnswerIsAFindingNotAPanic(t *testing.T) {
+	needsLocalAWS(t)
 	f := newFixture(t, "", scenario.Target)
 	u, err := url.Parse(env.URL)
 	if err != nil {

@@ -1,6 +1,6 @@
 package remediate
 
-// Idempotency under redelivery (issue 6): EventBridge and SQS deliver at least once, so the same
+// Idempotency under redelivery: EventBridge and SQS deliver at least once, so the same
 // event arrives several times, one after another or at once.
 
 import (
@@ -22,10 +22,11 @@ const deliveries = 5
 // the change (concurrently), and say nothing; in alert mode the environment's alert memory
 // drops the repeated identical alert.
 func TestRedeliverySameEventFiveTimes(t *testing.T) {
+	needsLocalAWS(t)
 	cases := map[string]struct {
 		mode       config.Mode
 		concurrent bool
-		separate   bool // a Remediator per delivery (separate warm environments in one process)
+		separate   bool // a Remediator per delivery, sharing the process's Coordinator
 		writes     int
 	}{
 		"fix, one after another":              {mode: config.ModeFix, writes: 1},
@@ -44,7 +45,8 @@ func TestRedeliverySameEventFiveTimes(t *testing.T) {
 			for i := range rms {
 				rms[i] = first
 				if c.separate && i > 0 {
-					rms[i] = New(first.cfg, awsapi.NewClients(scenario.Config(rec.URL, "", 2), first.cfg.MemberRoleName, ""), first.log)
+					rms[i] = New(first.cfg, awsapi.NewClients(scenario.Config(rec.URL, "", 2), first.cfg.MemberRoleName, ""), first.log,
+						WithCoordinator(first.coord))
 				}
 			}
 			event := shareEvent(t, f.image, scenario.Target)
@@ -111,6 +113,7 @@ func TestRedeliverySameEventFiveTimes(t *testing.T) {
 // environment, make one key-policy change, one usage-policy change, one attachment, and one alert
 // per change (two when different deliveries made the two changes), each telling only its own.
 func TestRedeliveryFailedLaunchAtOnce(t *testing.T) {
+	needsLocalAWS(t)
 	ctx := context.Background()
 	f := newFixture(t, "", scenario.Target)
 	role := "redeliver-" + f.image[4:12]

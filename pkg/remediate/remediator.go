@@ -23,12 +23,18 @@ import (
 // remediator to start a write; closer than that, it hands the work back for retry.
 const DefaultWriteMargin = 5 * time.Second
 
+// DefaultIAMSettle is the pause before re-reading IAM after a read-back that missed our change
+// (IAM is eventually consistent); the n-th re-plan waits n-1 times as long.
+const DefaultIAMSettle = 500 * time.Millisecond
+
 // Remediator is built once per Lambda environment and reused by warm invocations.
 type Remediator struct {
 	cfg         config.Config
-	clients     *awsapi.Clients
+	clients     awsapi.Factory
 	log         zerolog.Logger
+	coord       *Coordinator
 	writeMargin time.Duration
+	iamSettle   time.Duration
 	alerts      *alertMemory
 	now         func() time.Time
 }
@@ -39,12 +45,22 @@ type Option func(*Remediator)
 // WithWriteMargin sets the deadline margin under which no write is started.
 func WithWriteMargin(d time.Duration) Option { return func(r *Remediator) { r.writeMargin = d } }
 
-// New builds a Remediator.
-func New(cfg config.Config, clients *awsapi.Clients, log zerolog.Logger, opts ...Option) *Remediator {
-	r := &Remediator{cfg: cfg, clients: clients, log: log, writeMargin: DefaultWriteMargin,
+// WithCoordinator makes the Remediator share c's write locks and memory with every other
+// Remediator built with c (all of one process should be).
+func WithCoordinator(c *Coordinator) Option { return func(r *Remediator) { r.coord = c } }
+
+// WithIAMSettle sets the pause before IAM is read again after a read-back that missed a write.
+func WithIAMSettle(d time.Duration) Option { return func(r *Remediator) { r.iamSettle = d } }
+
+// New builds a Remediator that acts with clients (an *awsapi.Clients in the Lambda).
+func New(cfg config.Config, clients awsapi.Factory, log zerolog.Logger, opts ...Option) *Remediator {
+	r := &Remediator{cfg: cfg, clients: clients, log: log, writeMargin: DefaultWriteMargin, iamSettle: DefaultIAMSettle,
 		alerts: newAlertMemory(time.Hour), now: time.Now}
 	for _, o := range opts {
 		o(r)
+	}
+	if r.coord == nil {
+		r.coord = NewCoordinator()
 	}
 	return r
 }

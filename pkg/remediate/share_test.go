@@ -32,6 +32,7 @@ func allowsAccount(t *testing.T, keyARN, doc, account string) bool {
 }
 
 func TestShareWithTrustedAccountIsFixed(t *testing.T) {
+	needsLocalAWS(t)
 	f := newFixture(t, "", scenario.Target)
 	before := keyPolicy(t, f.key)
 	rm, sink := newRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}, alerts: true})
@@ -103,6 +104,7 @@ func TestShareWithTrustedAccountIsFixed(t *testing.T) {
 }
 
 func TestShareInAlertModeOnlyPlans(t *testing.T) {
+	needsLocalAWS(t)
 	f := newFixture(t, "", scenario.Target)
 	before := keyPolicy(t, f.key)
 	rm, sink := newRemediator(t, setup{mode: config.ModeAlert, trusted: []string{scenario.Target}, alerts: true})
@@ -128,6 +130,7 @@ func TestShareInAlertModeOnlyPlans(t *testing.T) {
 }
 
 func TestShareWithUntrustedAccountChangesNothing(t *testing.T) {
+	needsLocalAWS(t)
 	f := newFixture(t, "", scenario.Untrusted)
 	before := keyPolicy(t, f.key)
 	rm, _ := newRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}})
@@ -148,6 +151,7 @@ func TestShareWithUntrustedAccountChangesNothing(t *testing.T) {
 }
 
 func TestAlreadyFineDoesNotWrite(t *testing.T) {
+	needsLocalAWS(t)
 	pol := strings.Replace(scenario.DefaultKeyPolicy(scenario.Owner), `"arn:aws:iam::111122223333:role/ImageBuilder"`,
 		`["arn:aws:iam::111122223333:role/ImageBuilder", "arn:aws:iam::444455556666:root"]`, 2)
 	f := newFixture(t, pol, scenario.Target)
@@ -164,6 +168,7 @@ func TestAlreadyFineDoesNotWrite(t *testing.T) {
 // An awkward policy keeps every byte the fix did not need: unknown members, a Deny, conditions,
 // odd spacing. The only lines the fix adds name the new account; no line is removed.
 func TestAwkwardPolicyKeepsEveryByte(t *testing.T) {
+	needsLocalAWS(t)
 	pol := `{
   "Version" : "2012-10-17",
   "Id": "awkward",
@@ -216,6 +221,7 @@ func TestAwkwardPolicyKeepsEveryByte(t *testing.T) {
 }
 
 func TestExplicitDenyIsNeverFixed(t *testing.T) {
+	needsLocalAWS(t)
 	pol := strings.Replace(scenario.DefaultKeyPolicy(scenario.Owner), `"Statement": [`, `"Statement": [
         {"Sid": "DenyTarget", "Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::444455556666:root"}, "Action": ["kms:CreateGrant", "kms:Decrypt"], "Resource": "*"},`, 1)
 	f := newFixture(t, pol, scenario.Target)
@@ -231,6 +237,7 @@ func TestExplicitDenyIsNeverFixed(t *testing.T) {
 }
 
 func TestTwoSnapshotsOnTwoKeys(t *testing.T) {
+	needsLocalAWS(t)
 	ctx := context.Background()
 	k1, err := world.CreateKey(ctx, scenario.Owner, scenario.Region, scenario.DefaultKeyPolicy(scenario.Owner))
 	if err != nil {
@@ -263,6 +270,7 @@ func TestTwoSnapshotsOnTwoKeys(t *testing.T) {
 }
 
 func TestMalformedInput(t *testing.T) {
+	needsLocalAWS(t)
 	rm, _ := newRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}})
 	for name, raw := range map[string]string{
 		"not json":       `{"detail-type": `,

@@ -21,6 +21,7 @@ import (
 // The instance-terminated path: the launch "succeeds", the instance dies with
 // Client.InternalError, and only DescribeInstances says why.
 func TestInstanceTerminatedByKMSIsFixed(t *testing.T) {
+	needsLocalAWS(t)
 	f := newFixture(t, "", scenario.Target)
 	ctx := context.Background()
 	id, state, err := world.Launch(ctx, scenario.Target, scenario.Region, f.image)
@@ -46,6 +47,7 @@ func TestInstanceTerminatedByKMSIsFixed(t *testing.T) {
 
 // A termination for another reason is not the remediator's business.
 func TestInstanceTerminatedByUserIsIgnored(t *testing.T) {
+	needsLocalAWS(t)
 	f := newFixture(t, "", scenario.Target)
 	ctx := context.Background()
 	// The owner launches its own image (the key is usable in its own account), then terminates it.
@@ -65,6 +67,7 @@ func TestInstanceTerminatedByUserIsIgnored(t *testing.T) {
 
 // Auto Scaling failures carry no image: the remediator reads it from the group's launch template.
 func TestASGLaunchFailureResolvesTheImage(t *testing.T) {
+	needsLocalAWS(t)
 	f := newFixture(t, "", scenario.Target)
 	ctx := context.Background()
 	lt, err := world.EC2(scenario.Target, scenario.Region).CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
@@ -97,6 +100,7 @@ func TestASGLaunchFailureResolvesTheImage(t *testing.T) {
 // CopyImage with a kmsKeyId: the key of the new copy is known at once; the accounts the source
 // image is shared with will need it too.
 func TestCopyImageWithKeyChecksTheSourceShares(t *testing.T) {
+	needsLocalAWS(t)
 	ctx := context.Background()
 	srcKey, err := world.CreateKey(ctx, scenario.Owner, scenario.SourceRegion, scenario.DefaultKeyPolicy(scenario.Owner))
 	if err != nil {
@@ -127,6 +131,7 @@ func TestCopyImageWithKeyChecksTheSourceShares(t *testing.T) {
 // Without a kmsKeyId the copy's key is known only when it is available: a pending copy is left
 // to the AMI available event, which then does the check.
 func TestCopyImagePendingThenAvailable(t *testing.T) {
+	needsLocalAWS(t)
 	ctx := context.Background()
 	f := newFixture(t, "", scenario.Target)
 	cp, err := world.EC2(scenario.Owner, scenario.Region).CopyImage(ctx, &ec2.CopyImageInput{Name: aws.String("pending-copy"),
@@ -153,6 +158,7 @@ func TestCopyImagePendingThenAvailable(t *testing.T) {
 
 // A failed CopyImage in the target account: the source image's key must let that account in.
 func TestCopyImageFailedChecksTheSourceKey(t *testing.T) {
+	needsLocalAWS(t)
 	f := newFixture(t, "", scenario.Target)
 	rm, _ := newRemediator(t, setup{mode: config.ModeAlert, trusted: []string{scenario.Target}})
 	res := invokeEvent(t, rm, "copy-image-failed.json", f.replace())
@@ -168,6 +174,7 @@ func TestCopyImageFailedChecksTheSourceKey(t *testing.T) {
 // Snapshots encrypted with the AWS managed aws/ebs key cannot be shared: alert with the copy
 // command, never touch a policy.
 func TestAWSManagedKeyIsReportedNotFixed(t *testing.T) {
+	needsLocalAWS(t)
 	imageID := env.Filler.CreateImage(scenario.Owner, scenario.Region, "aws-ebs-image", []localaws.SnapshotSpec{{Encrypted: true}})
 	env.Filler.ShareImage(imageID, scenario.Target)
 	rm, sink := newRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}, alerts: true})

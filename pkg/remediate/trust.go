@@ -30,7 +30,7 @@ func (r *run) trusted(ctx context.Context, account string) (bool, error) {
 	return load(r.inv, r.inv.membership, account, func() (bool, error) {
 		out, err := r.clients.Organizations().DescribeAccount(ctx, &organizations.DescribeAccountInput{AccountId: aws.String(account)})
 		if err != nil {
-			if awsapi.Classify(err) == awsapi.ClassNotFound {
+			if awsapi.IsNotFound(err) {
 				return false, nil // not in the organization the remediator runs in
 			}
 			return false, fmt.Errorf("describe account %s: %w", account, err)

@@ -63,7 +63,56 @@ type Action struct {
 	Document string `json:"-"`
 	// Principal is the IAM principal an iam-policy action attaches to.
 	Principal string `json:"-"`
+	// Cause is why the action has its status, for the remediator's own decisions; Reason says it
+	// to people and no decision reads it. Not part of the result JSON.
+	Cause Cause `json:"-"`
 }
+
+// Cause is the machine-readable why of an action's status.
+type Cause uint8
+
+const (
+	// CauseNone: the status says it all (applied, planned, unchanged, refused, or failed for
+	// good: a retry cannot fix it).
+	CauseNone Cause = iota
+	// CauseOtherWriter: unchanged, because between this invocation's read and its write another
+	// writer (usually a concurrent delivery of the same event) made the change. That writer
+	// tells about it, so this invocation's alert leaves it out.
+	CauseOtherWriter
+	// CauseDeadline: failed, because the invocation was too close to its deadline to start a write.
+	CauseDeadline
+	// CauseConcurrentWriter: failed, because a concurrent writer kept replacing the policy.
+	CauseConcurrentWriter
+	// CauseTransient: failed, because AWS failed in a way a later attempt may not (throttling,
+	// 5xx, a reset connection).
+	CauseTransient
+	// CauseInternal: failed on a bug in the remediator (a panic); handed back, since the next
+	// attempt may take another path.
+	CauseInternal
+)
+
+var causeNames = [...]string{"", "other-writer", "deadline", "concurrent-writer", "transient", "internal"}
+
+// String names the cause for logs ("" for CauseNone).
+func (c Cause) String() string {
+	if int(c) < len(causeNames) {
+		return causeNames[c]
+	}
+	return "unknown"
+}
+
+// Retry reports whether the records behind a failed action with this cause are handed back for
+// another attempt.
+func (c Cause) Retry() bool {
+	switch c {
+	case CauseDeadline, CauseConcurrentWriter, CauseTransient, CauseInternal:
+		return true
+	}
+	return false
+}
+
+// Retry reports whether the records behind the action are handed back for another attempt.
+func (a Action) Retry() bool { return a.Status == StatusFailed && a.Cause.Retry() }
 
 // Alert says whether an SNS message was published.
 type Alert struct {

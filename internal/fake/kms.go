@@ -1,0 +1,149 @@
+package fake
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
+)
+
+// maxKeyPolicyBytes is KMS's limit on a key policy (32 KB).
+const maxKeyPolicyBytes = 32768
+
+// Key is a KMS key.
+type Key struct {
+	ARN, Account, Region, ID string
+	Manager                  kmstypes.KeyManagerType
+	State                    kmstypes.KeyState
+	MultiRegion              bool
+	Policy                   string
+	Grants                   []kmstypes.GrantListEntry
+}
+
+// AddKey creates an enabled customer managed key of account in region with policy and returns
+// its ARN.
+func (a *AWS) AddKey(account, region, policy string) string {
+	return a.addKey(account, region, policy, kmstypes.KeyManagerTypeCustomer)
+}
+
+// AddAWSManagedKey creates an AWS managed key (aws/ebs) of account in region and returns its ARN.
+func (a *AWS) AddAWSManagedKey(account, region string) string {
+	return a.addKey(account, region, `{"Version":"2012-10-17","Statement":[]}`, kmstypes.KeyManagerTypeAws)
+}
+
+func (a *AWS) addKey(account, region, policy string, manager kmstypes.KeyManagerType) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	id := a.next("", 8) + "-1111-2222-3333-444455556666"
+	k := &Key{ID: id, Account: account, Region: region, ARN: "arn:aws:kms:" + region + ":" + account + ":key/" + id,
+		Manager: manager, State: kmstypes.KeyStateEnabled, Policy: policy}
+	a.keys[k.ARN] = k
+	return k.ARN
+}
+
+// Key calls f with the stored key (to change its state, policy or grants).
+func (a *AWS) Key(arn string, f func(*Key)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if k := a.keys[arn]; k != nil {
+		f(k)
+	}
+}
+
+// KeyPolicy returns a key's policy as stored.
+func (a *AWS) KeyPolicy(arn string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if k := a.keys[arn]; k != nil {
+		return k.Policy
+	}
+	return ""
+}
+
+// KMS is the fake KMS of one account and region. A key is found by ARN or key ID in the caller's
+// own account and region only: the remediator always acts on a key as its owner.
+type KMS struct {
+	awsapi.KMS
+	aws             *AWS
+	Account, Region string
+}
+
+// key returns the key keyID names, or KMS's NotFoundException. The caller holds the lock.
+func (k *KMS) key(op, keyID string) (*Key, error) {
+	arn := keyID
+	if !strings.HasPrefix(keyID, "arn:") {
+		arn = "arn:aws:kms:" + k.Region + ":" + k.Account + ":key/" + keyID
+	}
+	key := k.aws.keys[arn]
+	if key == nil || key.Account != k.Account || key.Region != k.Region {
+		return nil, apiError(op, "NotFoundException", "Key '%s' does not exist", arn)
+	}
+	return key, nil
+}
+
+// DescribeKey answers a key's metadata.
+func (k *KMS) DescribeKey(ctx context.Context, in *kms.DescribeKeyInput, _ ...func(*kms.Options)) (*kms.DescribeKeyOutput, error) {
+	const op = "KMS:DescribeKey"
+	return answer(k.aws, op, k.Account, k.Region, in, func() (*kms.DescribeKeyOutput, error) {
+		key, err := k.key(op, aws.ToString(in.KeyId))
+		if err != nil {
+			return nil, err
+		}
+		return &kms.DescribeKeyOutput{KeyMetadata: &kmstypes.KeyMetadata{KeyId: aws.String(key.ID), Arn: aws.String(key.ARN),
+			AWSAccountId: aws.String(key.Account), KeyManager: key.Manager, KeyState: key.State, Enabled: key.State == kmstypes.KeyStateEnabled,
+			MultiRegion: aws.Bool(key.MultiRegion)}}, nil
+	})
+}
+
+// GetKeyPolicy answers the policy named "default" (the only one KMS has).
+func (k *KMS) GetKeyPolicy(ctx context.Context, in *kms.GetKeyPolicyInput, _ ...func(*kms.Options)) (*kms.GetKeyPolicyOutput, error) {
+	const op = "KMS:GetKeyPolicy"
+	return answer(k.aws, op, k.Account, k.Region, in, func() (*kms.GetKeyPolicyOutput, error) {
+		key, err := k.key(op, aws.ToString(in.KeyId))
+		if err != nil {
+			return nil, err
+		}
+		if in.PolicyName != nil && aws.ToString(in.PolicyName) != "default" {
+			return nil, apiError(op, "NotFoundException", "Policy '%s' does not exist", aws.ToString(in.PolicyName))
+		}
+		return &kms.GetKeyPolicyOutput{Policy: aws.String(key.Policy), PolicyName: aws.String("default")}, nil
+	})
+}
+
+// PutKeyPolicy replaces the policy. It refuses what KMS refuses for the remediator's purposes: a
+// document that is not JSON or is over 32 KB (MalformedPolicyDocumentException; KMS also
+// rejects other shapes), and a key pending deletion (KMSInvalidStateException).
+func (k *KMS) PutKeyPolicy(ctx context.Context, in *kms.PutKeyPolicyInput, _ ...func(*kms.Options)) (*kms.PutKeyPolicyOutput, error) {
+	const op = "KMS:PutKeyPolicy"
+	return answer(k.aws, op, k.Account, k.Region, in, func() (*kms.PutKeyPolicyOutput, error) {
+		key, err := k.key(op, aws.ToString(in.KeyId))
+		policy := aws.ToString(in.Policy)
+		switch {
+		case err != nil:
+			return nil, err
+		case !json.Valid([]byte(policy)) || len(policy) > maxKeyPolicyBytes:
+			return nil, apiError(op, "MalformedPolicyDocumentException", "The policy is not valid JSON or is larger than %d bytes.", maxKeyPolicyBytes)
+		case key.State == kmstypes.KeyStatePendingDeletion || key.State == kmstypes.KeyStatePendingReplicaDeletion:
+			return nil, apiError(op, "KMSInvalidStateException", "%s is pending deletion.", key.ARN)
+		}
+		key.Policy = policy
+		return &kms.PutKeyPolicyOutput{}, nil
+	})
+}
+
+// ListGrants answers a key's grants, in one page.
+func (k *KMS) ListGrants(ctx context.Context, in *kms.ListGrantsInput, _ ...func(*kms.Options)) (*kms.ListGrantsOutput, error) {
+	const op = "KMS:ListGrants"
+	return answer(k.aws, op, k.Account, k.Region, in, func() (*kms.ListGrantsOutput, error) {
+		key, err := k.key(op, aws.ToString(in.KeyId))
+		if err != nil {
+			return nil, err
+		}
+		return &kms.ListGrantsOutput{Grants: append([]kmstypes.GrantListEntry(nil), key.Grants...)}, nil
+	})
+}
