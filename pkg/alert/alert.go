@@ -208,6 +208,10 @@ func (a *analysis) coveringAction(it item) *report.Action {
 			if act.Target != it.f.KeyARN || !namesAccount(act.Accounts, it.f.Account) {
 				continue
 			}
+		case report.ActionKMSGrant:
+			if act.Target != it.f.KeyARN || act.Principal != it.principal() {
+				continue
+			}
 		case report.ActionIAMPolicy:
 			if act.Principal != "" && act.Principal != it.principal() {
 				continue

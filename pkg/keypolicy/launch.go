@@ -1,6 +1,8 @@
 package keypolicy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -34,6 +36,19 @@ const LaunchGrantSid = "AllowEC2LaunchGrants"
 // group's service-linked role, in its order.
 var LaunchGrantOperations = []string{"Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey",
 	"GenerateDataKeyWithoutPlaintext", "DescribeKey", "CreateGrant"}
+
+// GrantName is the Name of the grant for grantee with operations: "ami-kms-remediator-" and 16
+// hex digits of a hash of both (KMS: 1 to 256 characters of [a-zA-Z0-9:/_-]). KMS takes a
+// CreateGrant identical to an existing grant, name included, for a retry and creates nothing, so
+// one name per grantee and operations makes every retry, and a grant made by hand from the
+// alert's command, the same grant.
+// https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateGrant.html#KMS-CreateGrant-request-Name
+func GrantName(grantee string, operations []string) string {
+	ops := slices.Clone(operations)
+	slices.Sort(ops)
+	sum := sha256.Sum256([]byte(grantee + "\n" + strings.Join(ops, ",")))
+	return "ami-kms-remediator-" + hex.EncodeToString(sum[:8])
+}
 
 // Want is everything a key policy must allow, for EnsureForKey.
 type Want struct {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/evaluate"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/keypolicy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
@@ -87,14 +88,14 @@ const reasonOtherWriter = "another writer already added these accounts"
 
 func (r *run) applyKey(ctx context.Context, n *keyNeed) report.Action {
 	k := n.key
-	accounts := sortedKeys(n.accounts)
-	act := report.Action{Type: report.ActionKeyPolicy, Target: k.ARN, Accounts: accounts}
-	for _, a := range accounts {
+	w := wantOf(n)
+	act := report.Action{Type: report.ActionKeyPolicy, Target: k.ARN, Accounts: actionAccounts(w)}
+	for _, a := range w.Accounts {
 		if !awsid.IsAccountID(a) { // defence in depth: the editor refuses these too
 			return ended(act, refuse(fmt.Errorf("%q is not an account ID", a)))
 		}
 	}
-	edit, err := keypolicy.EnsureAccounts(k.Policy, accounts)
+	edit, err := planKeyPolicy(k, k.Policy, w)
 	if err != nil {
 		return ended(act, refuse(err))
 	}
@@ -114,7 +115,7 @@ func (r *run) applyKey(ctx context.Context, n *keyNeed) report.Action {
 		return ended(act, errDeadline)
 	}
 	defer r.coord.lockKey(k.ARN)()
-	if err := r.writeKeyPolicy(ctx, &act, k, accounts, edit); err != nil {
+	if err := r.writeKeyPolicy(ctx, &act, k, w, edit); err != nil {
 		return ended(act, err)
 	}
 	return act
@@ -123,7 +124,7 @@ func (r *run) applyKey(ctx context.Context, n *keyNeed) report.Action {
 // writeKeyPolicy puts the planned policy, reads it back and verifies it; when a concurrent
 // writer got in between, it re-plans from the fresh policy (bounded). On success it sets act's
 // status (applied, or unchanged because another writer made the change) and reason.
-func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, accounts []string, edit keypolicy.Edit) error {
+func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, w keypolicy.Want, edit keypolicy.Edit) error {
 	cl, err := r.clients.KMS(ctx, k.Account, k.Region)
 	if err != nil {
 		return err
@@ -138,7 +139,7 @@ func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, ac
 	}
 	for attempt := 1; attempt <= maxWriteAttempts; attempt++ {
 		if attempt > 1 || !bytes.Equal(current, k.Policy) {
-			if edit, err = keypolicy.EnsureAccounts(current, accounts); err != nil {
+			if edit, err = planKeyPolicy(k, current, w); err != nil {
 				return refuse(err)
 			}
 			if !edit.Changed {
@@ -161,7 +162,7 @@ func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, ac
 		if err != nil {
 			return fmt.Errorf("verify key policy %s: %w", k.ARN, err)
 		}
-		if err := verifyKeyPolicy(fresh, k, accounts); err == nil {
+		if err := verifyKeyPolicy(fresh, k, w); err == nil {
 			r.coord.setKeyPolicy(k.ARN, fresh)
 			act.Status, act.Reason = report.StatusApplied, describeChanges(edit.Changes)
 			return nil
@@ -181,19 +182,70 @@ func getKeyPolicy(ctx context.Context, cl awsapi.KMS, keyARN string) ([]byte, er
 	return []byte(aws.ToString(out.Policy)), nil
 }
 
+// wantOf is what a key's policy must gain for the batch.
+func wantOf(n *keyNeed) keypolicy.Want {
+	return keypolicy.Want{Accounts: sortedKeys(n.accounts), ServiceLinkedRoles: sortedKeys(n.roles), LaunchGrantees: sortedKeys(n.grantees)}
+}
+
+// actionAccounts are the accounts a key-policy action is about: the accounts added, and the
+// accounts of the roles and grantees.
+func actionAccounts(w keypolicy.Want) []string {
+	set := map[string]bool{}
+	for _, a := range w.Accounts {
+		set[a] = true
+	}
+	for _, p := range append(append([]string{}, w.ServiceLinkedRoles...), w.LaunchGrantees...) {
+		if a, ok := awsid.ParsePrincipal(p); ok {
+			set[a.Account] = true
+		}
+	}
+	return sortedKeys(set)
+}
+
+// planKeyPolicy plans the key policy's edit. Accounts are added as they always were, reading
+// conditions as EC2Context does without the key (keypolicy.EnsureAccounts); roles and launch
+// grants need the key's ARN (keypolicy.EnsureForKey).
+func planKeyPolicy(k *key, doc []byte, w keypolicy.Want) (keypolicy.Edit, error) {
+	edit, err := keypolicy.EnsureAccounts(doc, w.Accounts)
+	if err != nil || (len(w.ServiceLinkedRoles) == 0 && len(w.LaunchGrantees) == 0) {
+		return edit, err
+	}
+	more, err := keypolicy.EnsureForKey(edit.Document, keypolicy.Key{ARN: k.ARN}, keypolicy.Want{ServiceLinkedRoles: w.ServiceLinkedRoles, LaunchGrantees: w.LaunchGrantees})
+	if err != nil {
+		return keypolicy.Edit{Document: doc}, err
+	}
+	if !more.Changed {
+		return edit, nil
+	}
+	return keypolicy.Edit{Document: more.Document, Changed: true, Changes: append(edit.Changes, more.Changes...)}, nil
+}
+
 // verifyKeyPolicy checks the policy read back from KMS: it parses, and the key policy now allows
-// every account the use and grant requests.
-func verifyKeyPolicy(fresh []byte, k *key, accounts []string) error {
+// every account the use and grant requests, every role its own use, and every grantee's account
+// the creation of its launch grant.
+func verifyKeyPolicy(fresh []byte, k *key, w keypolicy.Want) error {
 	doc, err := policy.Parse(fresh)
 	if err != nil {
 		return fmt.Errorf("read-back policy does not parse: %w", err)
 	}
 	check := *k
 	check.Doc = doc
-	for _, a := range accounts {
+	for _, a := range w.Accounts {
 		use, grant := evaluateKey(&check, "arn:aws:iam::"+a+":root")
 		if use.KeyPolicy.Decision != "allow" || grant.KeyPolicy.Decision != "allow" {
 			return fmt.Errorf("account %s is not allowed after the write", a)
+		}
+	}
+	for _, role := range w.ServiceLinkedRoles {
+		if !roleAllowedByKeyPolicy(&check, role, useRequests) || !roleAllowedByKeyPolicy(&check, role, grantRequests) {
+			return fmt.Errorf("%s is not allowed after the write", role)
+		}
+	}
+	for _, g := range w.LaunchGrantees {
+		p, _ := awsid.ParsePrincipal(g)
+		req := evaluate.GrantRequest(k.ARN, keypolicy.RootARN(partitionOfARN(k.ARN), p.Account), g, keypolicy.LaunchGrantOperations, nil)
+		if evaluate.KeyPolicyDecision(doc, req) != evaluate.Allow {
+			return fmt.Errorf("account %s may not create the grant for %s after the write", p.Account, g)
 		}
 	}
 	return nil

@@ -23,10 +23,14 @@ type image struct {
 	ID, Region, Owner, Name, State string
 	Public                         bool
 	Snapshots                      []snapshot
+	// SourceImageID and SourceRegion: what a CopyImage made this image from (EC2 reports them
+	// for copies only).
+	SourceImageID, SourceRegion string
 }
 
 type snapshot struct {
 	ID        string
+	Device    string // the image's device name for it
 	Encrypted bool
 	KMSKeyID  string // ARN as DescribeSnapshots reports it
 }
@@ -47,13 +51,16 @@ type key struct {
 type inventory struct {
 	clients awsapi.Factory
 
-	mu         sync.Mutex
-	images     map[string]*cached[*image]     // account/region/imageID
-	snapshots  map[string]*cached[[]snapshot] // owner/region/imageID: the same for every viewer
-	shares     map[string]*cached[[]share]    // owner/region/imageID
-	keys       map[string]*cached[*key]       // key ARN (or account/region/id for unresolved ids)
-	instances  map[string]*cached[instance]   // account/region/instanceID
-	membership map[string]*cached[bool]       // account -> member of the trusted org
+	mu     sync.Mutex
+	images map[string]*cached[*image] // account/region/imageID
+	// describedImages: DescribeImages answers, account/region/imageID.
+	describedImages map[string]*cached[ec2types.Image]
+	snapshots       map[string]*cached[[]snapshot] // owner/region/imageID: the same for every viewer
+	shares          map[string]*cached[[]share]    // owner/region/imageID
+	keys            map[string]*cached[*key]       // key ARN (or account/region/id for unresolved ids)
+	instances       map[string]*cached[instance]   // account/region/instanceID
+	membership      map[string]*cached[bool]       // account -> member of the trusted org
+	launch          launchReads                    // launch templates, groups, default keys, grants
 }
 
 type cached[T any] struct {
@@ -64,13 +71,15 @@ type cached[T any] struct {
 
 func newInventory(c awsapi.Factory) *inventory {
 	return &inventory{
-		clients:    c,
-		images:     map[string]*cached[*image]{},
-		snapshots:  map[string]*cached[[]snapshot]{},
-		shares:     map[string]*cached[[]share]{},
-		keys:       map[string]*cached[*key]{},
-		instances:  map[string]*cached[instance]{},
-		membership: map[string]*cached[bool]{},
+		clients:         c,
+		images:          map[string]*cached[*image]{},
+		describedImages: map[string]*cached[ec2types.Image]{},
+		snapshots:       map[string]*cached[[]snapshot]{},
+		shares:          map[string]*cached[[]share]{},
+		keys:            map[string]*cached[*key]{},
+		instances:       map[string]*cached[instance]{},
+		membership:      map[string]*cached[bool]{},
+		launch:          newLaunchReads(),
 	}
 }
 
@@ -87,34 +96,47 @@ func load[T any](inv *inventory, m map[string]*cached[T], k string, fill func() 
 	return c.val, c.err
 }
 
+// described is DescribeImages of imageID as seen from account, once per invocation.
+func (inv *inventory) described(ctx context.Context, account, region, imageID string) (ec2types.Image, error) {
+	return load(inv, inv.describedImages, account+"/"+region+"/"+imageID, func() (ec2types.Image, error) {
+		cl, err := inv.clients.EC2(ctx, account, region)
+		if err != nil {
+			return ec2types.Image{}, err
+		}
+		out, err := cl.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{imageID}})
+		if err != nil {
+			return ec2types.Image{}, fmt.Errorf("describe image %s in %s/%s: %w", imageID, account, region, err)
+		}
+		if len(out.Images) == 0 {
+			return ec2types.Image{}, fmt.Errorf("describe image %s in %s/%s: %w", imageID, account, region, errImageNotFound)
+		}
+		return out.Images[0], nil
+	})
+}
+
 // image describes imageID as seen from account (the owner, or an account it is shared with), then
 // reads its snapshots as the owner: DescribeImages does not report KMS keys.
 func (inv *inventory) image(ctx context.Context, account, region, imageID string) (*image, error) {
 	return load(inv, inv.images, account+"/"+region+"/"+imageID, func() (*image, error) {
-		cl, err := inv.clients.EC2(ctx, account, region)
+		im, err := inv.described(ctx, account, region, imageID)
 		if err != nil {
 			return nil, err
 		}
-		out, err := cl.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{imageID}})
-		if err != nil {
-			return nil, fmt.Errorf("describe image %s in %s/%s: %w", imageID, account, region, err)
-		}
-		if len(out.Images) == 0 {
-			return nil, fmt.Errorf("describe image %s in %s/%s: %w", imageID, account, region, errImageNotFound)
-		}
-		im := out.Images[0]
 		img := &image{
 			ID: imageID, Region: region, Owner: aws.ToString(im.OwnerId), Name: aws.ToString(im.Name),
 			State: string(im.State), Public: aws.ToBool(im.Public),
+			SourceImageID: aws.ToString(im.SourceImageId), SourceRegion: aws.ToString(im.SourceImageRegion),
 		}
 		var ids []string
 		encrypted := map[string]bool{}
+		devices := map[string]string{}
 		for _, bdm := range im.BlockDeviceMappings {
 			if bdm.Ebs == nil || bdm.Ebs.SnapshotId == nil {
 				continue
 			}
 			ids = append(ids, aws.ToString(bdm.Ebs.SnapshotId))
 			encrypted[aws.ToString(bdm.Ebs.SnapshotId)] = aws.ToBool(bdm.Ebs.Encrypted)
+			devices[aws.ToString(bdm.Ebs.SnapshotId)] = aws.ToString(bdm.DeviceName)
 		}
 		if len(ids) == 0 {
 			return img, nil
@@ -126,7 +148,11 @@ func (inv *inventory) image(ctx context.Context, account, region, imageID string
 		if err != nil {
 			return nil, err
 		}
-		img.Snapshots = snaps
+		img.Snapshots = make([]snapshot, len(snaps))
+		for i, sn := range snaps {
+			sn.Device = devices[sn.ID]
+			img.Snapshots[i] = sn
+		}
 		return img, nil
 	})
 }
@@ -245,6 +271,7 @@ func (inv *inventory) key(ctx context.Context, keyID, defaultAccount, defaultReg
 // instance is the part of DescribeInstances the remediator reads.
 type instance struct {
 	ImageID, StateReasonCode, StateReasonMessage string
+	LaunchTemplateID, LaunchTemplateVersion      string
 }
 
 func (inv *inventory) instance(ctx context.Context, account, region, instanceID string) (instance, error) {
@@ -264,6 +291,17 @@ func (inv *inventory) instance(ctx context.Context, account, region, instanceID 
 		in := instance{ImageID: aws.ToString(i.ImageId)}
 		if i.StateReason != nil {
 			in.StateReasonCode, in.StateReasonMessage = aws.ToString(i.StateReason.Code), aws.ToString(i.StateReason.Message)
+		}
+		// EC2 tags an instance launched from a template with the template's ID and version (the
+		// aws: prefix is reserved to AWS).
+		// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-launch-templates.html
+		for _, t := range i.Tags {
+			switch aws.ToString(t.Key) {
+			case "aws:ec2launchtemplate:id":
+				in.LaunchTemplateID = aws.ToString(t.Value)
+			case "aws:ec2launchtemplate:version":
+				in.LaunchTemplateVersion = aws.ToString(t.Value)
+			}
 		}
 		return in, nil
 	})

@@ -49,7 +49,7 @@ func causeOf(err error) report.Cause {
 		return report.CauseDeadline
 	case errors.Is(err, errConcurrentWriter):
 		return report.CauseConcurrentWriter
-	case awsapi.Transient(err):
+	case awsapi.Transient(err), errors.Is(err, errGrantNotAllowedYet):
 		return report.CauseTransient
 	}
 	return report.CauseNone

@@ -82,6 +82,17 @@ type item struct {
 	untrusted map[string]bool
 	keys      []*key // the keys this record's image depends on
 	targets   []string
+	// groupRole is the service-linked role ARN DescribeAutoScalingGroups gave for the record's
+	// group: the only role other than an account root a key policy may gain (asg.go).
+	groupRole string
+	// tag is what the findings being added are about (see addFinding).
+	tag findingTag
+}
+
+// findingTag is the part a key plays in what is being checked, and the launch template it comes
+// from: addFinding puts them on the findings that do not say.
+type findingTag struct {
+	role, template string
 }
 
 // run is the state of one invocation.
@@ -91,21 +102,27 @@ type run struct {
 	log   zerolog.Logger
 	items []*item
 
-	mu    sync.Mutex
-	needs map[string]*keyNeed // key ARN -> accounts to add
+	mu         sync.Mutex
+	needs      map[string]*keyNeed   // key ARN -> what its policy must gain
+	grantNeeds map[string]*grantNeed // key ARN + " " + grantee -> the grant to create
 }
 
-// keyNeed collects, across the batch, the accounts one key policy must gain.
+// keyNeed collects, across the batch, what one key policy must gain: accounts (their roots, for
+// EC2's use), Auto Scaling service-linked roles of the key's own account (for EC2's use, by the
+// role itself), and principals of other accounts whose account must be able to create a launch
+// grant for them.
 type keyNeed struct {
 	key      *key
 	accounts map[string]bool
+	roles    map[string]bool
+	grantees map[string]bool
 	items    []*item
 }
 
 // Handle processes one decoded invocation.
 func (rm *Remediator) Handle(ctx context.Context, in trigger.Invocation) Outcome {
 	ctx, counter := awsapi.WithCounter(ctx)
-	r := &run{Remediator: rm, inv: newInventory(rm.clients), log: rm.log, needs: map[string]*keyNeed{}}
+	r := &run{Remediator: rm, inv: newInventory(rm.clients), log: rm.log, needs: map[string]*keyNeed{}, grantNeeds: map[string]*grantNeed{}}
 	for _, rec := range in.Records {
 		it := &item{msgID: rec.MessageID, trig: rec.Trigger, untrusted: map[string]bool{}}
 		it.rec = report.Record{EventID: rec.Trigger.EventID, Trigger: string(rec.Trigger.Kind), Account: rec.Trigger.Account,
@@ -127,6 +144,7 @@ func (rm *Remediator) Handle(ctx context.Context, in trigger.Invocation) Outcome
 	r.diagnoseAll(ctx)
 	var actions []report.Action
 	r.stage("key policies", func() { actions = append(actions, r.applyKeyPolicies(ctx)...) })
+	r.stage("grants", func() { actions = append(actions, r.applyGrants(ctx, actions)...) })
 	r.stage("identity policies", func() { actions = append(actions, r.applyIAM(ctx)...) })
 
 	res := report.Result{Records: make([]report.Record, 0, len(r.items)), Actions: actions}
