@@ -126,7 +126,9 @@ func (a *analysis) launchGrantTodos(d detail, open []item) []todo {
 
 // grantName is the name the remediator gives the grant, so that a grant made by hand and one
 // made by the remediator are the same grant.
-func grantName(grantee string) string { return keypolicy.GrantName(grantee, keypolicy.LaunchGrantOperations) }
+func grantName(grantee string) string {
+	return keypolicy.GrantName(grantee, keypolicy.LaunchGrantOperations)
+}
 
 // launchGrantStatement is keypolicy's AllowEC2LaunchGrants statement for account.
 func launchGrantStatement(keyARN, account string) string {
