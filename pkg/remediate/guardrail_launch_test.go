@@ -129,7 +129,7 @@ func TestLaunchWriteChecksCatchWiderWrites(t *testing.T) {
 		}
 	}
 	for _, p := range []string{
-		"arn:aws:iam::444455556666:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling", // another account's
+		"arn:aws:iam::444455556666:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling",       // another account's
 		"arn:aws:iam::111122223333:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling_other", // not read from the group
 		"arn:aws:iam::111122223333:role/Admin",
 		"arn:aws:iam::111122223333:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot",
