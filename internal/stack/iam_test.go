@@ -93,7 +93,7 @@ func TestCentralRoleLeastPrivilege(t *testing.T) {
 		"iam:ListUserPolicies",
 		"kms:DescribeKey", "kms:GetKeyPolicy", "kms:ListGrants", "kms:PutKeyPolicy",
 		"logs:CreateLogStream", "logs:PutLogEvents",
-		"organizations:DescribeAccount",
+		"organizations:DescribeAccount", "organizations:DescribeOrganization",
 		"sns:Publish",
 		"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage",
 		"sts:AssumeRole",
@@ -127,7 +127,7 @@ func TestCentralRoleLeastPrivilege(t *testing.T) {
 		}
 		if slices.Contains(resources, "*") {
 			for _, a := range actions {
-				if !strings.HasPrefix(a, "ec2:Describe") && !strings.HasPrefix(a, "autoscaling:Describe") && a != "cloudtrail:LookupEvents" {
+				if !strings.HasPrefix(a, "ec2:Describe") && !strings.HasPrefix(a, "autoscaling:Describe") && a != "cloudtrail:LookupEvents" && a != "organizations:DescribeOrganization" {
 					t.Errorf("%s on Resource * (only actions without resource-level permissions may be)", a)
 				}
 			}
@@ -158,17 +158,27 @@ func TestMemberRoleLeastPrivilege(t *testing.T) {
 		"iam:ListAttachedGroupPolicies", "iam:ListAttachedRolePolicies", "iam:ListAttachedUserPolicies",
 		"iam:ListGroupPolicies", "iam:ListGroupsForUser", "iam:ListPolicyVersions", "iam:ListRolePolicies",
 		"iam:ListUserPolicies",
+		// its own keys: read, and written under the write scope (keys of a trusted account only)
+		"kms:DescribeKey", "kms:GetKeyPolicy", "kms:ListGrants", "kms:PutKeyPolicy",
 	}
 	slices.Sort(want)
 	if got := actionsByEffect(stmts, "Allow"); !reflect.DeepEqual(got, want) {
 		t.Errorf("member role allows %v\nwant exactly %v", got, want)
 	}
 	checkIAMFixScope(t, stmts)
+	// KMS: this account's own keys, except the launch grants (checkLaunchGrantScope).
+	for _, s := range stmts {
+		if actions := stringList(s["Action"]); slices.ContainsFunc(actions, func(a string) bool { return strings.HasPrefix(a, "kms:") && a != "kms:CreateGrant" }) {
+			if got := subString(s["Resource"]); got != "arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*" {
+				t.Errorf("%v on %s, want this account's keys only", actions, got)
+			}
+		}
+	}
 	checkLaunchGrantScope(t, stmts)
 }
 
-// checkLaunchGrantScope: the member role creates grants only on the central account's keys, only
-// for this account's launching service-linked roles, only with the operations of AWS's Auto
+// checkLaunchGrantScope: the member role creates grants on keys (whose key policies must allow
+// this account: KMS's cross-account rule) only for this account's launching service-linked roles, only with the operations of AWS's Auto
 // Scaling example; it reads only this account's and AWS's public SSM parameters.
 func checkLaunchGrantScope(t *testing.T, stmts []map[string]any) {
 	t.Helper()
@@ -178,8 +188,8 @@ func checkLaunchGrantScope(t *testing.T, stmts []map[string]any) {
 		switch {
 		case slices.Contains(actions, "kms:CreateGrant"):
 			found = true
-			if len(actions) != 1 || subString(s["Resource"]) != "arn:${AWS::Partition}:kms:*:${CentralAccountId}:key/*" {
-				t.Errorf("%v on %s, want kms:CreateGrant alone on the central account's keys", actions, mustJSON(t, s["Resource"]))
+			if len(actions) != 1 || subString(s["Resource"]) != "arn:${AWS::Partition}:kms:*:*:key/*" {
+				t.Errorf("%v on %s, want kms:CreateGrant alone on KMS keys", actions, mustJSON(t, s["Resource"]))
 			}
 			ops := stringList(dig(s, "Condition", "ForAllValues:StringEquals", "kms:GrantOperations"))
 			want := []string{"Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "DescribeKey", "CreateGrant"}

@@ -102,4 +102,7 @@ type SNS interface {
 // Organizations confirms that an account belongs to the trusted organization.
 type Organizations interface {
 	DescribeAccount(ctx context.Context, params *organizations.DescribeAccountInput, optFns ...func(*organizations.Options)) (*organizations.DescribeAccountOutput, error)
+	// DescribeOrganization gives the central account's own organization (aws:PrincipalOrgID of
+	// its principals).
+	DescribeOrganization(ctx context.Context, params *organizations.DescribeOrganizationInput, optFns ...func(*organizations.Options)) (*organizations.DescribeOrganizationOutput, error)
 }

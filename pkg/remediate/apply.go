@@ -3,6 +3,7 @@ package remediate
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sort"
@@ -95,7 +96,12 @@ func (r *run) applyKey(ctx context.Context, n *keyNeed) report.Action {
 			return ended(act, refuse(fmt.Errorf("%q is not an account ID", a)))
 		}
 	}
-	edit, err := planKeyPolicy(k, k.Policy, w)
+	// The editor reads the policy as the evaluator does, for this key (its ARN: the replica's in
+	// the launch region for a multi-Region key) and what is known of each account's organization
+	// (the accounts added, and those of the roles and grantees): it extends a statement only when
+	// that makes the account allowed.
+	target := keypolicy.Key{ARN: k.ARN, Orgs: r.orgsOf(ctx, actionAccounts(w), k.Doc)}
+	edit, err := keypolicy.EnsureForKey(k.Policy, target, w)
 	if err != nil {
 		return ended(act, refuse(err))
 	}
@@ -115,16 +121,21 @@ func (r *run) applyKey(ctx context.Context, n *keyNeed) report.Action {
 		return ended(act, errDeadline)
 	}
 	defer r.coord.lockKey(k.ARN)()
-	if err := r.writeKeyPolicy(ctx, &act, k, w, edit); err != nil {
+	if err := r.writeKeyPolicy(ctx, &act, k, target, w, edit); err != nil {
 		return ended(act, err)
 	}
 	return act
 }
 
-// writeKeyPolicy puts the planned policy, reads it back and verifies it; when a concurrent
-// writer got in between, it re-plans from the fresh policy (bounded). On success it sets act's
-// status (applied, or unchanged because another writer made the change) and reason.
-func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, w keypolicy.Want, edit keypolicy.Edit) error {
+// writeKeyPolicy puts the planned policy, reads it back and proves it: the policy KMS now holds
+// must allow every account, role and launch grant it was written for (the same evaluation the
+// diagnosis made). When another writer changed the policy in between, it re-plans from the fresh
+// policy (bounded). When the policy read back is the one written and still does not allow them,
+// the write was ineffective: the action fails for good (a redelivery would write the same thing)
+// and the findings stay. A write this delivery made is never reported as another writer's. On
+// success it sets act's status (applied, or unchanged because another writer made the change)
+// and reason.
+func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, target keypolicy.Key, w keypolicy.Want, edit keypolicy.Edit) error {
 	cl, err := r.clients.KMS(ctx, k.Account, k.Region)
 	if err != nil {
 		return err
@@ -137,12 +148,20 @@ func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, w 
 			return err
 		}
 	}
+	var done []keypolicy.Change // what this delivery's writes changed
 	for attempt := 1; attempt <= maxWriteAttempts; attempt++ {
 		if attempt > 1 || !bytes.Equal(current, k.Policy) {
-			if edit, err = planKeyPolicy(k, current, w); err != nil {
+			if edit, err = keypolicy.EnsureForKey(current, target, w); err != nil {
 				return refuse(err)
 			}
 			if !edit.Changed {
+				if err := verifyKeyPolicy(current, k, target, w); err != nil {
+					return fmt.Errorf("key policy %s: %w", k.ARN, err)
+				}
+				if len(done) > 0 { // our write is there, whoever wrote after it
+					act.Status, act.Reason = report.StatusApplied, describeChanges(done)+"; verified by reading it back"
+					return nil
+				}
 				act.Status, act.Cause, act.Reason = report.StatusUnchanged, report.CauseOtherWriter, reasonOtherWriter
 				return nil
 			}
@@ -157,18 +176,23 @@ func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, w 
 		if err != nil {
 			return fmt.Errorf("put key policy %s: %w", k.ARN, err)
 		}
+		done = append(done, edit.Changes...)
 		r.coord.setKeyPolicy(k.ARN, edit.Document)
 		fresh, err := getKeyPolicy(ctx, cl, k.ARN)
 		if err != nil {
 			return fmt.Errorf("verify key policy %s: %w", k.ARN, err)
 		}
-		if err := verifyKeyPolicy(fresh, k, w); err == nil {
+		err = verifyKeyPolicy(fresh, k, target, w)
+		switch {
+		case err == nil:
 			r.coord.setKeyPolicy(k.ARN, fresh)
-			act.Status, act.Reason = report.StatusApplied, describeChanges(edit.Changes)
+			act.Status, act.Reason = report.StatusApplied, describeChanges(edit.Changes)+"; verified by reading it back"
 			return nil
-		} else {
-			r.log.Warn().Str("key", k.ARN).Int("attempt", attempt).Err(err).Msg("key policy changed under us: re-planning")
+		case bytes.Equal(fresh, edit.Document):
+			// Nobody else wrote: the policy written does not do what it was written for.
+			return fmt.Errorf("key policy %s was written but %w", k.ARN, err)
 		}
+		r.log.Warn().Str("key", k.ARN).Int("attempt", attempt).Err(err).Msg("key policy changed under us: re-planning")
 		current = fresh
 	}
 	return fmt.Errorf("key policy %s: %w", k.ARN, errConcurrentWriter)
@@ -202,53 +226,55 @@ func actionAccounts(w keypolicy.Want) []string {
 	return sortedKeys(set)
 }
 
-// planKeyPolicy plans the key policy's edit. Accounts are added as they always were, reading
-// conditions as EC2Context does without the key (keypolicy.EnsureAccounts); roles and launch
-// grants need the key's ARN (keypolicy.EnsureForKey).
-func planKeyPolicy(k *key, doc []byte, w keypolicy.Want) (keypolicy.Edit, error) {
-	edit, err := keypolicy.EnsureAccounts(doc, w.Accounts)
-	if err != nil || (len(w.ServiceLinkedRoles) == 0 && len(w.LaunchGrantees) == 0) {
-		return edit, err
-	}
-	more, err := keypolicy.EnsureForKey(edit.Document, keypolicy.Key{ARN: k.ARN}, keypolicy.Want{ServiceLinkedRoles: w.ServiceLinkedRoles, LaunchGrantees: w.LaunchGrantees})
-	if err != nil {
-		return keypolicy.Edit{Document: doc}, err
-	}
-	if !more.Changed {
-		return edit, nil
-	}
-	return keypolicy.Edit{Document: more.Document, Changed: true, Changes: append(edit.Changes, more.Changes...)}, nil
-}
+// errNotProven: the policy read back does not allow every account it was written for.
+var errNotProven = errors.New("the policy read back does not allow every account")
 
-// verifyKeyPolicy checks the policy read back from KMS: it parses, and the key policy now allows
-// every account the use and grant requests, every role its own use, and every grantee's account
-// the creation of its launch grant.
-func verifyKeyPolicy(fresh []byte, k *key, w keypolicy.Want) error {
+// verifyKeyPolicy checks a policy read back from KMS: it parses; it allows every account the use
+// and grant requests EC2 makes, every role its own, evaluated exactly as the diagnosis evaluates
+// them; and it lets every grantee's account create its launch grant.
+func verifyKeyPolicy(fresh []byte, k *key, target keypolicy.Key, w keypolicy.Want) error {
 	doc, err := policy.Parse(fresh)
 	if err != nil {
-		return fmt.Errorf("read-back policy does not parse: %w", err)
+		return fmt.Errorf("%w: it does not parse: %v", errNotProven, err)
 	}
 	check := *k
 	check.Doc = doc
+	orgOf := func(account string) *evaluate.Org {
+		if o, ok := target.Orgs[account]; ok {
+			return &o
+		}
+		return nil
+	}
 	for _, a := range w.Accounts {
-		use, grant := evaluateKey(&check, "arn:aws:iam::"+a+":root")
-		if use.KeyPolicy.Decision != "allow" || grant.KeyPolicy.Decision != "allow" {
-			return fmt.Errorf("account %s is not allowed after the write", a)
+		use, grant := evaluateKey(&check, "arn:"+partitionOf(k.ARN)+":iam::"+a+":root", orgOf(a))
+		for _, res := range []evaluate.KMSResult{use, grant} {
+			if res.KeyPolicy.Decision != evaluate.Allow {
+				return fmt.Errorf("%w: account %s is not allowed (%s)", errNotProven, a, clip(strings.Join(res.KeyPolicy.Reasons, "; "), 300))
+			}
 		}
 	}
 	for _, role := range w.ServiceLinkedRoles {
-		if !roleAllowedByKeyPolicy(&check, role, useRequests) || !roleAllowedByKeyPolicy(&check, role, grantRequests) {
-			return fmt.Errorf("%s is not allowed after the write", role)
+		org := orgOf(check.Account)
+		if !roleAllowedByKeyPolicy(&check, role, useRequests, org) || !roleAllowedByKeyPolicy(&check, role, grantRequests, org) {
+			return fmt.Errorf("%w: %s is not allowed", errNotProven, role)
 		}
 	}
 	for _, g := range w.LaunchGrantees {
 		p, _ := awsid.ParsePrincipal(g)
-		req := evaluate.GrantRequest(k.ARN, keypolicy.RootARN(partitionOfARN(k.ARN), p.Account), g, keypolicy.LaunchGrantOperations, nil)
+		req := evaluate.GrantRequest(k.ARN, keypolicy.RootARN(partitionOf(k.ARN), p.Account), g, keypolicy.LaunchGrantOperations, orgOf(p.Account))
 		if evaluate.KeyPolicyDecision(doc, req) != evaluate.Allow {
-			return fmt.Errorf("account %s may not create the grant for %s after the write", p.Account, g)
+			return fmt.Errorf("%w: account %s may not create the grant for %s", errNotProven, p.Account, g)
 		}
 	}
 	return nil
+}
+
+// partitionOf is the partition of an ARN ("aws" when it has none).
+func partitionOf(arn string) string {
+	if a, ok := awsid.ParseARN(arn); ok && a.Partition != "" {
+		return a.Partition
+	}
+	return "aws"
 }
 
 func (r *run) deadlineNear(ctx context.Context) bool {

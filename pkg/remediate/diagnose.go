@@ -51,7 +51,7 @@ func (r *run) checkRequestedKey(ctx context.Context, it *item, keyID, account, r
 	defer func() { it.tag = prev }()
 	if k.Err == nil && k.Account != account && k.Manager != kmstypes.KeyManagerTypeAws && k.State == kmstypes.KeyStateEnabled {
 		// Not in it.keys either: the IAM side does not write a usage policy for such a key.
-		r.reportKey(it, k, targets, fmt.Sprintf("the copy %s names key %s of account %s, which the copying account %s does not own: a CopyImage request can name any key, so it is never fixed automatically; add the account by hand if it should use this key",
+		r.reportKey(ctx, it, k, targets, fmt.Sprintf("the copy %s names key %s of account %s, which the copying account %s does not own: a CopyImage request can name any key, so it is never fixed automatically; add the account by hand if it should use this key",
 			clip(it.trig.ImageID, 64), k.ARN, k.Account, it.trig.Account))
 		r.log.Info().Str("event_id", clip(it.rec.EventID, 256)).Str("key", k.ARN).Str("account", it.trig.Account).
 			Str("decision", "foreign-copy-key").Msg("copy names another account's key: reported, not fixed")
@@ -65,7 +65,7 @@ func (r *run) checkRequestedKey(ctx context.Context, it *item, keyID, account, r
 // reportKey reports, never fixes, what key k misses for each target account: its state, then
 // what its key policy does not allow the target's launching principal (or its root). why says,
 // first in every message, why the key is only reported.
-func (r *run) reportKey(it *item, k *key, targets []string, why string) {
+func (r *run) reportKey(ctx context.Context, it *item, k *key, targets []string, why string) {
 	seen := map[string]bool{}
 	for _, target := range targets {
 		if seen[target] || !awsid.IsAccountID(target) {
@@ -80,7 +80,7 @@ func (r *run) reportKey(it *item, k *key, targets []string, why string) {
 		if p := it.trig.Principal; p != nil && p.Account == target && p.ARN != "" && p.Type != trigger.PrincipalServiceLinkedRole {
 			principal = p.ARN
 		}
-		use, grant := evaluateKey(k, principal)
+		use, grant := evaluateKey(k, principal, r.orgOf(ctx, target, k.Doc))
 		if use.Decision == evaluate.ExplicitDeny || grant.Decision == evaluate.ExplicitDeny {
 			it.addFinding(report.Finding{Code: report.ExplicitDeny, Account: target, KeyARN: k.ARN, PrincipalARN: principal,
 				Message: fmt.Sprintf("%s; a Deny in its key policy blocks %s", why, principal)})
@@ -224,7 +224,7 @@ func (r *run) checkKeyForAccount(ctx context.Context, it *item, k *key, imageOwn
 	if p != nil && p.Account == target && p.ARN != "" && !launcher {
 		principal = p.ARN
 	}
-	use, grant := evaluateKey(k, principal)
+	use, grant := evaluateKey(k, principal, r.orgOf(ctx, target, k.Doc))
 	if use.Decision == evaluate.ExplicitDeny || grant.Decision == evaluate.ExplicitDeny {
 		it.addFinding(report.Finding{Code: report.ExplicitDeny, Account: target, KeyARN: k.ARN, PrincipalARN: principal,
 			Message: fmt.Sprintf("a Deny in the key policy of %s blocks %s: never fixed automatically (%s)", k.ARN, principal, strings.Join(append(use.KeyPolicy.Reasons, grant.KeyPolicy.Reasons...), "; "))})
@@ -286,8 +286,8 @@ func (r *run) keyStateFindings(it *item, k *key, target string) bool {
 	f := report.Finding{Account: target, KeyARN: k.ARN, KeyState: string(k.State)}
 	switch {
 	case k.Err != nil:
-		f.Code, f.KeyState = report.KeyNotFound, ""
-		f.Message = fmt.Sprintf("key %s could not be read: %s", k.ARN, clip(k.Err.Error(), 300))
+		f.Code, f.KeyState = k.Problem, ""
+		f.Message = keyProblemMessage(k)
 	case k.Manager == kmstypes.KeyManagerTypeAws:
 		if target == k.Account {
 			return true
@@ -329,20 +329,33 @@ func unusableStateRemedy(s kmstypes.KeyState) string {
 	return "EC2 cannot use a key in this state; see the KMS key-states table"
 }
 
+// keyProblemMessage says what went wrong reading k, and in which account's name the remediator
+// read it (the central role, or the member role of the key's account).
+func keyProblemMessage(k *key) string {
+	switch k.Problem {
+	case report.KeyNotFound:
+		return fmt.Sprintf("key %s does not exist in account %s, region %s: %s", k.ARN, k.Account, k.Region, clip(k.Err.Error(), 300))
+	case report.KeyPolicyInvalid:
+		return fmt.Sprintf("the key policy of %s does not parse as a policy, so nothing can be decided or changed: %s", k.ARN, clip(k.Err.Error(), 300))
+	}
+	return fmt.Sprintf("key %s of account %s could not be read (kms:DescribeKey and kms:GetKeyPolicy are needed, from the key policy and the reading role): %s",
+		k.ARN, k.Account, clip(k.Err.Error(), 300))
+}
+
 // evaluateKey evaluates the key policy alone (the identity side is the IAM check's job) for the
-// requests EC2 makes on the principal's behalf.
-func evaluateKey(k *key, principal string) (use, grant evaluate.KMSResult) {
-	use = evaluateAll(k, principal, useRequests, false)
-	grant = evaluateAll(k, principal, grantRequests, true)
+// requests EC2 makes on the principal's behalf, with the context EC2 sends (org: what is known of
+// the principal's organization, nil when nothing is).
+func evaluateKey(k *key, principal string, org *evaluate.Org) (use, grant evaluate.KMSResult) {
+	use = evaluateAll(k, principal, useRequests, org)
+	grant = evaluateAll(k, principal, grantRequests, org)
 	return use, grant
 }
 
 // evaluateAll is allow only when every action is allowed; an explicit deny on any action wins.
-func evaluateAll(k *key, principal string, actions []string, grant bool) evaluate.KMSResult {
+func evaluateAll(k *key, principal string, actions []string, org *evaluate.Org) evaluate.KMSResult {
 	var out evaluate.KMSResult
 	for i, a := range actions {
-		res := evaluate.KMS(evaluate.KMSInput{KeyPolicy: k.Doc, KeyAccount: k.Account, Request: evaluate.Request{
-			PrincipalARN: principal, Action: a, Resource: k.ARN, Context: evaluate.EC2Context(k.Region, principal, grant)}})
+		res := evaluate.KMS(evaluate.KMSInput{KeyPolicy: k.Doc, KeyAccount: k.Account, Request: evaluate.EC2Request(k.ARN, principal, a, org)})
 		switch {
 		case i == 0:
 			out = res

@@ -133,7 +133,7 @@ func (r *run) applyGrant(ctx context.Context, n *grantNeed, keyAct report.Action
 			doc, written = d, keyAct.Status == report.StatusApplied
 		}
 	}
-	req := evaluate.GrantRequest(k.ARN, keypolicy.RootARN(partitionOfARN(k.ARN), n.account), n.grantee, n.operations, nil)
+	req := evaluate.GrantRequest(k.ARN, keypolicy.RootARN(partitionOf(k.ARN), n.account), n.grantee, n.operations, r.orgOf(ctx, n.account, doc))
 	allowed := evaluate.KeyPolicyDecision(doc, req) == evaluate.Allow
 	what := fmt.Sprintf("grant %s on %s for %s (%s), created from account %s", name, k.ARN, n.grantee, strings.Join(n.operations, ", "), n.account)
 	if r.cfg.Mode != config.ModeFix {

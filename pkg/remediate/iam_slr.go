@@ -24,7 +24,8 @@ func (c *iamRun) checkServiceLinkedRole(ctx context.Context, it *item, p *trigge
 	}
 	for _, k := range keys {
 		klog := log.With().Str("key", k.ARN).Logger()
-		if roleAllowedByKeyPolicy(k, p.ARN, useRequests) && roleAllowedByKeyPolicy(k, p.ARN, grantRequests) {
+		org := c.orgOf(ctx, p.Account, k.Doc)
+		if roleAllowedByKeyPolicy(k, p.ARN, useRequests, org) && roleAllowedByKeyPolicy(k, p.ARN, grantRequests, org) {
 			klog.Debug().Str("decision", "allow").Msg("key policy names the service-linked role")
 			continue
 		}

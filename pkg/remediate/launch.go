@@ -317,32 +317,18 @@ func isAWSManagedEBS(ref, account string) bool {
 }
 
 // checkDestinationKey reports what a destination key is missing for the launching account: never
-// fixed. A key of the launching account itself is its own business (its key policy and IAM
-// decide) unless the remediator can read it; no KMS call is made for the AWS managed aws/ebs.
+// fixed. A key of the launching account itself is read through its member role like any member
+// key: its state is reported (its key policy and that account's IAM decide the rest); no KMS call
+// is made for the AWS managed aws/ebs.
 func (r *run) checkDestinationKey(ctx context.Context, it *item, d destination, account, region string) error {
 	if isAWSManagedEBS(d.ref, account) {
 		return nil
-	}
-	keyAccount := account
-	if a, ok := awsid.ParseARN(d.ref); ok && awsid.IsAccountID(a.Account) {
-		keyAccount = a.Account
-	}
-	if keyAccount == account {
-		central, err := r.clients.CentralAccount(ctx)
-		if err != nil {
-			return err
-		}
-		if account != central {
-			it.addNote(fmt.Sprintf("destination key %s (%s) belongs to the launching account %s: its key policy and that account's IAM decide, and the remediator reads keys of account %s only",
-				clip(d.ref, 256), d.why, account, central))
-			return nil
-		}
 	}
 	k, err := r.inv.key(ctx, d.ref, account, region)
 	if err != nil {
 		return err
 	}
-	r.reportKey(it, k, []string{account}, fmt.Sprintf("key %s is the destination key of the launch: %s; a launch can name any key, so it is never changed automatically", k.ARN, d.why))
+	r.reportKey(ctx, it, k, []string{account}, fmt.Sprintf("key %s is the destination key of the launch: %s; a launch can name any key, so it is never changed automatically", k.ARN, d.why))
 	return nil
 }
 

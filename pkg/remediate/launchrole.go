@@ -47,7 +47,8 @@ func launchRole(p *trigger.Principal, target string) (awsid.LaunchRole, bool) {
 func (r *run) checkKeyForLaunchRole(ctx context.Context, it *item, k *key, p *trigger.Principal, role awsid.LaunchRole, log zerolog.Logger) {
 	target := p.Account
 	log = log.With().Str("principal", p.ARN).Logger()
-	if k.Account == target && roleAllowedByKeyPolicy(k, p.ARN, useRequests) && roleAllowedByKeyPolicy(k, p.ARN, grantRequests) {
+	org := r.orgOf(ctx, target, k.Doc)
+	if k.Account == target && roleAllowedByKeyPolicy(k, p.ARN, useRequests, org) && roleAllowedByKeyPolicy(k, p.ARN, grantRequests, org) {
 		log.Debug().Str("decision", "allow").Msg("the key policy names the service-linked role")
 		return
 	}
@@ -70,11 +71,11 @@ func (r *run) checkKeyForLaunchRole(ctx context.Context, it *item, k *key, p *tr
 	r.untrustedFinding(it, k, target, trusted)
 	who := fmt.Sprintf("%s (the %s service-linked role of account %s)", p.ARN, role.What, target)
 	if k.Account == target {
-		r.roleKeyPolicyFindings(it, k, p, role, who, trusted)
+		r.roleKeyPolicyFindings(it, k, p, role, who, trusted, org)
 		return
 	}
 	// Another account's key: a grant, which the role's account creates.
-	req := evaluate.GrantRequest(k.ARN, keypolicy.RootARN(partitionOfARN(k.ARN), target), p.ARN, keypolicy.LaunchGrantOperations, nil)
+	req := evaluate.GrantRequest(k.ARN, keypolicy.RootARN(partitionOf(k.ARN), target), p.ARN, keypolicy.LaunchGrantOperations, org)
 	res := evaluate.KeyPolicy(k.Doc, req)
 	if res.Decision == evaluate.ExplicitDeny {
 		it.addFinding(report.Finding{Code: report.ExplicitDeny, Account: target, KeyARN: k.ARN, PrincipalARN: p.ARN,
@@ -99,7 +100,7 @@ func (r *run) checkKeyForLaunchRole(ctx context.Context, it *item, k *key, p *tr
 }
 
 // roleKeyPolicyFindings: in the key's own account, the key policy must name the role itself.
-func (r *run) roleKeyPolicyFindings(it *item, k *key, p *trigger.Principal, role awsid.LaunchRole, who string, trusted bool) {
+func (r *run) roleKeyPolicyFindings(it *item, k *key, p *trigger.Principal, role awsid.LaunchRole, who string, trusted bool, org *evaluate.Org) {
 	why := ""
 	switch {
 	case !trusted:
@@ -114,11 +115,11 @@ func (r *run) roleKeyPolicyFindings(it *item, k *key, p *trigger.Principal, role
 	if !fixable {
 		tail = "; not fixed automatically: " + why
 	}
-	if !roleAllowedByKeyPolicy(k, p.ARN, useRequests) {
+	if !roleAllowedByKeyPolicy(k, p.ARN, useRequests, org) {
 		it.addFinding(report.Finding{Code: report.KeyPolicyMissingUse, Account: p.Account, KeyARN: k.ARN, PrincipalARN: p.ARN, Fixable: fixable,
 			Message: fmt.Sprintf("the key policy of %s does not name %s for the use actions: a service-linked role has no identity policy, so the account's own statement does not reach it (AWS's Example 1)%s", k.ARN, who, tail)})
 	}
-	if !roleAllowedByKeyPolicy(k, p.ARN, grantRequests) {
+	if !roleAllowedByKeyPolicy(k, p.ARN, grantRequests, org) {
 		it.addFinding(report.Finding{Code: report.KeyPolicyMissingGrant, Account: p.Account, KeyARN: k.ARN, PrincipalARN: p.ARN, Fixable: fixable,
 			Message: fmt.Sprintf("the key policy of %s does not let %s create grants for EC2 (kms:CreateGrant with kms:GrantIsForAWSResource, AWS's Example 1)%s", k.ARN, who, tail)})
 	}
@@ -129,10 +130,10 @@ func (r *run) roleKeyPolicyFindings(it *item, k *key, p *trigger.Principal, role
 
 // roleAllowedByKeyPolicy: every one of EC2's requests is allowed with no identity policy at all
 // (so only by a key policy statement naming the role, in the key's own account).
-func roleAllowedByKeyPolicy(k *key, roleARN string, requests []string) bool {
+func roleAllowedByKeyPolicy(k *key, roleARN string, requests []string, org *evaluate.Org) bool {
 	for _, a := range requests {
-		res := evaluate.KMS(evaluate.KMSInput{KeyPolicy: k.Doc, KeyAccount: k.Account, IdentityKnown: true, Request: evaluate.Request{
-			PrincipalARN: roleARN, Action: a, Resource: k.ARN, Context: evaluate.EC2Context(k.Region, roleARN, a == "kms:CreateGrant")}})
+		res := evaluate.KMS(evaluate.KMSInput{KeyPolicy: k.Doc, KeyAccount: k.Account, IdentityKnown: true,
+			Request: evaluate.EC2Request(k.ARN, roleARN, a, org)})
 		if res.Decision != evaluate.Allow {
 			return false
 		}
@@ -190,12 +191,4 @@ func hasOperations(have, want []kmstypes.GrantOperation) bool {
 		}
 	}
 	return true
-}
-
-// partitionOfARN is an ARN's partition, "aws" when it has none.
-func partitionOfARN(arn string) string {
-	if a, ok := awsid.ParseARN(arn); ok && awsid.IsPartition(a.Partition) {
-		return a.Partition
-	}
-	return "aws"
 }

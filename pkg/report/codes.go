@@ -15,6 +15,8 @@ const (
 	KeyDisabled           Code = "key-disabled"
 	KeyPendingDeletion    Code = "key-pending-deletion"
 	KeyNotFound           Code = "key-not-found"
+	KeyUnreadable         Code = "key-unreadable"
+	KeyPolicyInvalid      Code = "key-policy-invalid"
 	UntrustedAccount      Code = "untrusted-account"
 	PublicImage           Code = "public-image"
 	ExplicitDeny          Code = "explicit-deny"

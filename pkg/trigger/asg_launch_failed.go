@@ -31,9 +31,11 @@ func init() {
 		Diagnose:       diagnoseASGLaunchFailed,
 		// The group and its launch template version, then the image seen from the member account
 		// (one AssumeRole), its snapshots as the owner, its key and its grants (a grant may give
-		// the service-linked role what the key policy does not); the alert.
+		// the service-linked role what the key policy does not); the account's default EBS key
+		// (the destination); the alert.
 		MinCalls: map[string]int{"Auto Scaling:DescribeAutoScalingGroups": 1, "EC2:DescribeLaunchTemplateVersions": 1, "STS:AssumeRole": 1,
-			"EC2:DescribeImages": 1, "EC2:DescribeSnapshots": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "KMS:ListGrants": 1, "SNS:Publish": 1},
+			"EC2:DescribeImages": 1, "EC2:DescribeSnapshots": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "KMS:ListGrants": 1,
+			"EC2:GetEbsDefaultKmsKeyId": 1, "SNS:Publish": 1},
 	})
 }
 

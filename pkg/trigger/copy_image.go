@@ -19,10 +19,11 @@ func init() {
 		Decode:         decodeCopyImage,
 		NamesPrincipal: true,
 		Diagnose:       diagnoseCopyImage,
-		// The source image's shares and the named key. The key is the copying owner's own (its
-		// IAM decides); the copying role image-publisher does not exist in the seeded world, so
-		// the identity gather stops at GetRole.
-		MinCalls: map[string]int{"EC2:DescribeImageAttribute": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "IAM:GetRole": 1},
+		// The source image as the copying account sees it (its owner: a source of another account
+		// is checked at once), its shares and the named key. The key is the copying owner's own
+		// (its IAM decides); the copying role image-publisher does not exist in the seeded world,
+		// so the identity gather stops at GetRole.
+		MinCalls: map[string]int{"EC2:DescribeImages": 1, "EC2:DescribeImageAttribute": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "IAM:GetRole": 1},
 	})
 }
 

@@ -29,10 +29,11 @@ func init() {
 		NamesPrincipal: true,
 		Diagnose:       diagnoseInstanceTerminated,
 		// The instance (its image and state reason), who launched it, then the image seen from the
-		// member account (one AssumeRole), its snapshots as the owner, its key; the alert. The
-		// launcher's CloudTrail record is not in the seeded world, so no identity policy is read.
+		// member account (one AssumeRole), its snapshots as the owner, its key; the account's
+		// default EBS key (the destination); the alert. The launcher's CloudTrail record is not
+		// in the seeded world, so no identity policy is read.
 		MinCalls: map[string]int{"EC2:DescribeInstances": 1, "CloudTrail:LookupEvents": 1, "STS:AssumeRole": 1, "EC2:DescribeImages": 1,
-			"EC2:DescribeSnapshots": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "SNS:Publish": 1},
+			"EC2:DescribeSnapshots": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "EC2:GetEbsDefaultKmsKeyId": 1, "SNS:Publish": 1},
 	})
 }
 

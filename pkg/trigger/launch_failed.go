@@ -26,9 +26,10 @@ func init() {
 		Diagnose:       diagnoseLaunch,
 		// The image seen from the launching member account (one AssumeRole), its snapshots as the
 		// owner, its key; the launching role with no policies yet and the lookup of
-		// IAM_POLICY_NAME; the alert.
+		// IAM_POLICY_NAME; the launching account's default EBS key (the shared snapshot is
+		// re-encrypted under it: the destination); the alert.
 		MinCalls: map[string]int{"STS:AssumeRole": 1, "EC2:DescribeImages": 1, "EC2:DescribeSnapshots": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1,
-			"IAM:GetRole": 1, "IAM:ListRolePolicies": 1, "IAM:ListAttachedRolePolicies": 1, "IAM:GetPolicy": 1, "SNS:Publish": 1},
+			"EC2:GetEbsDefaultKmsKeyId": 1, "IAM:GetRole": 1, "IAM:ListRolePolicies": 1, "IAM:ListAttachedRolePolicies": 1, "IAM:GetPolicy": 1, "SNS:Publish": 1},
 	})
 }
 
