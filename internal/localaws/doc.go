@@ -114,7 +114,11 @@ package localaws
 // even on aws/ebs), cross-account ReEncrypt and the other KMS operations by key ARN not listed
 // above, grant constraints, grant propagation delay (a grant is usable and listed at once; on
 // AWS it may take up to five minutes), the key ARN in ListGrants' KeyId (moto gives the key ID),
-// ServiceLinkedRoleARN checked to exist, launches Auto Scaling makes itself (moto's, not
+// ServiceLinkedRoleARN checked to exist, the tags aws:ec2launchtemplate:id and
+// aws:ec2launchtemplate:version on instances launched from a template (the fake in
+// internal/fake sets them; on the local AWS an instance-terminated check finds no template),
+// EKS managed node groups and EC2 Fleet / Spot launches (their service-linked roles appear only
+// in hand-made CloudTrail records), launches Auto Scaling makes itself (moto's, not
 // modeled), IAM of the launching account unless RequireLauncherIAM is on and the principal is
 // known (and then not group policies or boundaries), organization/OU
 // launch permissions resolved to member accounts, tags on modeled images and snapshots

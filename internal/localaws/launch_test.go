@@ -57,17 +57,25 @@ func TestEBSDefaultKey(t *testing.T) {
 	}
 }
 
+// sharedImage registers an image of owner on a new key whose policy lets target use it, shared
+// with target.
+func sharedImage(t *testing.T) string {
+	t.Helper()
+	src := newKey(t, owner, region)
+	if _, err := kmsFor(t, owner, region).PutKeyPolicy(testCtx(t), &kms.PutKeyPolicyInput{KeyId: aws.String(src), PolicyName: aws.String("default"), Policy: aws.String(sharePolicy(owner, owner, target))}); err != nil {
+		t.Fatal(err)
+	}
+	imageID, _ := registerEncryptedImage(t, owner, region, src)
+	env.Filler.ShareImage(imageID, target)
+	return imageID
+}
+
 // A shared AMI's encrypted snapshot is restored to a volume under the launching account's
 // default EBS key (EC2 User Guide, "Use encryption with EBS-backed AMIs", instance-launching
 // scenarios): that key must be usable too. A KmsKeyId in the request replaces it.
 func TestLaunchUsesTheDefaultKeyForSharedSnapshots(t *testing.T) {
 	ctx := testCtx(t)
-	src := newKey(t, owner, region)
-	if _, err := kmsFor(t, owner, region).PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(src), PolicyName: aws.String("default"), Policy: aws.String(sharePolicy(owner, owner, target))}); err != nil {
-		t.Fatal(err)
-	}
-	imageID, _ := registerEncryptedImage(t, owner, region, src)
-	env.Filler.ShareImage(imageID, target)
+	imageID := sharedImage(t)
 	tc := ec2For(t, target, region)
 	if in := runAndDescribe(t, tc, imageID); in.State.Name != ec2types.InstanceStateNameRunning {
 		t.Fatalf("launch with aws/ebs as the default key: %s", in.State.Name)
@@ -105,12 +113,7 @@ func TestLaunchUsesTheDefaultKeyForSharedSnapshots(t *testing.T) {
 // instance from a launch template").
 func TestLaunchFromTemplate(t *testing.T) {
 	ctx := testCtx(t)
-	src := newKey(t, owner, region)
-	if _, err := kmsFor(t, owner, region).PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(src), PolicyName: aws.String("default"), Policy: aws.String(sharePolicy(owner, owner, target))}); err != nil {
-		t.Fatal(err)
-	}
-	imageID, _ := registerEncryptedImage(t, owner, region, src)
-	env.Filler.ShareImage(imageID, target)
+	imageID := sharedImage(t)
 	foreign := newKey(t, "999988887777", region)
 	tc := ec2For(t, target, region)
 	lt, err := tc.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String("lt-" + imageID),

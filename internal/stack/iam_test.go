@@ -83,6 +83,8 @@ func TestCentralRoleLeastPrivilege(t *testing.T) {
 	want := []string{
 		"ec2:DescribeImageAttribute", "ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeSnapshots",
 		"ec2:DescribeLaunchTemplateVersions", "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLaunchConfigurations", "cloudtrail:LookupEvents",
+		// launches in the central account: its default EBS key, its templates' SSM parameters
+		"ec2:GetEbsDefaultKmsKeyId", "ec2:GetEbsEncryptionByDefault", "ssm:GetParameters",
 		// the member role's IAM set, for principals of the central account (no AssumeRole there)
 		"iam:AttachRolePolicy", "iam:AttachUserPolicy",
 		"iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicyVersion",
@@ -119,6 +121,12 @@ func TestCentralRoleLeastPrivilege(t *testing.T) {
 			if !reflect.DeepEqual(s["Resource"], map[string]any{"Ref": "AlertTopic"}) {
 				t.Errorf("sns:Publish on %s, want AlertTopic only", mustJSON(t, s["Resource"]))
 			}
+		case slices.Contains(actions, "ssm:GetParameters"):
+			for _, r := range resources {
+				if r != "arn:${AWS::Partition}:ssm:*:${AWS::AccountId}:parameter/*" && r != "arn:${AWS::Partition}:ssm:*::parameter/aws/service/*" {
+					t.Errorf("ssm:GetParameters on %s", r)
+				}
+			}
 		}
 		for _, a := range actions {
 			if strings.HasSuffix(a, "*") {
@@ -127,7 +135,7 @@ func TestCentralRoleLeastPrivilege(t *testing.T) {
 		}
 		if slices.Contains(resources, "*") {
 			for _, a := range actions {
-				if !strings.HasPrefix(a, "ec2:Describe") && !strings.HasPrefix(a, "autoscaling:Describe") && a != "cloudtrail:LookupEvents" && a != "organizations:DescribeOrganization" {
+				if !strings.HasPrefix(a, "ec2:Describe") && !strings.HasPrefix(a, "ec2:GetEbs") && !strings.HasPrefix(a, "autoscaling:Describe") && a != "cloudtrail:LookupEvents" && a != "organizations:DescribeOrganization" {
 					t.Errorf("%s on Resource * (only actions without resource-level permissions may be)", a)
 				}
 			}

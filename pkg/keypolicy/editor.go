@@ -237,18 +237,26 @@ func candidate(s policy.Statement, n need) bool {
 // add gives the missing accounts need n: each joins the statement the evaluator says extends to
 // it, the others share one new statement in AWS's default form.
 func (r *reader) add(d *policy.Document, n need, missing []string) ([]Change, error) {
-	order, by, rest := place(d.Statements(), n.sid, missing, func(s policy.Statement, a string) bool { return r.extends(d, s, a, n) })
+	return join(d, n.sid, n.what, missing, r.roots, func(s policy.Statement, a string) bool { return r.extends(d, s, a, n) },
+		func(arns []string) ([]Change, error) { return r.appendFor(d, n, arns, n.what) })
+}
+
+// join adds each of who (as arns(who): its principal ARNs) to the statement place finds for it,
+// and the rest with appendRest (a new statement).
+func join(d *policy.Document, sid, what string, who []string, arns func([]string) []string,
+	extends func(policy.Statement, string) bool, appendRest func([]string) ([]Change, error)) ([]Change, error) {
+	order, by, rest := place(d.Statements(), sid, who, extends)
 	stmts := d.Statements()
 	var changes []Change
 	for _, target := range order {
-		cs, err := addPrincipals(d, stmts[target], r.roots(by[target]), n.what)
+		cs, err := addPrincipals(d, stmts[target], arns(by[target]), what)
 		if err != nil {
 			return nil, err
 		}
 		changes = append(changes, cs...)
 	}
 	if len(rest) > 0 {
-		cs, err := r.appendFor(d, n, r.roots(rest), n.what)
+		cs, err := appendRest(arns(rest))
 		if err != nil {
 			return nil, err
 		}

@@ -184,24 +184,9 @@ func (r *reader) roleExtends(d *policy.Document, s policy.Statement, role string
 // addRoles gives the roles need n: each joins the statement that extends to it (AWS's default Sid
 // first, then document order), the others share one new statement in AWS's default form.
 func (r *reader) addRoles(d *policy.Document, n need, roles []string) ([]Change, error) {
-	order, by, rest := place(d.Statements(), n.sid, roles, func(s policy.Statement, role string) bool { return r.roleExtends(d, s, role, n) })
-	stmts := d.Statements()
-	var changes []Change
-	for _, target := range order {
-		cs, err := addPrincipals(d, stmts[target], by[target], n.what)
-		if err != nil {
-			return nil, err
-		}
-		changes = append(changes, cs...)
-	}
-	if len(rest) > 0 {
-		cs, err := r.appendFor(d, n, rest, n.what)
-		if err != nil {
-			return nil, err
-		}
-		changes = append(changes, cs...)
-	}
-	return changes, nil
+	return join(d, n.sid, n.what, roles, func(arns []string) []string { return arns },
+		func(s policy.Statement, role string) bool { return r.roleExtends(d, s, role, n) },
+		func(arns []string) ([]Change, error) { return r.appendFor(d, n, arns, n.what) })
 }
 
 // EnsureLaunchGrantsForKey makes the key policy of key let each grantee's account create, itself,
@@ -345,20 +330,13 @@ func (r *reader) launchExtends(d *policy.Document, s policy.Statement, account s
 }
 
 func (r *reader) addLaunchGrants(d *policy.Document, accounts []string, grantees map[string][]string) ([]Change, error) {
-	order, by, rest := place(d.Statements(), LaunchGrantSid, accounts, func(s policy.Statement, a string) bool { return r.launchExtends(d, s, a, grantees[a]) })
-	stmts := d.Statements()
-	var changes []Change
-	for _, target := range order {
-		cs, err := addPrincipals(d, stmts[target], r.roots(by[target]), launchGrantNeed.what)
-		if err != nil {
-			return nil, err
-		}
-		changes = append(changes, cs...)
-	}
-	if len(rest) == 0 {
-		return changes, nil
-	}
-	arns := r.roots(rest)
+	return join(d, LaunchGrantSid, launchGrantNeed.what, accounts, r.roots,
+		func(s policy.Statement, a string) bool { return r.launchExtends(d, s, a, grantees[a]) },
+		func(arns []string) ([]Change, error) { return r.appendLaunchGrant(d, arns) })
+}
+
+// appendLaunchGrant appends the LaunchGrantSid statement for account roots arns.
+func (r *reader) appendLaunchGrant(d *policy.Document, arns []string) ([]Change, error) {
 	sid := freeSid(d.Statements(), LaunchGrantSid)
 	grantee := "arn:" + r.partition + ":iam::${aws:PrincipalAccount}:*"
 	members := []policy.Member{
@@ -376,7 +354,7 @@ func (r *reader) addLaunchGrants(d *policy.Document, accounts []string, grantees
 	if err != nil {
 		return nil, fmt.Errorf("append statement %q: %w", sid, err)
 	}
-	return append(changes, describePrincipals("add-statement", sid, target, launchGrantNeed.what, arns)...), nil
+	return describePrincipals("add-statement", sid, target, launchGrantNeed.what, arns), nil
 }
 
 // addPrincipals adds principal ARNs to statement s's Principal "AWS" list.
