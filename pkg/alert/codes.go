@@ -67,6 +67,8 @@ var codeTable = []Meaning{
 		Summary: "no identity policy of the principal lets it use the key"},
 	{Code: report.IAMMissingGrant, Severity: SeverityHigh, Priority: 16, FixedBy: report.ActionIAMPolicy, remedy: iamRemedy,
 		Summary: "no identity policy of the principal lets it create grants on the key for AWS resources"},
+	{Code: report.MemberStackMissing, Severity: SeverityHigh, Priority: 17, remedy: memberStackRemedy,
+		Summary: "a sweep found an account without its member role, or a region without its forwarding rules: the remediator cannot read or fix it there, or never hears of what happens there"},
 }
 
 // Codes returns every finding code's meaning, in the table's order.

@@ -31,3 +31,14 @@ func ParseARN(s string) (ARN, bool) {
 	}
 	return ARN{parts[1], parts[2], parts[3], parts[4], parts[5]}, true
 }
+
+// RegionPartition is the partition a region belongs to ("aws", "aws-cn", "aws-us-gov").
+func RegionPartition(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov"
+	}
+	return "aws"
+}

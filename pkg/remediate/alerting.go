@@ -32,19 +32,24 @@ func (r *run) publishAlert(ctx context.Context, res *report.Result) {
 	if r.cfg.AlertTopicARN == "" {
 		return
 	}
-	told := withoutResolvedElsewhere(*res)
+	r.payOwedAlerts(ctx)
+	told := r.toldByEstate(withoutResolvedElsewhere(*res))
 	requestID := ""
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		requestID = lc.AwsRequestID
 	}
-	msg, ok := alert.Compose(told, alert.Context{Mode: string(r.cfg.Mode), Region: r.clients.Region(), RequestID: requestID, PolicyName: r.cfg.IAMPolicyName,
-		TrustedAccounts: r.cfg.TrustedAccountIDs, TrustedOrganization: r.cfg.TrustedOrganizationID})
+	actx := alert.Context{Mode: string(r.cfg.Mode), Region: r.clients.Region(), RequestID: requestID, PolicyName: r.cfg.IAMPolicyName,
+		TrustedAccounts: r.cfg.TrustedAccountIDs, TrustedOrganization: r.cfg.TrustedOrganizationID}
+	defer r.publishResolved(ctx, actx)
+	msg, ok := alert.Compose(told, actx)
 	if !ok {
 		r.log.Debug().Msg("nothing to tell (or all of it was fixed by another writer, who tells)")
 		return
 	}
 	fp := fingerprint(&told)
-	if r.alerts.seen(fp, r.now()) {
+	// With the estate store's answer, what is told is new; without it, this environment's memory
+	// keeps redeliveries from alerting again.
+	if r.estate == nil && r.alerts.seen(fp, r.now()) {
 		r.log.Info().Str("fingerprint", fp).Msg("alert already sent for the same findings: not repeated")
 		return
 	}
@@ -58,6 +63,9 @@ func (r *run) publishAlert(ctx context.Context, res *report.Result) {
 	if err != nil {
 		r.log.Error().Err(err).Str("topic", r.cfg.AlertTopicARN).Msg("publish alert")
 		r.alerts.forget(fp)
+		if r.oweAlert(ctx, fp, msg) {
+			r.toldAlerts(ctx, true, false) // the owed message tells them
+		}
 		// The alert is what an operator acts on (in alert mode, all there is): when publishing
 		// failed transiently, hand back the records it was about, so a redelivery finds and tells
 		// it again. (A fix already applied is not repeated, and then not told either.)
@@ -72,6 +80,26 @@ func (r *run) publishAlert(ctx context.Context, res *report.Result) {
 	}
 	res.Alert = report.Alert{Published: true, MessageID: id}
 	r.log.Info().Str("message_id", id).Str("subject", msg.Subject).Msg("alert published")
+	r.toldAlerts(ctx, true, false)
+}
+
+// publishResolved tells the findings the estate store resolved, in a message of their own.
+func (r *run) publishResolved(ctx context.Context, actx alert.Context) {
+	msg, ok := alert.ComposeResolved(r.estate.resolvedToTell(), actx)
+	if !ok {
+		return
+	}
+	a, _ := awsid.ParseARN(r.cfg.AlertTopicARN)
+	cl, err := r.clients.SNS(ctx, a.Region)
+	if err == nil {
+		_, err = alert.Publish(ctx, cl, r.cfg.AlertTopicARN, msg)
+	}
+	if err != nil {
+		r.log.Error().Err(err).Msg("publish resolved findings (they are told again with the next check)")
+		return
+	}
+	r.log.Info().Str("subject", msg.Subject).Msg("resolved findings published")
+	r.toldAlerts(ctx, false, true)
 }
 
 // withoutResolvedElsewhere is what this invocation's alert tells: the result less the gaps that

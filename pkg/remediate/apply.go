@@ -140,8 +140,14 @@ func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, ta
 	if err != nil {
 		return err
 	}
+	release, stale, err := r.leaseKey(ctx, k.ARN)
+	if err != nil {
+		return err
+	}
+	wrote := false
+	defer func() { release(wrote) }()
 	current := k.Policy
-	if last, ok := r.coord.keyPolicy(k.ARN); ok && !bytes.Equal(last, current) {
+	if last, ok := r.coord.keyPolicy(k.ARN); stale || ok && !bytes.Equal(last, current) {
 		// Another invocation in this process wrote this key since we read it: start from the
 		// stored policy, never from our stale copy.
 		if current, err = getKeyPolicy(ctx, cl, k.ARN); err != nil {
@@ -176,6 +182,7 @@ func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, ta
 		if err != nil {
 			return fmt.Errorf("put key policy %s: %w", k.ARN, err)
 		}
+		wrote = true
 		done = append(done, edit.Changes...)
 		r.coord.setKeyPolicy(k.ARN, edit.Document)
 		fresh, err := getKeyPolicy(ctx, cl, k.ARN)

@@ -161,6 +161,7 @@ func (r *run) diagnoseImage(ctx context.Context, it *item, c trigger.ImageCheck)
 		}
 		r.checkKey(ctx, it, k, img.Owner, targets)
 	}
+	r.noteChecked(it, img, c, targets)
 	return nil
 }
 

@@ -129,22 +129,8 @@ func (inv *inventory) image(ctx context.Context, account, region, imageID string
 		if err != nil {
 			return nil, err
 		}
-		img := &image{
-			ID: imageID, Region: region, Owner: aws.ToString(im.OwnerId), Name: aws.ToString(im.Name),
-			State: string(im.State), Public: aws.ToBool(im.Public),
-			SourceImageID: aws.ToString(im.SourceImageId), SourceRegion: aws.ToString(im.SourceImageRegion),
-		}
-		var ids []string
-		encrypted := map[string]bool{}
-		devices := map[string]string{}
-		for _, bdm := range im.BlockDeviceMappings {
-			if bdm.Ebs == nil || bdm.Ebs.SnapshotId == nil {
-				continue
-			}
-			ids = append(ids, aws.ToString(bdm.Ebs.SnapshotId))
-			encrypted[aws.ToString(bdm.Ebs.SnapshotId)] = aws.ToBool(bdm.Ebs.Encrypted)
-			devices[aws.ToString(bdm.Ebs.SnapshotId)] = aws.ToString(bdm.DeviceName)
-		}
+		img, ids, encrypted := imageOf(im, region)
+		img.ID = imageID
 		if len(ids) == 0 {
 			return img, nil
 		}
@@ -155,11 +141,7 @@ func (inv *inventory) image(ctx context.Context, account, region, imageID string
 		if err != nil {
 			return nil, err
 		}
-		img.Snapshots = make([]snapshot, len(snaps))
-		for i, sn := range snaps {
-			sn.Device = devices[sn.ID]
-			img.Snapshots[i] = sn
-		}
+		img.Snapshots = withDevices(img.Snapshots, snaps)
 		return img, nil
 	})
 }

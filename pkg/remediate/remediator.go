@@ -16,6 +16,7 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/store"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
 )
 
@@ -37,6 +38,7 @@ type Remediator struct {
 	iamSettle   time.Duration
 	alerts      *alertMemory
 	now         func() time.Time
+	store       *store.Store // nil: no estate store
 }
 
 // Option adjusts a Remediator.
@@ -86,13 +88,26 @@ type item struct {
 	// group: the only role other than an account root a key policy may gain (asg.go).
 	groupRole string
 	// tag is what the findings being added are about (see addFinding).
-	tag findingTag
+	tag    findingTag
+	parent *item      // the record that spawned this one (estate.go)
+	estate estateNote // what it checked, for the estate store
 }
 
 // findingTag is the part a key plays in what is being checked, and the launch template it comes
 // from: addFinding puts them on the findings that do not say.
 type findingTag struct {
 	role, template string
+}
+
+// newItem is a record on its way: its report starts from what its trigger says.
+func newItem(msgID string, t trigger.Trigger) *item {
+	it := &item{msgID: msgID, trig: t, untrusted: map[string]bool{}}
+	it.rec = report.Record{EventID: t.EventID, Trigger: string(t.Kind), Account: t.Account,
+		Region: t.Region, ImageID: t.ImageID, IgnoredReason: t.IgnoredReason, Findings: []report.Finding{}}
+	if t.Principal != nil {
+		it.rec.PrincipalARN = t.Principal.ARN
+	}
+	return it
 }
 
 // run is the state of one invocation.
@@ -105,6 +120,9 @@ type run struct {
 	mu         sync.Mutex
 	needs      map[string]*keyNeed   // key ARN -> what its policy must gain
 	grantNeeds map[string]*grantNeed // key ARN + " " + grantee -> the grant to create
+	spawned    []*item               // records spawned in the current round (estate.go)
+	started    time.Time
+	estate     *estateOutcome // what the estate store made of the findings
 }
 
 // keyNeed collects, across the batch, what one key policy must gain: accounts (their roots, for
@@ -122,14 +140,9 @@ type keyNeed struct {
 // Handle processes one decoded invocation.
 func (rm *Remediator) Handle(ctx context.Context, in trigger.Invocation) Outcome {
 	ctx, counter := awsapi.WithCounter(ctx)
-	r := &run{Remediator: rm, inv: newInventory(rm.clients), log: rm.log, needs: map[string]*keyNeed{}, grantNeeds: map[string]*grantNeed{}}
+	r := &run{Remediator: rm, inv: newInventory(rm.clients), log: rm.log, needs: map[string]*keyNeed{}, grantNeeds: map[string]*grantNeed{}, started: rm.now()}
 	for _, rec := range in.Records {
-		it := &item{msgID: rec.MessageID, trig: rec.Trigger, untrusted: map[string]bool{}}
-		it.rec = report.Record{EventID: rec.Trigger.EventID, Trigger: string(rec.Trigger.Kind), Account: rec.Trigger.Account,
-			Region: rec.Trigger.Region, ImageID: rec.Trigger.ImageID, IgnoredReason: rec.Trigger.IgnoredReason, Findings: []report.Finding{}}
-		if rec.Trigger.Principal != nil {
-			it.rec.PrincipalARN = rec.Trigger.Principal.ARN
-		}
+		it := newItem(rec.MessageID, rec.Trigger)
 		if rec.Err != nil {
 			it.rec.Trigger = "invalid"
 			it.rec.Error = rec.Err.Error()
@@ -146,6 +159,7 @@ func (rm *Remediator) Handle(ctx context.Context, in trigger.Invocation) Outcome
 	r.stage("key policies", func() { actions = append(actions, r.applyKeyPolicies(ctx)...) })
 	r.stage("grants", func() { actions = append(actions, r.applyGrants(ctx, actions)...) })
 	r.stage("identity policies", func() { actions = append(actions, r.applyIAM(ctx)...) })
+	r.stage("estate store", func() { r.recordEstate(ctx, actions) })
 
 	res := report.Result{Records: make([]report.Record, 0, len(r.items)), Actions: actions}
 	for _, it := range r.items {
@@ -160,8 +174,10 @@ func (rm *Remediator) Handle(ctx context.Context, in trigger.Invocation) Outcome
 		Bool("alert_published", res.Alert.Published).Msg("invocation done")
 
 	var failed []string
+	handedBack := map[string]bool{} // spawned records share their parent's message
 	for _, it := range r.items {
-		if it.retry && it.msgID != "" {
+		if it.retry && it.msgID != "" && !handedBack[it.msgID] {
+			handedBack[it.msgID] = true
 			failed = append(failed, it.msgID)
 		}
 	}
@@ -172,10 +188,16 @@ func (rm *Remediator) Handle(ctx context.Context, in trigger.Invocation) Outcome
 // diagnoseAll diagnoses every record; records run concurrently (bounded) so their AWS reads
 // overlap, and the inventory makes sure each image or key is read once.
 func (r *run) diagnoseAll(ctx context.Context) {
+	r.diagnoseItems(ctx, r.items)
+	r.diagnoseSpawned(ctx)
+}
+
+// diagnoseItems diagnoses items, a bounded number at a time.
+func (r *run) diagnoseItems(ctx context.Context, items []*item) {
 	const parallel = 8
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
-	for _, it := range r.items {
+	for _, it := range items {
 		if it.rec.Error != "" || it.trig.Kind == trigger.Ignored {
 			continue
 		}

@@ -28,5 +28,6 @@ const (
 	KeyPolicyMissingLaunchGrant Code = "key-policy-missing-launch-grant"
 	// SLRMissingGrant: a launching service-linked role of another account than the key's has no
 	// grant on the key.
-	SLRMissingGrant Code = "slr-missing-grant"
+	SLRMissingGrant    Code = "slr-missing-grant"
+	MemberStackMissing Code = "member-stack-missing"
 )

@@ -40,6 +40,15 @@ type Record struct {
 	// Notes are facts worth telling that are not findings (e.g. "copy still pending"). Not part
 	// of the fixed format, so omitted when empty.
 	Notes []string `json:"notes,omitempty"`
+	// Checked is, for a record that checked an image, what it checked: the accounts, and the keys
+	// of the image's encrypted snapshots. For the CLI's tables; not part of the result JSON.
+	Checked *Checked `json:"-"`
+}
+
+// Checked is what a record checked an image for.
+type Checked struct {
+	Accounts []string // the accounts that must be able to launch it
+	Keys     []string // the keys of its encrypted snapshots
 }
 
 // Finding is one problem found for a key and an account (or principal).

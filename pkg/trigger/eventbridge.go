@@ -3,7 +3,6 @@ package trigger
 import (
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // The EventBridge detail-types that carry CloudTrail records, and EC2's source. Each kind
@@ -86,15 +85,4 @@ func ignore(tr Trigger, reason string) Trigger {
 	tr.Kind = Ignored
 	tr.IgnoredReason = reason
 	return tr
-}
-
-// regionPartition returns the partition of a region name.
-func regionPartition(region string) string {
-	switch {
-	case strings.HasPrefix(region, "cn-"):
-		return "aws-cn"
-	case strings.HasPrefix(region, "us-gov-"):
-		return "aws-us-gov"
-	}
-	return "aws"
 }
