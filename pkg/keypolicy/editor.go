@@ -69,22 +69,10 @@ func EnsureAccountsForKey(doc []byte, key Key, accounts []string) (Edit, error) 
 		return Edit{Document: doc}, &RefusedError{Reason: "invalid-policy", Detail: err.Error()}
 	}
 	r := newReader(key, partitionOf(d, key.ARN))
-	var changes []Change
-	for _, n := range needs {
-		var missing []string
-		for _, a := range accounts {
-			if !r.allows(d, a, n) {
-				missing = append(missing, a)
-			}
-		}
-		if len(missing) == 0 {
-			continue
-		}
-		cs, err := r.add(d, n, missing)
-		if err != nil {
-			return Edit{Document: doc}, &RefusedError{Reason: "invalid-policy", Detail: err.Error()}
-		}
-		changes = append(changes, cs...)
+	changes, err := addMissing(accounts, func(a string, n need) bool { return r.allows(d, a, n) },
+		func(n need, missing []string) ([]Change, error) { return r.add(d, n, missing) })
+	if err != nil {
+		return Edit{Document: doc}, &RefusedError{Reason: "invalid-policy", Detail: err.Error()}
 	}
 	if len(changes) == 0 {
 		return Edit{Document: doc, Changes: []Change{}}, nil
@@ -239,6 +227,28 @@ func candidate(s policy.Statement, n need) bool {
 func (r *reader) add(d *policy.Document, n need, missing []string) ([]Change, error) {
 	return join(d, n.sid, n.what, missing, r.roots, func(s policy.Statement, a string) bool { return r.extends(d, s, a, n) },
 		func(arns []string) ([]Change, error) { return r.appendFor(d, n, arns, n.what) })
+}
+
+// addMissing gives, need by need, each of who that allowed says lacks it what add adds.
+func addMissing(who []string, allowed func(string, need) bool, add func(need, []string) ([]Change, error)) ([]Change, error) {
+	var changes []Change
+	for _, n := range needs {
+		var missing []string
+		for _, w := range who {
+			if !allowed(w, n) {
+				missing = append(missing, w)
+			}
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		cs, err := add(n, missing)
+		if err != nil {
+			return nil, err
+		}
+		changes = append(changes, cs...)
+	}
+	return changes, nil
 }
 
 // join adds each of who (as arns(who): its principal ARNs) to the statement place finds for it,

@@ -115,22 +115,10 @@ func EnsureServiceLinkedRolesForKey(doc []byte, key Key, roles []string) (Edit, 
 		return Edit{Document: doc}, &RefusedError{Reason: "invalid-policy", Detail: err.Error()}
 	}
 	r := newReader(key, partitionOf(d, key.ARN))
-	var changes []Change
-	for _, n := range needs {
-		var missing []string
-		for _, role := range roles {
-			if r.roleDenied(d, role, n) != "" {
-				missing = append(missing, role)
-			}
-		}
-		if len(missing) == 0 {
-			continue
-		}
-		cs, err := r.addRoles(d, n, missing)
-		if err != nil {
-			return Edit{Document: doc}, &RefusedError{Reason: "invalid-policy", Detail: err.Error()}
-		}
-		changes = append(changes, cs...)
+	changes, err := addMissing(roles, func(role string, n need) bool { return r.roleDenied(d, role, n) == "" },
+		func(n need, missing []string) ([]Change, error) { return r.addRoles(d, n, missing) })
+	if err != nil {
+		return Edit{Document: doc}, &RefusedError{Reason: "invalid-policy", Detail: err.Error()}
 	}
 	if len(changes) == 0 {
 		return unchanged(doc)
