@@ -27,7 +27,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("bench", benchHelp, args, stdout, stderr)
 	rie := fs.String("rie", envOr("AMIKMS_RIE", "bin/aws-lambda-rie"), "path of aws-lambda-rie")
 	module := fs.String("module", ".", "repository root (where go.mod is)")
-	starts := fs.Int("n", 20, "fresh starts per binary for the cold-start medians (at least 10 for the table)")
+	starts := fs.Int("n", 30, "fresh starts per binary for the cold-start medians (interleaved pairs; at least 30 for the cold-start goal)")
 	benchtime := fs.String("benchtime", "300ms", "-benchtime of the Go benchmarks")
 	count := fs.Int("count", 5, "rounds of the Go benchmarks (the table shows medians)")
 	estate := fs.Int("estate", 0, "images of section 6's estate at 1x (0: 2,040; -1 skips it)")

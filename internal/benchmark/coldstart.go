@@ -41,6 +41,18 @@ func ColdStart(ctx context.Context, rieBin, bootstrap string, env []string, payl
 // series collects n fresh starts.
 type series struct{ init, first []float64 }
 
+// coldStart is each start's init plus first invoke: what the first event waits for.
+func (s *series) coldStart() []float64 {
+	out := make([]float64, len(s.init))
+	for i := range s.init {
+		out[i] = s.init[i]
+		if i < len(s.first) {
+			out[i] += s.first[i]
+		}
+	}
+	return out
+}
+
 func (s *series) add(st Start) {
 	s.init = append(s.init, st.Init)
 	s.first = append(s.first, st.FirstInvoke)

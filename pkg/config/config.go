@@ -4,7 +4,6 @@ package config
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,27 +62,43 @@ type Config struct {
 	KeyWriteScope string
 }
 
-// The patterns check shapes with + and the lengths are checked apart: a bounded repetition such
-// as {1,256} compiles to that many copies of its class, and the four bounded patterns cost about
-// 1 ms and 450 KB of package initialisation at every cold start (make bench, section 1).
-var (
-	orgPattern     = regexp.MustCompile(`^o-[a-z0-9]+$`)
-	topicPattern   = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:([A-Za-z0-9_-]+)(\.fifo)?$`)
-	iamNamePattern = regexp.MustCompile(`^[A-Za-z0-9+=,.@_-]+$`)
-	tablePattern   = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
-)
+// The shapes are checked by hand, not with regular expressions: compiling them is package
+// initialisation every cold start pays (make bench, section 1).
 
-// validOrgID: o- and 10 to 32 lowercase letters or digits.
-func validOrgID(s string) bool { return len(s) >= 12 && len(s) <= 34 && orgPattern.MatchString(s) }
-
-// validTopicARN: an SNS topic ARN whose name (without .fifo) has 1 to 256 characters.
-func validTopicARN(s string) bool {
-	m := topicPattern.FindStringSubmatch(s)
-	return m != nil && len(m[1]) <= 256
+// validOrgID: o- and 10 to 32 lowercase letters or digits (^o-[a-z0-9]{10,32}$).
+func validOrgID(s string) bool {
+	id, ok := strings.CutPrefix(s, "o-")
+	return ok && len(id) >= 10 && len(id) <= 32 && awsid.AllBytes(id, isLowerOrDigit)
 }
 
-// validIAMName: 1 to limit characters IAM accepts in role and policy names.
-func validIAMName(s string, limit int) bool { return len(s) <= limit && iamNamePattern.MatchString(s) }
+// validTopicARN: an SNS topic ARN (arn:aws*:sns:REGION:ACCOUNT:NAME) whose name, without .fifo,
+// has 1 to 256 letters, digits, hyphens or underscores.
+func validTopicARN(s string) bool {
+	a, ok := awsid.ParseARN(s)
+	if !ok || !strings.HasPrefix(a.Partition, "aws") || !awsid.AllBytes(a.Partition, isLowerOrHyphen) ||
+		a.Service != "sns" || !awsid.AllBytes(a.Region, func(c byte) bool { return isLowerOrDigit(c) || c == '-' }) ||
+		!awsid.IsAccountID(a.Account) {
+		return false
+	}
+	name := strings.TrimSuffix(a.Resource, ".fifo")
+	return len(name) <= 256 && awsid.AllBytes(name, func(c byte) bool { return isNameChar(c) || c == '-' || c == '_' })
+}
+
+// validIAMName: 1 to limit characters IAM accepts in role and policy names ([\w+=,.@-]).
+func validIAMName(s string, limit int) bool {
+	return len(s) <= limit && awsid.AllBytes(s, awsid.IsIAMNameChar)
+}
+
+// validTableName: 3 to 255 characters DynamoDB accepts in a table name ([A-Za-z0-9_.-]).
+func validTableName(s string) bool {
+	return len(s) >= 3 && len(s) <= 255 && awsid.AllBytes(s, func(c byte) bool { return isNameChar(c) || strings.IndexByte("_.-", c) >= 0 })
+}
+
+func isLowerOrDigit(c byte) bool  { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+func isLowerOrHyphen(c byte) bool { return c >= 'a' && c <= 'z' || c == '-' }
+func isNameChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
 
 // FromEnv reads the configuration with getenv (os.Getenv in production).
 func FromEnv(getenv func(string) string) (Config, error) {
@@ -125,7 +140,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if !validIAMName(c.IAMPolicyName, 128) {
 		return Config{}, fmt.Errorf("IAM_POLICY_NAME: %q is not a valid IAM policy name", c.IAMPolicyName)
 	}
-	if c.EstateTable != "" && (len(c.EstateTable) < 3 || len(c.EstateTable) > 255 || !tablePattern.MatchString(c.EstateTable)) {
+	if c.EstateTable != "" && !validTableName(c.EstateTable) {
 		return Config{}, fmt.Errorf("ESTATE_TABLE: %q is not a DynamoDB table name", c.EstateTable)
 	}
 	if c.LogLevel == "" {

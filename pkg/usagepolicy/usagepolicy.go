@@ -5,7 +5,7 @@ package usagepolicy
 
 import (
 	"fmt"
-	"regexp"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,12 +46,18 @@ func (e *RefusedError) Error() string {
 	return "usage policy edit refused: " + e.Reason + ": " + e.Detail
 }
 
-// keyARN is a KMS key ARN in any partition: arn:PARTITION:kms:REGION:ACCOUNT:key/KEY-ID (never an
-// alias, never a wildcard).
-var keyARN = regexp.MustCompile(`^arn:aws(-[a-z]+)*:kms:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:key/[A-Za-z0-9-]+$`)
-
-// ValidKeyARN reports whether s is a KMS key ARN.
-func ValidKeyARN(s string) bool { return keyARN.MatchString(s) }
+// ValidKeyARN reports whether s is a KMS key ARN in any partition:
+// arn:PARTITION:kms:REGION:ACCOUNT:key/KEY-ID (never an alias, never a wildcard).
+func ValidKeyARN(s string) bool {
+	a, ok := awsid.ParseARN(s)
+	if !ok || !awsid.IsPartition(a.Partition) || a.Service != "kms" || !awsid.IsRegion(a.Region) || !awsid.IsAccountID(a.Account) {
+		return false
+	}
+	id, ok := strings.CutPrefix(a.Resource, "key/")
+	return ok && awsid.AllBytes(id, func(c byte) bool {
+		return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-'
+	})
+}
 
 type need struct {
 	sid     string
