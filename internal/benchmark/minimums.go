@@ -25,6 +25,7 @@ var callReasons = map[string]string{
 	"KMS:ListGrants":                         "1 per key an Auto Scaling service-linked role launches with: a grant may give it access the key policy does not",
 	"KMS:ListResourceTags":                   "1 per key whose policy a plan changes: its opt-in to the write scope and the tags of infrastructure as code (in alert mode too, so the plan says what fix mode would do)",
 	"CloudFormation:DescribeStackResources":  "1 per opted-in key whose policy a plan changes and whose tags name no owner: the stack that has it, if any (CloudFormation does not tag every key)",
+	"EC2:GetEbsDefaultKmsKeyId":              "1 per launching account and region whose volume is re-encrypted with no key named (a snapshot it does not own): the account's default EBS key is the launch's destination key",
 	"IAM:GetRole":                            "1 per role principal: it exists, and its permissions boundary",
 	"IAM:ListRolePolicies":                   "1 per role principal: its inline policies",
 	"IAM:ListAttachedRolePolicies":           "1 per role principal, plus 1 per attach to verify it",
@@ -52,13 +53,19 @@ func minimums() map[string]map[string]int {
 		SampleRow("events/ignored-unshare.json"):              {},
 		// share-image + launch-failed + ignored-unshare about one image and key: the image is seen
 		// by two accounts (2 DescribeImages); snapshots, key and shares are read once.
-		SampleRow("events/sqs-batch.json"): merge(shareReads(1), iamReads(), owned(1), map[string]int{"STS:AssumeRole": 1, "EC2:DescribeImages": 1}),
-		"share-fix (fix)":                  merge(shareReads(1), owned(1), write),
-		"share-alert (alert)":              merge(shareReads(1), owned(1)),
-		"already-fine (fix)":               merge(shareReads(1), map[string]int{"SNS:Publish": -1}),
-		"launch-failed + IAM (fix)": merge(memberImageReads(), iamReads(), owned(1), write, publish, map[string]int{
+		SampleRow("events/sqs-batch.json"): merge(shareReads(1), iamReads(), launchReads, owned(1), map[string]int{"STS:AssumeRole": 1, "EC2:DescribeImages": 1}),
+		// launch-failed through a launch template: the template's version too.
+		SampleRow("events/launch-template-failed.json"): merge(memberImageReads(), iamReads(), launchReads, owned(1), publish,
+			map[string]int{"EC2:DescribeLaunchTemplateVersions": 1}),
+		// launch-failed naming its volume's key (Ebs.KmsKeyId): that key is the destination, read
+		// through the member role (it does not exist in the seeded world), and no default key.
+		SampleRow("events/launch-failed-kms-key.json"): merge(memberImageReads(), iamReads(), owned(1), publish, map[string]int{"KMS:DescribeKey": 1}),
+		"share-fix (fix)":     merge(shareReads(1), owned(1), write),
+		"share-alert (alert)": merge(shareReads(1), owned(1)),
+		"already-fine (fix)":  merge(shareReads(1), map[string]int{"SNS:Publish": -1}),
+		"launch-failed + IAM (fix)": merge(memberImageReads(), iamReads(), launchReads, owned(1), write, publish, map[string]int{
 			"IAM:CreatePolicy": 1, "IAM:AttachRolePolicy": 1, "IAM:GetPolicyVersion": 1, "IAM:ListAttachedRolePolicies": 1}),
-		"instance-terminated (fix)": merge(memberImageReads(), map[string]int{"EC2:DescribeInstances": 1, "CloudTrail:LookupEvents": 1}, owned(1), write, publish),
+		"instance-terminated (fix)": merge(memberImageReads(), launchReads, owned(1), map[string]int{"EC2:DescribeInstances": 1, "CloudTrail:LookupEvents": 1}, write, publish),
 		// 100 share records over 10 images/keys and 20 accounts: per image and per key, never per record.
 		BatchScenario: merge(shareReads(10), owned(10), map[string]int{"KMS:GetKeyPolicy": 10, "KMS:PutKeyPolicy": 10}),
 	}
@@ -82,7 +89,10 @@ const BatchScenario = "batch: 100 records, 10 keys, 20 accounts (fix)"
 
 var (
 	publish = map[string]int{"SNS:Publish": 1}
-	write   = map[string]int{"KMS:PutKeyPolicy": 1, "KMS:GetKeyPolicy": 1}
+	// launchReads: the launching account's default EBS key, the destination of a shared
+	// snapshot's volume when the launch names no key.
+	launchReads = map[string]int{"EC2:GetEbsDefaultKmsKeyId": 1}
+	write       = map[string]int{"KMS:PutKeyPolicy": 1, "KMS:GetKeyPolicy": 1}
 )
 
 // owned: a key whose policy a plan changes is asked whether the write is the remediator's to make

@@ -84,6 +84,8 @@ func TestCentralRoleLeastPrivilege(t *testing.T) {
 		"ec2:DescribeImageAttribute", "ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeSnapshots",
 		"ec2:DescribeLaunchTemplateVersions", "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLaunchConfigurations", "cloudtrail:LookupEvents",
 		"cloudformation:DescribeStackResources",
+		// launches in the central account: its default EBS key, its templates' SSM parameters
+		"ec2:GetEbsDefaultKmsKeyId", "ec2:GetEbsEncryptionByDefault", "ssm:GetParameters",
 		// the member role's IAM reads, for principals of the central account (no AssumeRole there)
 		"iam:GetGroupPolicy", "iam:GetPolicy", "iam:GetPolicyVersion", "iam:GetRole", "iam:GetRolePolicy",
 		"iam:GetUser", "iam:GetUserPolicy",
@@ -126,6 +128,8 @@ func TestCentralRoleLeastPrivilege(t *testing.T) {
 			if !reflect.DeepEqual(s["Resource"], map[string]any{"Ref": "AlertTopic"}) {
 				t.Errorf("sns:Publish on %s, want AlertTopic only", mustJSON(t, s["Resource"]))
 			}
+		case slices.Contains(actions, "ssm:GetParameters"):
+			checkParameterReads(t, resources)
 		}
 		checkAllowShape(t, actions, resources)
 	}
@@ -166,6 +170,7 @@ func TestMemberRoleLeastPrivilege(t *testing.T) {
 		"ec2:DescribeImageAttribute", "ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeSnapshots",
 		"ec2:DescribeLaunchTemplateVersions", "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLaunchConfigurations", "cloudtrail:LookupEvents",
 		"cloudformation:DescribeStackResources",
+		"ec2:GetEbsDefaultKmsKeyId", "ec2:GetEbsEncryptionByDefault", "ssm:GetParameters", "kms:CreateGrant",
 		"iam:GetGroupPolicy", "iam:GetPolicy", "iam:GetPolicyVersion", "iam:GetRole", "iam:GetRolePolicy",
 		"iam:GetUser", "iam:GetUserPolicy",
 		"iam:ListAttachedGroupPolicies", "iam:ListAttachedRolePolicies", "iam:ListAttachedUserPolicies",
@@ -185,12 +190,63 @@ func TestMemberRoleLeastPrivilege(t *testing.T) {
 			continue
 		}
 		actions := stringList(s["Action"])
-		if slices.ContainsFunc(actions, func(a string) bool { return strings.HasPrefix(a, "kms:") }) {
+		// KMS: this account's own keys, except the launch grants (checkLaunchGrantScope).
+		if slices.ContainsFunc(actions, func(a string) bool { return strings.HasPrefix(a, "kms:") && a != "kms:CreateGrant" }) {
 			if got := subString(s["Resource"]); got != "arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*" {
 				t.Errorf("%v on %s, want this account's keys only", actions, got)
 			}
 		}
+		if slices.Contains(actions, "ssm:GetParameters") {
+			checkParameterReads(t, resourceList(s["Resource"]))
+		}
 		checkAllowShape(t, actions, resourceList(s["Resource"]))
+	}
+	checkLaunchGrantScope(t, stmts)
+}
+
+// checkParameterReads: only this account's and AWS's public SSM parameters are read.
+func checkParameterReads(t *testing.T, resources []string) {
+	t.Helper()
+	for _, r := range resources {
+		if r != "arn:${AWS::Partition}:ssm:*:${AWS::AccountId}:parameter/*" && r != "arn:${AWS::Partition}:ssm:*::parameter/aws/service/*" {
+			t.Errorf("ssm:GetParameters on %s", r)
+		}
+	}
+}
+
+// checkLaunchGrantScope: the member role creates grants on keys (whose key policies must allow
+// this account: KMS's cross-account rule) only for this account's principals, only with the
+// operations of AWS's Auto Scaling example, and never for itself, an Identity Center role or a
+// service-linked role other than the launching services'.
+func checkLaunchGrantScope(t *testing.T, stmts []map[string]any) {
+	t.Helper()
+	found := false
+	for _, s := range stmts {
+		actions := stringList(s["Action"])
+		if !slices.Contains(actions, "kms:CreateGrant") || s["Effect"] != "Allow" {
+			continue
+		}
+		found = true
+		if len(actions) != 1 || subString(s["Resource"]) != "arn:${AWS::Partition}:kms:*:*:key/*" {
+			t.Errorf("%v on %s, want kms:CreateGrant alone on KMS keys", actions, mustJSON(t, s["Resource"]))
+		}
+		ops := stringList(dig(s, "Condition", "ForAllValues:StringEquals", "kms:GrantOperations"))
+		want := []string{"Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "DescribeKey", "CreateGrant"}
+		if !reflect.DeepEqual(ops, want) {
+			t.Errorf("%v: kms:GrantOperations %v, want %v", s["Sid"], ops, want)
+		}
+		grantees := resourceList(dig(s, "Condition", "StringLike", "kms:GranteePrincipal"))
+		if len(grantees) == 0 {
+			t.Errorf("%v: kms:CreateGrant without a kms:GranteePrincipal condition", s["Sid"])
+		}
+		for _, g := range grantees {
+			if !strings.HasPrefix(g, "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/") && !strings.HasPrefix(g, "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/") {
+				t.Errorf("%v: grantee %s is not a user or role of this account", s["Sid"], g)
+			}
+		}
+	}
+	if !found {
+		t.Error("no kms:CreateGrant statement")
 	}
 }
 

@@ -57,7 +57,7 @@ type Source struct {
 	Version string
 	// Description is the managed policy's description ("" for inline policies).
 	Description string
-	Doc     *policy.Document // nil when Unparsed is set
+	Doc         *policy.Document // nil when Unparsed is set
 	// Unparsed says why the document could not be parsed; such a source is not evaluated.
 	Unparsed string
 }

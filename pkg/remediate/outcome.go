@@ -59,7 +59,7 @@ func causeOf(err error) report.Cause {
 		return report.CauseConcurrentWriter
 	case errors.Is(err, errOptInNotInEffect):
 		return report.CauseTransient
-	case awsapi.Transient(err), errors.Is(err, store.ErrLeaseHeld):
+	case awsapi.Transient(err), errors.Is(err, errGrantNotAllowedYet), errors.Is(err, store.ErrLeaseHeld):
 		return report.CauseTransient
 	}
 	return report.CauseNone
