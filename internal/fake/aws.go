@@ -1,14 +1,14 @@
 // Package fake is an in-memory AWS for the remediator's decision logic: recording fakes of the
 // narrow interfaces in pkg/awsapi (each embeds its interface, so a method the fake lacks panics
 // instead of failing to compile) over one shared state of images, snapshots, launch
-// permissions, instances, keys and their policies and grants, IAM principals and managed
-// policies with their versions and attachments, and SNS publishes. AWS is also an
+// permissions, instances, keys and their policies, tags and grants, CloudFormation stacks, IAM
+// principals and managed policies with their versions and attachments, and SNS publishes. AWS is also an
 // awsapi.Factory. Every call is recorded; errors are injected per operation with real AWS error
 // codes (as smithy.GenericAPIError, what the SDK returns for a code it has no type for), so
 // awsapi's one code table classifies them exactly as it classifies AWS's.
 //
 // The fakes answer the way AWS does where the remediator's decisions depend on it (who may see an
-// image, IAM's five versions per policy, EntityAlreadyExists, a key read only by its owner); the
+// image, a key read only by its owner, ListGrants' filters, a stack found by a resource's ID); the
 // SDK's wire formats are the local AWS's business (internal/localaws).
 package fake
 

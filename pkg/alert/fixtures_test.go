@@ -182,14 +182,16 @@ func nothingResult() report.Result {
 	}
 }
 
-// iamFixedResult: a launch by a role failed; the key policy and the role's IAM were fixed.
+// iamFixedResult: a launch by a role failed; the key policy was fixed and the role given a grant
+// on the key (its identity policies lack it).
 func iamFixedResult() report.Result {
 	res := iamRoleResult()
+	res.Records[0].Findings[1].Fixable, res.Records[0].Findings[2].Fixable = true, true
 	res.Actions[0].Reason = keyPolicyReason
 	res.Actions = append(res.Actions, report.Action{
-		Type: report.ActionIAMPolicy, Target: "arn:aws:iam::444455556666:policy/KmsKeyUsagePolicy", Accounts: []string{target},
-		Principal: roleARN, Status: report.StatusApplied,
-		Reason: "created KmsKeyUsagePolicy allowing " + keyARN + "; attached it to role/launcher; verified by reading it back",
+		Type: report.ActionKMSGrant, Target: keyARN, Accounts: []string{target}, Principal: roleARN, Status: report.StatusApplied,
+		GrantID: "0c1ab3f8e2d4c6b8a0f1e3d5c7b9a1f3e5d7c9b1a3f5e7d9c1b3a5f7e9d1c3b5",
+		Reason:  "created grant ami-kms-remediator-3f6c1a2b4d5e6f70 on " + keyARN + " for " + roleARN + " (Encrypt, Decrypt, ReEncryptFrom, ReEncryptTo, GenerateDataKey, GenerateDataKeyWithoutPlaintext, DescribeKey, CreateGrant), created from account 444455556666, verified with ListGrants in account 111122223333; it takes effect within about five minutes",
 	})
 	return res
 }

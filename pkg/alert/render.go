@@ -271,8 +271,6 @@ func actionNoun(typ string) string {
 	switch typ {
 	case report.ActionKeyPolicy:
 		return "key-policy change"
-	case report.ActionIAMPolicy:
-		return "IAM policy change"
 	case report.ActionKMSGrant:
 		return "KMS grant"
 	}

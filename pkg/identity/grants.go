@@ -1,15 +1,12 @@
 package identity
 
 import (
-	"context"
-	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 )
 
@@ -38,31 +35,31 @@ type Grant struct {
 	Constrained bool
 }
 
-// ReadGrants lists the grants on keyARN whose grantee is principalARN (ListGrants with
-// GranteePrincipal), with cl acting in the key's own account.
-func ReadGrants(ctx context.Context, cl awsapi.KMS, keyARN, principalARN string) ([]Grant, error) {
-	var out []Grant
-	pg := kms.NewListGrantsPaginator(cl, &kms.ListGrantsInput{KeyId: aws.String(keyARN), GranteePrincipal: aws.String(principalARN)})
-	for pg.HasMorePages() {
-		page, err := pg.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("list grants of %s for %s: %w", keyARN, principalARN, err)
+// GrantsOf converts the grants ListGrants reports for keyARN (in the key's account).
+func GrantsOf(keyARN string, entries []kmstypes.GrantListEntry) []Grant {
+	out := make([]Grant, 0, len(entries))
+	for _, g := range entries {
+		gr := Grant{KeyARN: keyARN, GrantID: aws.ToString(g.GrantId), Name: aws.ToString(g.Name), Grantee: aws.ToString(g.GranteePrincipal)}
+		for _, op := range g.Operations {
+			gr.Operations = append(gr.Operations, string(op))
 		}
-		for _, g := range page.Grants {
-			if !SamePrincipal(aws.ToString(g.GranteePrincipal), principalARN) {
-				continue // the filter is KMS's; an answer that ignores it still says nothing of others
-			}
-			gr := Grant{KeyARN: keyARN, GrantID: aws.ToString(g.GrantId), Name: aws.ToString(g.Name), Grantee: aws.ToString(g.GranteePrincipal)}
-			for _, op := range g.Operations {
-				gr.Operations = append(gr.Operations, string(op))
-			}
-			if c := g.Constraints; c != nil && (len(c.EncryptionContextEquals) > 0 || len(c.EncryptionContextSubset) > 0) {
-				gr.Constrained = true
-			}
-			out = append(out, gr)
+		if c := g.Constraints; c != nil && (len(c.EncryptionContextEquals) > 0 || len(c.EncryptionContextSubset) > 0) {
+			gr.Constrained = true
+		}
+		out = append(out, gr)
+	}
+	return out
+}
+
+// AllowsAll reports whether grants let principalARN call every operation of ops ("Decrypt", ...)
+// on keyARN.
+func AllowsAll(grants []Grant, principalARN, keyARN string, ops []string) bool {
+	for _, op := range ops {
+		if _, ok := GrantFor(grants, principalARN, keyARN, "kms:"+op); !ok {
+			return false
 		}
 	}
-	return out, nil
+	return true
 }
 
 // GrantFor returns the grant among grants that lets principalARN (a user, a role or one of its
@@ -75,32 +72,9 @@ func GrantFor(grants []Grant, principalARN, keyARN, action string) (Grant, bool)
 	}
 	for _, g := range grants {
 		if g.KeyARN == keyARN && !g.Constrained && slices.ContainsFunc(g.Operations, func(o string) bool { return strings.EqualFold(o, op) }) &&
-			SamePrincipal(g.Grantee, principalARN) {
+			awsid.SamePrincipal(g.Grantee, principalARN) {
 			return g, true
 		}
 	}
 	return Grant{}, false
-}
-
-// SamePrincipal reports whether grantee (a user, role or role-session ARN) is the principal p
-// names: the same user, the same role or a session of it, or the same session. Role and user names are unique in an account
-// whatever their path, so a session ARN (which has no path) matches its role by name.
-func SamePrincipal(grantee, p string) bool {
-	g, ok1 := awsid.ParsePrincipal(grantee)
-	q, ok2 := awsid.ParsePrincipal(p)
-	if !ok1 || !ok2 || g.Account != q.Account || g.Partition != q.Partition || g.Name == "" {
-		return false
-	}
-	role := func(k awsid.PrincipalKind) bool {
-		return k == awsid.PrincipalRole || k == awsid.PrincipalServiceLinkedRole || k == awsid.PrincipalAssumedRole
-	}
-	switch {
-	case g.Kind == awsid.PrincipalUser:
-		return q.Kind == awsid.PrincipalUser && g.Name == q.Name
-	case g.Kind == awsid.PrincipalAssumedRole: // a grant to one session is that session's only
-		return q.Kind == awsid.PrincipalAssumedRole && g.Name == q.Name && g.Session == q.Session
-	case role(g.Kind):
-		return role(q.Kind) && g.Name == q.Name
-	}
-	return false
 }

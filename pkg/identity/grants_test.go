@@ -1,12 +1,9 @@
 package identity
 
 import (
-	"context"
 	"testing"
 
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
-
-	"github.com/ami-kms-remediator/ami-kms-remediator/internal/fake"
 )
 
 // A grant counts for exactly what it grants: its key, its operations, its grantee (a role's grant
@@ -52,36 +49,25 @@ func TestGrantFor(t *testing.T) {
 	}
 }
 
-// ReadGrants asks for the principal's grants only, in the key's account, and keeps what decides:
-// operations and constraints.
-func TestReadGrants(t *testing.T) {
-	cloud := fake.New("111122223333", "us-east-1")
-	key := cloud.AddKey("111122223333", "us-east-1", `{"Version":"2012-10-17","Statement":[]}`)
+// GrantsOf keeps what decides: the grantee, the operations and whether constraints apply.
+func TestGrantsOf(t *testing.T) {
+	const key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 	grantee := "arn:aws:iam::444455556666:role/app-deployer"
-	cloud.Key(key, func(k *fake.Key) {
-		k.Grants = []kmstypes.GrantListEntry{
-			{GrantId: str("g1"), Name: str("ami-kms-remediator-1"), GranteePrincipal: str(grantee), KeyId: str(key),
-				Operations: []kmstypes.GrantOperation{kmstypes.GrantOperationDecrypt, kmstypes.GrantOperationCreateGrant}},
-			{GrantId: str("g2"), GranteePrincipal: str(grantee), KeyId: str(key), Operations: []kmstypes.GrantOperation{kmstypes.GrantOperationDecrypt},
-				Constraints: &kmstypes.GrantConstraints{EncryptionContextSubset: map[string]string{"aws:ebs:id": "vol-1"}}},
-			{GrantId: str("g3"), GranteePrincipal: str("arn:aws:iam::444455556666:role/other"), KeyId: str(key),
-				Operations: []kmstypes.GrantOperation{kmstypes.GrantOperationDecrypt}},
-		}
+	grants := GrantsOf(key, []kmstypes.GrantListEntry{
+		{GrantId: str("g1"), Name: str("ami-kms-remediator-1"), GranteePrincipal: str(grantee), KeyId: str(key),
+			Operations: []kmstypes.GrantOperation{kmstypes.GrantOperationDecrypt, kmstypes.GrantOperationCreateGrant}},
+		{GrantId: str("g2"), GranteePrincipal: str(grantee), KeyId: str(key), Operations: []kmstypes.GrantOperation{kmstypes.GrantOperationEncrypt},
+			Constraints: &kmstypes.GrantConstraints{EncryptionContextSubset: map[string]string{"aws:ebs:id": "vol-1"}}},
 	})
-	cl, err := cloud.KMS(context.Background(), "111122223333", "us-east-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	grants, err := ReadGrants(context.Background(), cl, key, grantee)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if len(grants) != 2 || grants[0].GrantID != "g1" || grants[0].Constrained || !grants[1].Constrained ||
-		len(grants[0].Operations) != 2 || grants[0].Name != "ami-kms-remediator-1" {
+		len(grants[0].Operations) != 2 || grants[0].Name != "ami-kms-remediator-1" || grants[0].Grantee != grantee {
 		t.Fatalf("grants %+v", grants)
 	}
-	if _, ok := GrantFor(grants, grantee, key, "kms:CreateGrant"); !ok {
-		t.Error("the unconstrained grant does not allow CreateGrant")
+	if !AllowsAll(grants, grantee, key, []string{"Decrypt", "CreateGrant"}) {
+		t.Error("the unconstrained grant does not allow Decrypt and CreateGrant")
+	}
+	if AllowsAll(grants, grantee, key, []string{"Decrypt", "Encrypt"}) {
+		t.Error("a constrained grant counted for Encrypt")
 	}
 }
 

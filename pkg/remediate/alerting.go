@@ -108,7 +108,7 @@ func (r *run) publishResolved(ctx context.Context, actx alert.Context) {
 // made a change alerts about it; without this, every concurrent delivery would alert again about
 // the same change, and wrongly as still needing a human.
 func withoutResolvedElsewhere(res report.Result) report.Result {
-	covered := map[string]bool{} // key ARN + " " + account, or "iam " + principal ARN
+	covered := map[string]bool{} // key ARN + " " + account
 	var actions []report.Action
 	for _, a := range res.Actions {
 		switch {
@@ -116,8 +116,6 @@ func withoutResolvedElsewhere(res report.Result) report.Result {
 			for _, acct := range a.Accounts {
 				covered[a.Target+" "+acct] = true
 			}
-		case a.Type == report.ActionIAMPolicy && a.Status == report.StatusUnchanged && a.Cause == report.CauseOtherWriter:
-			covered["iam "+a.Principal] = true
 		default:
 			actions = append(actions, a)
 		}
@@ -133,7 +131,6 @@ func withoutResolvedElsewhere(res report.Result) report.Result {
 		for _, f := range rec.Findings {
 			switch {
 			case f.Fixable && alert.FixedBy(f.Code) == report.ActionKeyPolicy && covered[f.KeyARN+" "+f.Account]:
-			case f.Fixable && alert.FixedBy(f.Code) == report.ActionIAMPolicy && covered["iam "+f.PrincipalARN]:
 			default:
 				kept = append(kept, f)
 			}

@@ -3,33 +3,24 @@ package remediate
 import "sync"
 
 // Coordinator is what the remediators of one process share about their writes: a lock per key
-// policy and per usage policy, so that concurrent invocations write each one in turn, and what
-// this process last wrote, so that a write never starts from a copy that another invocation made
-// stale in between. The Lambda main makes one per execution environment; a Remediator built
-// without one gets its own. Across environments the function's reserved concurrency of 1
-// serialises writes, and the read-back after every write catches any other writer.
+// policy, so that concurrent invocations write each one in turn, and what this process last
+// wrote, so that a write never starts from a copy that another invocation made stale in between.
+// The Lambda main makes one per execution environment; a Remediator built without one gets its
+// own. Across environments the read-back after every write catches any other writer.
 type Coordinator struct {
-	keyLocks    lockSet // key ARN
-	policyLocks lockSet // account + "/" + usage policy name
+	keyLocks lockSet // key ARN
 
-	mu            sync.Mutex
-	keyPolicies   map[string][]byte // key ARN -> the policy last written or read back after a write
-	usagePolicies map[string]string // usage policy ARN -> version + document last written
-	attached      map[string]bool   // usage policy ARN + " " + principal ARN: attached by this process
+	mu          sync.Mutex
+	keyPolicies map[string][]byte // key ARN -> the policy last written or read back after a write
 }
 
 // NewCoordinator returns an empty Coordinator.
 func NewCoordinator() *Coordinator {
-	return &Coordinator{keyPolicies: map[string][]byte{}, usagePolicies: map[string]string{}, attached: map[string]bool{}}
+	return &Coordinator{keyPolicies: map[string][]byte{}}
 }
 
 // lockKey takes the write lock of one key policy; the caller runs the returned unlock.
 func (c *Coordinator) lockKey(keyARN string) (unlock func()) { return c.keyLocks.lock(keyARN) }
-
-// lockUsagePolicy takes the write lock of one account's usage policy.
-func (c *Coordinator) lockUsagePolicy(account, name string) (unlock func()) {
-	return c.policyLocks.lock(account + "/" + name)
-}
 
 // keyPolicy is the policy of keyARN this process last wrote or read back after a write.
 func (c *Coordinator) keyPolicy(keyARN string) ([]byte, bool) {
@@ -43,38 +34,6 @@ func (c *Coordinator) setKeyPolicy(keyARN string, doc []byte) {
 	c.mu.Lock()
 	c.keyPolicies[keyARN] = doc
 	c.mu.Unlock()
-}
-
-// usagePolicy is the version and document of a usage policy this process last wrote.
-func (c *Coordinator) usagePolicy(policyARN string) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, ok := c.usagePolicies[policyARN]
-	return v, ok
-}
-
-func (c *Coordinator) setUsagePolicy(policyARN, versionAndDoc string) {
-	c.mu.Lock()
-	c.usagePolicies[policyARN] = versionAndDoc
-	c.mu.Unlock()
-}
-
-// attachedHere reports whether this process attached the usage policy to the principal.
-func (c *Coordinator) attachedHere(policyARN, principalARN string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.attached[policyARN+" "+principalARN]
-}
-
-// setAttached remembers (or, when the read-back disagrees, forgets) an attachment made here.
-func (c *Coordinator) setAttached(policyARN, principalARN string, attached bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if attached {
-		c.attached[policyARN+" "+principalARN] = true
-	} else {
-		delete(c.attached, policyARN+" "+principalARN)
-	}
 }
 
 // lockSet is a mutex per name, made on first use.

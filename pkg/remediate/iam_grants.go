@@ -11,13 +11,7 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/identity"
 )
 
-// grantsRead is what ListGrants said of one principal's grants on one key.
-type grantsRead struct {
-	grants []identity.Grant
-	err    error
-}
-
-// grantsCover reads the principal's grants on k (in the key's account, once per invocation) when
+// grantsCover reads k's grants (in the key's account, once per invocation) when
 // its identity policies lack something, and takes out of g what a grant allows: a grant naming
 // the principal satisfies the identity side for its operations (identity package). It reports
 // whether nothing is missing any more. A grant that cannot be read leaves g as it is, with a note
@@ -27,25 +21,16 @@ func (c *iamRun) grantsCover(ctx context.Context, it *item, set *identity.Set, k
 	if grantee == "" {
 		return false
 	}
-	id := k.ARN + " " + grantee
-	read, ok := c.grants[id]
-	if !ok {
-		cl, err := c.clients.KMS(ctx, k.Account, k.Region)
-		if err == nil {
-			read.grants, read.err = identity.ReadGrants(ctx, cl, k.ARN, grantee)
-		} else {
-			read.err = err
-		}
-		c.grants[id] = read
-	}
-	if read.err != nil {
-		it.retry = it.retry || awsapi.Transient(read.err)
-		it.addNote(fmt.Sprintf("grants on %s for %s were not read, so only its identity policies were evaluated: %s", k.ARN, shortPrincipal(grantee), clip(read.err.Error(), 300)))
-		log.Warn().Err(read.err).Msg("list grants of the principal")
+	entries, err := c.inv.grants(ctx, k)
+	if err != nil {
+		it.retry = it.retry || awsapi.Transient(err)
+		it.addNote(fmt.Sprintf("grants on %s for %s were not read, so only its identity policies were evaluated: %s", k.ARN, shortPrincipal(grantee), clip(err.Error(), 300)))
+		log.Warn().Err(err).Msg("list grants of the key")
 		return false
 	}
+	grants := identity.GrantsOf(k.ARN, entries)
 	covered := func(action string) bool {
-		_, ok := identity.GrantFor(read.grants, grantee, k.ARN, action)
+		_, ok := identity.GrantFor(grants, grantee, k.ARN, action)
 		return ok
 	}
 	g.use = slices.DeleteFunc(g.use, covered)

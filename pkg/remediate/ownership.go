@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
@@ -59,10 +60,38 @@ type ownership struct {
 	tagsErr error             // the tags could not be read: neither the opt-in nor IaC tags are known
 }
 
-// ownershipOf reads the key's tags and, when they do not say, the stack that has it. An error is
-// returned only when retrying may help (throttling, 5xx, the deadline); an answer that cannot be
-// read for good goes to unknown.
+// ownerCache keeps each key's ownership for one invocation: the key-policy stage and the grants
+// ask about the same key once.
+type ownerCache struct {
+	mu    sync.Mutex
+	byKey map[string]*ownerRead
+}
+
+type ownerRead struct {
+	once sync.Once
+	own  ownership
+	err  error
+}
+
+// ownershipOf reads the key's tags and, when they do not say, the stack that has it, once per
+// invocation. An error is returned only when retrying may help (throttling, 5xx, the deadline);
+// an answer that cannot be read for good goes to unknown.
 func (r *run) ownershipOf(ctx context.Context, k *key) (ownership, error) {
+	r.owners.mu.Lock()
+	if r.owners.byKey == nil {
+		r.owners.byKey = map[string]*ownerRead{}
+	}
+	o, ok := r.owners.byKey[k.ARN]
+	if !ok {
+		o = &ownerRead{}
+		r.owners.byKey[k.ARN] = o
+	}
+	r.owners.mu.Unlock()
+	o.once.Do(func() { o.own, o.err = r.readOwnership(ctx, k) })
+	return o.own, o.err
+}
+
+func (r *run) readOwnership(ctx context.Context, k *key) (ownership, error) {
 	var own ownership
 	tags, err := r.keyTags(ctx, k)
 	switch {

@@ -24,10 +24,6 @@ import (
 // remediator to start a write; closer than that, it hands the work back for retry.
 const DefaultWriteMargin = 5 * time.Second
 
-// DefaultIAMSettle is the pause before re-reading IAM after a read-back that missed our change
-// (IAM is eventually consistent); the n-th re-plan waits n-1 times as long.
-const DefaultIAMSettle = 500 * time.Millisecond
-
 // Remediator is built once per Lambda environment and reused by warm invocations.
 type Remediator struct {
 	cfg         config.Config
@@ -35,7 +31,6 @@ type Remediator struct {
 	log         zerolog.Logger
 	coord       *Coordinator
 	writeMargin time.Duration
-	iamSettle   time.Duration
 	alerts      *alertMemory
 	now         func() time.Time
 	store       *store.Store // nil: no estate store
@@ -51,12 +46,9 @@ func WithWriteMargin(d time.Duration) Option { return func(r *Remediator) { r.wr
 // Remediator built with c (all of one process should be).
 func WithCoordinator(c *Coordinator) Option { return func(r *Remediator) { r.coord = c } }
 
-// WithIAMSettle sets the pause before IAM is read again after a read-back that missed a write.
-func WithIAMSettle(d time.Duration) Option { return func(r *Remediator) { r.iamSettle = d } }
-
 // New builds a Remediator that acts with clients (an *awsapi.Clients in the Lambda).
 func New(cfg config.Config, clients awsapi.Factory, log zerolog.Logger, opts ...Option) *Remediator {
-	r := &Remediator{cfg: cfg, clients: clients, log: log, writeMargin: DefaultWriteMargin, iamSettle: DefaultIAMSettle,
+	r := &Remediator{cfg: cfg, clients: clients, log: log, writeMargin: DefaultWriteMargin,
 		alerts: newAlertMemory(time.Hour), now: time.Now}
 	for _, o := range opts {
 		o(r)
@@ -87,6 +79,11 @@ type item struct {
 	// groupRole is the service-linked role ARN DescribeAutoScalingGroups gave for the record's
 	// group: the only role other than an account root a key policy may gain (asg.go).
 	groupRole string
+	// trailLauncher is the launching principal the remediator itself read from the account's
+	// CloudTrail RunInstances record (launcher.go); launchLookup what CloudTrail said of the
+	// record the event claims to be (identity_grant.go).
+	trailLauncher string
+	launchLookup  *launchLookup
 	// tag is what the findings being added are about (see addFinding).
 	tag    findingTag
 	parent *item      // the record that spawned this one (estate.go)
@@ -116,6 +113,8 @@ type run struct {
 	inv   *inventory
 	log   zerolog.Logger
 	items []*item
+
+	owners ownerCache // what each key's tags and stack say about writing it (ownership.go)
 
 	mu         sync.Mutex
 	needs      map[string]*keyNeed   // key ARN -> what its policy must gain
@@ -157,9 +156,10 @@ func (rm *Remediator) Handle(ctx context.Context, in trigger.Invocation) Outcome
 
 	r.diagnoseAll(ctx)
 	var actions []report.Action
+	// The identity side is checked first: a grant it needs may need the key policy to allow it.
+	r.stage("identity policies", func() { r.checkIdentities(ctx) })
 	r.stage("key policies", func() { actions = append(actions, r.applyKeyPolicies(ctx)...) })
 	r.stage("grants", func() { actions = append(actions, r.applyGrants(ctx, actions)...) })
-	r.stage("identity policies", func() { actions = append(actions, r.applyIAM(ctx)...) })
 	r.stage("estate store", func() { r.recordEstate(ctx, actions) })
 
 	res := report.Result{Records: make([]report.Record, 0, len(r.items)), Actions: actions}

@@ -7,7 +7,6 @@ import "cmp"
 // Action types and statuses.
 const (
 	ActionKeyPolicy = "key-policy"
-	ActionIAMPolicy = "iam-policy"
 	// ActionKMSGrant creates a grant on a key for a principal of another account, from that
 	// account (Target is the key, Accounts the grantee's account, Principal the grantee).
 	ActionKMSGrant = "kms-grant"
@@ -115,7 +114,7 @@ const (
 
 // Action is one write the remediator made, planned or refused.
 type Action struct {
-	Type     string   `json:"type"`   // ActionKeyPolicy | ActionIAMPolicy
+	Type     string   `json:"type"`   // ActionKeyPolicy | ActionKMSGrant
 	Target   string   `json:"target"` // key ARN, or IAM policy ARN
 	Accounts []string `json:"accounts"`
 	Status   string   `json:"status"`

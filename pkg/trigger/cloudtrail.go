@@ -59,10 +59,11 @@ func decodeCloudTrail(o object, env envelope) (Trigger, error) {
 		ErrorCode:    r.errorCode,
 		ErrorMessage: r.errorMsg,
 	}
+	if tr.CloudTrailEventID, err = o.str("eventID"); err != nil {
+		return Trigger{}, err
+	}
 	if tr.EventID == "" {
-		if tr.EventID, err = o.str("eventID"); err != nil {
-			return Trigger{}, err
-		}
+		tr.EventID = tr.CloudTrailEventID
 	}
 	region, err := o.str("awsRegion")
 	if err != nil {
