@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
@@ -35,7 +36,9 @@ func run() error {
 	}
 	// One coordinator per execution environment: its write locks and memory of what was written
 	// serve every invocation this environment runs.
-	rm := remediate.New(cfg, awsapi.NewClients(awsCfg, cfg.MemberRoleName, ""), log, remediate.WithCoordinator(remediate.NewCoordinator()))
+	rm := remediate.New(cfg, awsapi.NewClients(awsCfg, cfg.MemberRoleName, ""), log, remediate.WithCoordinator(remediate.NewCoordinator()),
+		// The invocation's metrics go where Lambda sends the logs: CloudWatch Logs extracts them.
+		remediate.WithMetrics(os.Stdout, lambdacontext.FunctionName))
 	lambda.Start(rm.Invoke)
 	return nil
 }

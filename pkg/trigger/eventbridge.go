@@ -3,7 +3,8 @@ package trigger
 import (
 	"errors"
 	"fmt"
-	"strings"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 )
 
 // The EventBridge detail-types that carry CloudTrail records, and EC2's source. Each kind
@@ -89,12 +90,4 @@ func ignore(tr Trigger, reason string) Trigger {
 }
 
 // regionPartition returns the partition of a region name.
-func regionPartition(region string) string {
-	switch {
-	case strings.HasPrefix(region, "cn-"):
-		return "aws-cn"
-	case strings.HasPrefix(region, "us-gov-"):
-		return "aws-us-gov"
-	}
-	return "aws"
-}
+func regionPartition(region string) string { return awsid.RegionPartition(region) }
