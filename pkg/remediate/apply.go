@@ -128,15 +128,22 @@ func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, ac
 	if err != nil {
 		return err
 	}
-	current := k.Policy
-	if last, ok := r.coord.keyPolicy(k.ARN); ok && !bytes.Equal(last, current) {
-		// Another invocation in this process wrote this key since we read it: start from the
-		// stored policy, never from our stale copy.
-		if current, err = getKeyPolicy(ctx, cl, k.ARN); err != nil {
-			return err
-		}
+	// Start from the policy as it is now, never from the copy diagnosis read: another invocation
+	// of this process or another environment may have written it since (crosswrite.go).
+	current, err := r.freshKeyPolicy(ctx, cl, k)
+	if err != nil {
+		return err
 	}
 	for attempt := 1; attempt <= maxWriteAttempts; attempt++ {
+		if attempt > 1 {
+			// Our change was lost: after a pause, re-plan from the policy as it is then.
+			if err := r.replanPause(ctx, attempt); err != nil {
+				return err
+			}
+			if current, err = r.freshKeyPolicy(ctx, cl, k); err != nil {
+				return err
+			}
+		}
 		if attempt > 1 || !bytes.Equal(current, k.Policy) {
 			if edit, err = keypolicy.EnsureAccounts(current, accounts); err != nil {
 				return refuse(err)
@@ -157,18 +164,16 @@ func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, ac
 			return fmt.Errorf("put key policy %s: %w", k.ARN, err)
 		}
 		r.coord.setKeyPolicy(k.ARN, edit.Document)
-		fresh, err := getKeyPolicy(ctx, cl, k.ARN)
+		fresh, unverified, err := r.readBack(ctx, cl, k, accounts)
 		if err != nil {
-			return fmt.Errorf("verify key policy %s: %w", k.ARN, err)
+			return err
 		}
-		if err := verifyKeyPolicy(fresh, k, accounts); err == nil {
+		if unverified == nil {
 			r.coord.setKeyPolicy(k.ARN, fresh)
 			act.Status, act.Reason = report.StatusApplied, describeChanges(edit.Changes)
 			return nil
-		} else {
-			r.log.Warn().Str("key", k.ARN).Int("attempt", attempt).Err(err).Msg("key policy changed under us: re-planning")
 		}
-		current = fresh
+		r.log.Warn().Str("key", k.ARN).Int("attempt", attempt).Err(unverified).Msg("key policy changed under us: re-planning")
 	}
 	return fmt.Errorf("key policy %s: %w", k.ARN, errConcurrentWriter)
 }

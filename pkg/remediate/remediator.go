@@ -37,6 +37,7 @@ type Remediator struct {
 	coord       *Coordinator
 	writeMargin time.Duration
 	iamSettle   time.Duration
+	keySettle   time.Duration
 	alerts      *alertMemory
 	now         func() time.Time
 	metrics     metricSink
@@ -58,7 +59,7 @@ func WithIAMSettle(d time.Duration) Option { return func(r *Remediator) { r.iamS
 // New builds a Remediator that acts with clients (an *awsapi.Clients in the Lambda).
 func New(cfg config.Config, clients awsapi.Factory, log zerolog.Logger, opts ...Option) *Remediator {
 	r := &Remediator{cfg: cfg, clients: clients, log: log, writeMargin: DefaultWriteMargin, iamSettle: DefaultIAMSettle,
-		alerts: newAlertMemory(time.Hour), now: time.Now}
+		keySettle: DefaultKeySettle, alerts: newAlertMemory(time.Hour), now: time.Now}
 	for _, o := range opts {
 		o(r)
 	}
