@@ -10,13 +10,19 @@ RIE := $(BIN)/aws-lambda-rie
 
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 
-.PHONY: all build test unit lint vet fmt-check demo invoke bench tools clean build-RemediatorFunction bootstrap-arm64
+.PHONY: all build test unit lint vet fmt-check demo invoke bench tools clean build-RemediatorFunction build-SweepTaskFunction build-SweeperFunction bootstrap-arm64
 
 all: build
 
 ## SAM (BuildMethod: makefile) calls this target with ARTIFACTS_DIR set.
 build-RemediatorFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/remediator
+
+## The sweep's tasks run the remediator's own bootstrap; the sweep's starter is its own.
+build-SweepTaskFunction: build-RemediatorFunction
+
+build-SweeperFunction:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/sweeper
 
 ## The deployable arm64 binary, as SAM builds it.
 bootstrap-arm64:
@@ -26,6 +32,7 @@ bootstrap-arm64:
 build:
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(BIN)/bootstrap ./functions/remediator
+	CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(BIN)/sweeper ./functions/sweeper
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/amikms ./cmd/amikms
 
 tools: $(RIE)

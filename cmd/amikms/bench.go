@@ -10,10 +10,11 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/benchmark"
 )
 
-const benchHelp = `usage: amikms bench [-rie PATH] [-n STARTS] [-benchtime D] [-count N] [-module DIR]
+const benchHelp = `usage: amikms bench [-rie PATH] [-n STARTS] [-benchtime D] [-count N] [-estate IMAGES] [-module DIR]
 
 Measures cold start (under the Lambda runtime emulator), AWS calls per event against their
-minimum, batch coalescing, peak memory and the policy engine, and prints one Markdown table
+minimum, batch coalescing, peak memory, the policy engine and the estate at scale (a sweep of
+2,000 images and more), and prints one Markdown table
 (make bench). Progress goes to standard error. It needs Go, moto_server and aws-lambda-rie.
 
 Credentials: none: everything runs against an embedded local AWS on 127.0.0.1 (fake keys);
@@ -29,6 +30,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	starts := fs.Int("n", 20, "fresh starts per binary for the cold-start medians (at least 10 for the table)")
 	benchtime := fs.String("benchtime", "300ms", "-benchtime of the Go benchmarks")
 	count := fs.Int("count", 5, "rounds of the Go benchmarks (the table shows medians)")
+	estate := fs.Int("estate", 0, "images of section 6's estate at 1x (0: 2,040; -1 skips it)")
 	if done, code := parseFlags(fs, args); done {
 		return code
 	}
@@ -38,7 +40,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	t, err := benchmark.Run(ctx, benchmark.Options{ModuleDir: *module, RIE: *rie, ColdStarts: *starts, BenchTime: *benchtime, BenchCount: *count, Progress: stderr})
+	t, err := benchmark.Run(ctx, benchmark.Options{ModuleDir: *module, RIE: *rie, ColdStarts: *starts, BenchTime: *benchtime, BenchCount: *count, EstateImages: *estate, Progress: stderr})
 	if err != nil {
 		fmt.Fprintln(stderr, "amikms bench:", err)
 		return 1

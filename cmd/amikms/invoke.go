@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
@@ -69,23 +70,33 @@ func newRemediator(ctx context.Context, o awsOptions, logw io.Writer) (*remediat
 	if err != nil {
 		return nil, err
 	}
-	var opts []func(*awsconfig.LoadOptions) error
-	if o.profile != "" {
-		opts = append(opts, awsconfig.WithSharedConfigProfile(o.profile))
-	}
-	if o.region != "" {
-		opts = append(opts, awsconfig.WithRegion(o.region))
-	}
-	awsCfg, err := awsapi.LoadConfig(ctx, opts...)
+	awsCfg, err := loadAWS(ctx, o.profile, o.region)
 	if err != nil {
-		return nil, fmt.Errorf("%w (the region is AWS_REGION or --region; the profile AWS_PROFILE or --profile NAME)", err)
+		return nil, err
+	}
+	return remediate.New(cfg, awsapi.NewClients(awsCfg, cfg.MemberRoleName, ""), logging.New(logw, cfg.LogLevel)), nil
+}
+
+// loadAWS loads the SDK configuration for --profile and --region (each empty: the SDK's own),
+// with extra options, and checks that it has credentials (within 15 s).
+func loadAWS(ctx context.Context, profile, region string, extra ...func(*awsconfig.LoadOptions) error) (aws.Config, error) {
+	opts := extra
+	if profile != "" {
+		opts = append(opts, awsconfig.WithSharedConfigProfile(profile))
+	}
+	if region != "" {
+		opts = append(opts, awsconfig.WithRegion(region))
+	}
+	cfg, err := awsapi.LoadConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("%w (the region is AWS_REGION or --region; the profile AWS_PROFILE or --profile NAME)", err)
 	}
 	credCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	if _, err := awsCfg.Credentials.Retrieve(credCtx); err != nil {
-		return nil, credentialsHint(err)
+	if _, err := cfg.Credentials.Retrieve(credCtx); err != nil {
+		return aws.Config{}, credentialsHint(err)
 	}
-	return remediate.New(cfg, awsapi.NewClients(awsCfg, cfg.MemberRoleName, ""), logging.New(logw, cfg.LogLevel)), nil
+	return cfg, nil
 }
 
 // credentialsHint says how to give the CLI credentials, the SDK's own error last.
@@ -192,15 +203,23 @@ func printResult(stdout, stderr io.Writer, out any) int {
 		fmt.Fprintln(stderr, "amikms: the alert could not be published (it is owed):", res.Alert.Error)
 		code = 1
 	}
+	if failed(res) {
+		code = 1
+	}
+	return code
+}
+
+// failed: a record or an action of res failed.
+func failed(res report.Result) bool {
 	for _, r := range res.Records {
 		if r.Error != "" {
-			code = 1
+			return true
 		}
 	}
 	for _, a := range res.Actions {
 		if a.Status == report.StatusFailed {
-			code = 1
+			return true
 		}
 	}
-	return code
+	return false
 }

@@ -26,6 +26,10 @@ var commands = []command{
 	{name: "invoke", summary: "run the remediator on one event: amikms invoke [FILE|-]", help: invokeHelp, run: runInvoke},
 	{name: "check", summary: "diagnose (and in MODE=fix, fix) an image for an account:\n            amikms check --image AMI --region REGION --account ACCOUNT [--principal ARN]",
 		help: checkHelp, run: func(args []string, _ io.Reader, stdout, stderr io.Writer) int { return runCheck(args, stdout, stderr) }},
+	{name: "audit", summary: "which shared encrypted images cannot be launched today? every account x region, now:\n            amikms audit --accounts A,B | --organization [--regions ...] [--mode alert|fix]",
+		help: auditHelp, run: runAudit},
+	{name: "status", summary: "the open findings across the estate, from the estate store: amikms status [--account A]",
+		help: statusHelp, run: runStatus},
 	{name: "demo", summary: "run the seed scenario on the embedded local AWS (moto) and show what happens", help: demoHelp,
 		run: func(args []string, _ io.Reader, stdout, stderr io.Writer) int { return runDemo(args, stdout, stderr) }},
 	{name: "bench", summary: "measure cold start, AWS calls per event, batching, memory, policy engine (make bench)", help: benchHelp,
@@ -44,7 +48,7 @@ func usage() string {
 	for _, c := range commands {
 		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.summary)
 	}
-	b.WriteString("\nexit codes: 0 handled, 1 processing failed, 2 unusable input or usage\n")
+	b.WriteString("\nexit codes: 0 handled, 1 processing failed, 2 unusable input or usage (audit and status: 3 findings)\n")
 	return b.String()
 }
 

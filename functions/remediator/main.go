@@ -14,6 +14,7 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/logging"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/remediate"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/store"
 )
 
 func main() {
@@ -34,11 +35,17 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	clients := awsapi.NewClients(awsCfg, cfg.MemberRoleName, "")
 	// One coordinator per execution environment: its write locks and memory of what was written
-	// serve every invocation this environment runs.
-	rm := remediate.New(cfg, awsapi.NewClients(awsCfg, cfg.MemberRoleName, ""), log, remediate.WithCoordinator(remediate.NewCoordinator()),
-		// The invocation's metrics go where Lambda sends the logs: CloudWatch Logs extracts them.
-		remediate.WithMetrics(os.Stdout, lambdacontext.FunctionName))
+	// serve every invocation this environment runs. The estate store keeps writes to one key to
+	// one environment at a time, and the estate's findings. The invocation's metrics go where
+	// Lambda sends the logs: CloudWatch Logs extracts them.
+	opts := []remediate.Option{remediate.WithCoordinator(remediate.NewCoordinator()),
+		remediate.WithMetrics(os.Stdout, lambdacontext.FunctionName)}
+	if cfg.EstateTable != "" {
+		opts = append(opts, remediate.WithStore(store.New(clients.DynamoDB(), cfg.EstateTable)))
+	}
+	rm := remediate.New(cfg, clients, log, opts...)
 	lambda.Start(rm.Invoke)
 	return nil
 }

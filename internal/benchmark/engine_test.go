@@ -13,8 +13,8 @@ import (
 // pkg/keypolicy's BenchmarkEnsureAccounts use, so the table's evaluate ratio compares like with
 // like (pkg/evaluate's own benchmarks use other documents).
 var engineDocs = []struct{ name, file string }{
-	{"aws-default", "../policy/testdata/roundtrip/aws-default-key-policy.json"},
-	{"large-30k", "../policy/testdata/large-30k.json"},
+	{"aws-default", "../../pkg/policy/testdata/roundtrip/aws-default-key-policy.json"},
+	{"large-30k", "../../pkg/policy/testdata/large-30k.json"},
 }
 
 // BenchmarkStdlibUnmarshalAny is the floor for BenchmarkEvaluate: encoding/json decoding the same

@@ -17,6 +17,7 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/logging"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/remediate"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/store"
 )
 
 // functionARN is the ARN Lambda hands the function: it names the central account, so the
@@ -29,10 +30,21 @@ const invokeTimeout = 60 * time.Second
 // newRemediator builds a remediator the way functions/remediator does, as a fresh Lambda
 // environment would (no cached clients or credentials), with logs discarded.
 func newRemediator(world *scenario.World, mode config.Mode, trusted []string, topicARN string) *remediate.Remediator {
+	return newRemediatorWith(world, mode, trusted, topicARN, "")
+}
+
+// newRemediatorWith is newRemediator with the estate store in table ("" for none), whose
+// DynamoDB calls are counted with the others, as in the Lambda.
+func newRemediatorWith(world *scenario.World, mode config.Mode, trusted []string, topicARN, table string) *remediate.Remediator {
 	cfg := config.Config{Mode: mode, TrustedAccountIDs: append([]string(nil), trusted...), AlertTopicARN: topicARN,
 		MemberRoleName: scenario.MemberRoleName, IAMPolicyName: config.DefaultIAMPolicyName, LogLevel: "info"}
 	sort.Strings(cfg.TrustedAccountIDs)
-	return remediate.New(cfg, awsapi.NewClients(world.Central, cfg.MemberRoleName, ""), logging.New(io.Discard, "info"))
+	clients := awsapi.NewClients(world.Central, cfg.MemberRoleName, "")
+	var opts []remediate.Option
+	if table != "" {
+		opts = append(opts, remediate.WithStore(store.New(clients.DynamoDB(), table)))
+	}
+	return remediate.New(cfg, clients, logging.New(io.Discard, "info"), opts...)
 }
 
 var requestSeq atomic.Int64

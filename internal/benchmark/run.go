@@ -24,7 +24,10 @@ type Options struct {
 	ColdStarts int    // fresh starts per binary (≥ 10 for the table)
 	BenchTime  string // -benchtime of the Go benchmarks
 	BenchCount int    // rounds of the Go benchmarks: the table shows medians
-	Progress   io.Writer
+	// EstateImages is section 6's estate at 1x (at least 2,000 for the table); 0 means 2,040
+	// (34 images in each of its 60 accounts x regions), negative skips the section.
+	EstateImages int
+	Progress     io.Writer
 }
 
 // Goals. The cold-start ratio and the peak RSS are issue 7's; the issue gives the engine only a
@@ -124,6 +127,18 @@ func Run(ctx context.Context, o Options) (*Table, error) {
 		return nil, err
 	}
 
+	var est *estateResult
+	if o.EstateImages >= 0 {
+		scopes := EstateAccounts * len(EstateRegions)
+		perScope := 34
+		if o.EstateImages > 0 {
+			perScope = (o.EstateImages + scopes - 1) / scopes
+		}
+		if est, err = runEstate(ctx, env, world, o.RIE, bin("bootstrap"), sink.TopicARN, perScope, say); err != nil {
+			return nil, fmt.Errorf("section 6: %w", err)
+		}
+	}
+
 	say("section 1: %d cold starts each of bootstrap, the empty handler and the SDK floor", o.ColdStarts)
 	cold, err := coldStarts(ctx, o, bin, env.URL, sink.TopicARN, eventsDir, seed)
 	if err != nil {
@@ -142,6 +157,9 @@ func Run(ctx context.Context, o Options) (*Table, error) {
 	batchRows(t, batch, mem)
 	memoryRows(t, mem, cold, bin)
 	engineRows(t, rounds)
+	if est != nil {
+		estateRows(t, est)
+	}
 	return t, nil
 }
 

@@ -82,6 +82,7 @@ type AWS struct {
 	faults    []*fault
 	before    map[string][]func(Call)
 	after     map[string][]func(Call)
+	forwards  map[string]bool // account/region: a member stack forwards events from there (estate.go)
 }
 
 // New returns an empty cloud whose remediator runs in central, in region.
@@ -91,7 +92,7 @@ func New(central, region string) *AWS {
 		templates: map[string]string{}, groups: map[string]*Group{}, trail: map[string][]TrailEvent{},
 		keys: map[string]*Key{}, users: map[string]*Principal{}, roles: map[string]*Principal{},
 		iamGroups: map[string]*Principal{}, policies: map[string]*ManagedPolicy{}, members: map[string]string{},
-		before: map[string][]func(Call){}, after: map[string][]func(Call){}}
+		before: map[string][]func(Call){}, after: map[string][]func(Call){}, forwards: map[string]bool{}}
 }
 
 // Fail makes every call of op fail with err until Heal(op).

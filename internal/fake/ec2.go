@@ -102,23 +102,31 @@ func (e *EC2) visible(img *Image) bool {
 func (e *EC2) DescribeImages(ctx context.Context, in *ec2.DescribeImagesInput, _ ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error) {
 	const op = "EC2:DescribeImages"
 	return answer(e.aws, op, e.Account, e.Region, in, func() (*ec2.DescribeImagesOutput, error) {
+		if len(in.ImageIds) == 0 {
+			return e.listImages(in), nil
+		}
 		out := &ec2.DescribeImagesOutput{}
 		for _, id := range in.ImageIds {
 			img := e.aws.images[id]
 			if img == nil || !e.visible(img) {
 				return nil, apiError(op, "InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id)
 			}
-			im := ec2types.Image{ImageId: aws.String(img.ID), OwnerId: aws.String(img.Owner), Name: aws.String(img.Name),
-				State: ec2types.ImageState(img.State), Public: aws.Bool(img.Public)}
-			for i, sid := range img.Snapshots {
-				s := e.aws.snapshots[sid]
-				im.BlockDeviceMappings = append(im.BlockDeviceMappings, ec2types.BlockDeviceMapping{DeviceName: aws.String(deviceName(i)),
-					Ebs: &ec2types.EbsBlockDevice{SnapshotId: aws.String(sid), Encrypted: aws.Bool(s != nil && s.Encrypted)}})
-			}
-			out.Images = append(out.Images, im)
+			out.Images = append(out.Images, e.imageOf(img))
 		}
 		return out, nil
 	})
+}
+
+// imageOf is img as DescribeImages reports it.
+func (e *EC2) imageOf(img *Image) ec2types.Image {
+	im := ec2types.Image{ImageId: aws.String(img.ID), OwnerId: aws.String(img.Owner), Name: aws.String(img.Name),
+		State: ec2types.ImageState(img.State), Public: aws.Bool(img.Public)}
+	for i, sid := range img.Snapshots {
+		s := e.aws.snapshots[sid]
+		im.BlockDeviceMappings = append(im.BlockDeviceMappings, ec2types.BlockDeviceMapping{DeviceName: aws.String(deviceName(i)),
+			Ebs: &ec2types.EbsBlockDevice{SnapshotId: aws.String(sid), Encrypted: aws.Bool(s != nil && s.Encrypted)}})
+	}
+	return im
 }
 
 func deviceName(i int) string { return "/dev/xvd" + string(rune('a'+i%26)) }

@@ -78,6 +78,19 @@ func (o *Organizations) DescribeAccount(ctx context.Context, in *organizations.D
 	})
 }
 
+// DescribeOrganization answers the central account's organization, or
+// AWSOrganizationsNotInUseException when there is none.
+func (o *Organizations) DescribeOrganization(ctx context.Context, in *organizations.DescribeOrganizationInput, _ ...func(*organizations.Options)) (*organizations.DescribeOrganizationOutput, error) {
+	const op = "Organizations:DescribeOrganization"
+	return answer(o.aws, op, o.aws.central, "", in, func() (*organizations.DescribeOrganizationOutput, error) {
+		if o.aws.org == "" {
+			return nil, apiError(op, "AWSOrganizationsNotInUseException", "Your account is not a member of an organization.")
+		}
+		return &organizations.DescribeOrganizationOutput{Organization: &orgtypes.Organization{Id: aws.String(o.aws.org),
+			Arn: aws.String("arn:aws:organizations::" + o.aws.central + ":organization/" + o.aws.org)}}, nil
+	})
+}
+
 // Group is an Auto Scaling group: launched from a launch template (by ID) or a launch
 // configuration, which names ImageID.
 type Group struct {

@@ -69,6 +69,21 @@ package localaws
 //     state-change notifications, and AMI state changes when copies finish. With
 //     Filler.FailCopiesSynchronously, CopyImage refuses inaccessible keys at call time
 //     (InvalidParameterValue), which yields the errorCode form of the CopyImage record.
+//   - Listings of modeled images are not paged by moto. Filled: DescribeImages with MaxResults
+//     (5 to 1000) and no ImageId.N pages the modeled images that match, in creation order, with
+//     the filler's own nextToken ("filler-N"); the last page is merged with moto's answer, asked
+//     without paging (a NextToken of moto's own goes to moto unchanged).
+//   - account:ListRegions is not implemented (account.go). Filled from a model of the commercial
+//     regions: the default ones ENABLED_BY_DEFAULT, opt-in ones DISABLED until
+//     Filler.EnableRegion; AccountId may name another account only for the account
+//     Filler.SetAccountManager names (AccessDeniedException otherwise), never the caller's own
+//     (ValidationException); paged by MaxResults (at most 50).
+//   - sts:AssumeRole never fails in moto, even for a role that does not exist (assumerole.go).
+//     Filled, when Filler.RequireExistingRoles is on: AssumeRole of a role moto's IAM does not
+//     have in the role's account is refused with AccessDenied, as AWS refuses it.
+//   - DynamoDB's conditional writes are not atomic in moto (dynamodb.go): two concurrent writes
+//     to one item can both pass their conditions. Filled: the filler forwards DynamoDB writes
+//     one at a time.
 //   - Accounts: the filler attributes requests as moto does (x-moto-account-id; else the access
 //     key — learned from STS AssumeRole and IAM CreateAccessKey answers passing through, or
 //     mapped with Filler.MapAccessKey; else 123456789012) and adds x-moto-account-id when it
@@ -79,10 +94,10 @@ package localaws
 // cross-account KMS calls by key ARN, IAM of the launching account unless RequireLauncherIAM is
 // on and the principal is known (and then not group policies or boundaries), organization/OU
 // launch permissions resolved to member accounts, tags on modeled images and snapshots
-// (CreateTags goes to moto; DescribeImages does not show them), pagination of modeled objects,
-// events for calls the filler does not model (KMS, IAM, moto's own EC2 objects), IAM policy
-// simulation, and request signatures (moto does not check them; the filler rewrites the bodies
-// of requests whose answers it merges).
+// (CreateTags goes to moto; DescribeImages does not show them), pagination of modeled objects
+// other than DescribeImages listings, events for calls the filler does not model (KMS, IAM,
+// moto's own EC2 objects), IAM policy simulation, and request signatures (moto does not check
+// them; the filler rewrites the bodies of requests whose answers it merges).
 //
 // # Faults
 //

@@ -214,7 +214,51 @@ func (fi *fillerImpl) describeImages(w http.ResponseWriter, r *http.Request, c *
 	}
 	fi.mu.Unlock()
 
+	if len(ids) == 0 && fi.pageImages(w, r, c, mine) {
+		return true
+	}
 	return fi.answerDescribe(w, r, c, "DescribeImages", "imagesSet", "ImageId", ids, others, marshalItems(mine), len(mine))
+}
+
+// pageTokenPrefix marks the filler's own NextToken values; others are moto's.
+const pageTokenPrefix = "filler-"
+
+// pageImages pages a listing of modeled images when the caller gives MaxResults (5 to 1000, as
+// EC2 allows): every page but the last is the filler's alone, with a nextToken; the last is
+// merged with moto's answer (asked without paging). It reports whether it answered: not when the
+// request does not page, or pages through moto's own objects.
+func (fi *fillerImpl) pageImages(w http.ResponseWriter, r *http.Request, c *call, mine []imageXML) bool {
+	maxText, token := c.params.Get("MaxResults"), c.params.Get("NextToken")
+	if maxText == "" || token != "" && !strings.HasPrefix(token, pageTokenPrefix) {
+		return false
+	}
+	limit, err := strconv.Atoi(maxText)
+	if err != nil || limit < 5 || limit > 1000 {
+		writeEC2Error(w, http.StatusBadRequest, "InvalidParameterValue", "MaxResults must be between 5 and 1000")
+		return true
+	}
+	start := 0
+	if token != "" {
+		if start, err = strconv.Atoi(strings.TrimPrefix(token, pageTokenPrefix)); err != nil || start < 0 || start > len(mine) {
+			writeEC2Error(w, http.StatusBadRequest, "InvalidNextToken", "The specified next token is not valid")
+			return true
+		}
+	}
+	if dryRun(w, c) {
+		return true
+	}
+	if end := start + limit; end < len(mine) {
+		writeEC2(w, "DescribeImages", "<imagesSet>"+marshalItems(mine[start:end])+"</imagesSet><nextToken>"+pageTokenPrefix+strconv.Itoa(end)+"</nextToken>")
+		return true
+	}
+	params := url.Values{}
+	for k, v := range c.params {
+		if k != "MaxResults" && k != "NextToken" {
+			params[k] = v
+		}
+	}
+	fi.forwardMerged(w, r, c, params, "imagesSet", marshalItems(mine[start:]))
+	return true
 }
 
 // matches applies DescribeImages' Owner.N, ExecutableBy.N and Filter.N to a modeled image.

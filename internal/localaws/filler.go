@@ -47,6 +47,12 @@ type fillerImpl struct {
 	checkIAM   bool
 	log        io.Writer // one line per request when set (SetLog, LOCALAWS_LOG=1)
 	events     []json.RawMessage
+
+	optedIn        map[string]bool // account/region: opt-in regions enabled (account.go)
+	accountManager string          // the account that may list other accounts' regions
+	requireRoles   bool            // AssumeRole of a missing role is refused (assumerole.go)
+
+	dynamoWriting sync.Mutex // DynamoDB writes one at a time (dynamodb.go); not fi.mu
 }
 
 // keyHolder is who an access key belongs to.
@@ -123,6 +129,7 @@ func (fi *fillerImpl) resetState() {
 	fi.instances = map[string]*instance{}
 	fi.order = nil
 	fi.instOrder = nil
+	fi.optedIn = map[string]bool{}
 }
 
 // Reset forgets every modeled image, snapshot and instance and every learned access key.
@@ -272,6 +279,17 @@ func (f *Filler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if isLookupEvents(c) {
 		fi.lookupEvents(w, r, c)
 		return
+	}
+	if isListRegions(c, r) {
+		fi.listRegions(w, r, c)
+		return
+	}
+	if fi.refusesAssumeRole(r.Context(), w, c) {
+		return
+	}
+	if isDynamoDBWrite(c) {
+		fi.dynamoWriting.Lock()
+		defer fi.dynamoWriting.Unlock()
 	}
 	fi.forward(w, r, c)
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -335,15 +336,27 @@ const (
 	PlaceholderKey   = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 )
 
-// Event reads a sample event and replaces placeholder IDs (old -> new) in it.
+// Event reads a sample event and replaces placeholder IDs (old -> new) in it, longest first.
 func Event(path string, replace map[string]string) ([]byte, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read event: %w", err)
 	}
+	// Longest first, so that a replacement containing another (a key ARN and its account) is made
+	// before the shorter one changes it, whatever the map's order.
+	olds := make([]string, 0, len(replace))
+	for old := range replace {
+		olds = append(olds, old)
+	}
+	sort.Slice(olds, func(i, j int) bool {
+		if len(olds[i]) != len(olds[j]) {
+			return len(olds[i]) > len(olds[j])
+		}
+		return olds[i] < olds[j]
+	})
 	s := string(raw)
-	for old, new := range replace {
-		s = strings.ReplaceAll(s, old, new)
+	for _, old := range olds {
+		s = strings.ReplaceAll(s, old, replace[old])
 	}
 	return []byte(s), nil
 }

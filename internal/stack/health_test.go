@@ -53,6 +53,11 @@ var centralAlarms = map[string]alarm{
 		map[string]any{metrics.DimFunction: ref("RemediatorFunction")}, "Sum", 300, 0.0, "GreaterThanThreshold"},
 	"AlertsNotPublishedAlarm": {ref("MetricNamespace"), metrics.MetricAlertsFailed,
 		map[string]any{metrics.DimFunction: ref("RemediatorFunction")}, "Sum", 300, 0.0, "GreaterThanThreshold"},
+	// The sweep's: a task it gave up on (or a start that never ran), and tasks throttled.
+	"SweepDeadLetterQueueAlarm": {"AWS/SQS", "ApproximateNumberOfMessagesVisible",
+		map[string]any{"QueueName": getAtt("SweepDeadLetterQueue", "QueueName")}, "Maximum", 300, 0.0, "GreaterThanThreshold"},
+	"SweepTaskThrottlesAlarm": {"AWS/Lambda", "Throttles",
+		map[string]any{"FunctionName": ref("SweepTaskFunction")}, "Sum", 300, 0.0, "GreaterThanThreshold"},
 }
 
 // TestAlarms: every alarm of template.yaml watches the metric it should, fires above its

@@ -93,7 +93,7 @@ func TestCentralRoleLeastPrivilege(t *testing.T) {
 		"iam:ListUserPolicies",
 		"kms:DescribeKey", "kms:GetKeyPolicy", "kms:ListGrants", "kms:PutKeyPolicy",
 		"logs:CreateLogStream", "logs:PutLogEvents",
-		"organizations:DescribeAccount",
+		"organizations:DescribeAccount", "organizations:DescribeOrganization",
 		"sns:Publish",
 		"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage",
 		"sts:AssumeRole",
@@ -127,7 +127,7 @@ func TestCentralRoleLeastPrivilege(t *testing.T) {
 		}
 		if slices.Contains(resources, "*") {
 			for _, a := range actions {
-				if !strings.HasPrefix(a, "ec2:Describe") && !strings.HasPrefix(a, "autoscaling:Describe") && a != "cloudtrail:LookupEvents" {
+				if !strings.HasPrefix(a, "ec2:Describe") && !strings.HasPrefix(a, "autoscaling:Describe") && a != "cloudtrail:LookupEvents" && a != "organizations:DescribeOrganization" {
 					t.Errorf("%s on Resource * (only actions without resource-level permissions may be)", a)
 				}
 			}
@@ -157,12 +157,21 @@ func TestMemberRoleLeastPrivilege(t *testing.T) {
 		"iam:ListAttachedGroupPolicies", "iam:ListAttachedRolePolicies", "iam:ListAttachedUserPolicies",
 		"iam:ListGroupPolicies", "iam:ListGroupsForUser", "iam:ListPolicyVersions", "iam:ListRolePolicies",
 		"iam:ListUserPolicies",
+		// its own keys: read, and written under the write scope (keys of a trusted account only)
+		"kms:DescribeKey", "kms:GetKeyPolicy", "kms:ListGrants", "kms:PutKeyPolicy",
 	}
 	slices.Sort(want)
 	if got := actionsByEffect(stmts, "Allow"); !reflect.DeepEqual(got, want) {
 		t.Errorf("member role allows %v\nwant exactly %v", got, want)
 	}
 	checkIAMFixScope(t, stmts)
+	for _, s := range stmts {
+		if actions := stringList(s["Action"]); slices.ContainsFunc(actions, func(a string) bool { return strings.HasPrefix(a, "kms:") }) {
+			if got := subString(s["Resource"]); got != "arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*" {
+				t.Errorf("%v on %s, want this account's keys only", actions, got)
+			}
+		}
+	}
 }
 
 // checkIAMFixScope: IAM writes touch only the IamPolicyName policy of this account, attach only

@@ -59,7 +59,7 @@ var corpusRoutes = map[string][]string{
 	"cloudtrail/panther-runinstances-modify-cloud-compute-infrastructure-weird-aws-internal-message.json":             {""},
 	"cloudtrail/custodian-runinstances-iamuser-success.json":                                                          {""},
 	"cloudtrail/panther-createimage-ec2-monitoring-copyimage.json":                                                    {""},
-	"cloudtrail/awsdocs-kms-putkeypolicy.json":                                                                        {""},
+	"cloudtrail/awsdocs-kms-putkeypolicy.json":                                                                        {"KeyPolicyDriftRule"},
 	"cloudtrail/custodian-eb-envelope-deletetransitgatewayvpcattachment.json":                                         {""},
 	"eventbridge/awsdocs-ec2-ami-state-change-available.json":                                                         {"AmiAvailableRule"},
 	"eventbridge/awsdocs-ec2-ami-state-change-deregistered.json":                                                      {""},
@@ -273,11 +273,10 @@ func TestRouting(t *testing.T) {
 				continue
 			}
 			t.Run(string(d.Kind), func(t *testing.T) {
-				if d.Rule == "" {
-					t.Fatal("its descriptor names no Rule")
-				}
 				var ev envelope
 				readJSON(t, filepath.Join(root, d.Sample), &ev)
+				// A kind the stack sends to its own queue is routed by no rule: no event put on a
+				// bus can pass for it.
 				expectRoute(t, r.route(t, ctx, ev), d.Rule)
 				expectRoute(t, member.route(t, ctx, ev), d.Rule)
 			})

@@ -22,6 +22,7 @@ var configEnvVars = map[string]string{
 	"MEMBER_ROLE_NAME":        "MemberRoleName",
 	"IAM_POLICY_NAME":         "IamPolicyName",
 	"LOG_LEVEL":               "LogLevel",
+	"ESTATE_TABLE":            "EstateTable",
 	"METRIC_NAMESPACE":        "MetricNamespace",
 	"MAX_RECEIVE_COUNT":       "MaxReceiveCount",
 	"KEY_WRITE_SCOPE":         "KeyWriteScope",

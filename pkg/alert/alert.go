@@ -200,22 +200,7 @@ func (a *analysis) coveringAction(it item) *report.Action {
 	var best *report.Action
 	for i := range a.res.Actions {
 		act := &a.res.Actions[i]
-		if it.m.FixedBy == "" || act.Type != it.m.FixedBy {
-			continue
-		}
-		switch act.Type {
-		case report.ActionKeyPolicy:
-			if act.Target != it.f.KeyARN || !namesAccount(act.Accounts, it.f.Account) {
-				continue
-			}
-		case report.ActionIAMPolicy:
-			if act.Principal != "" && act.Principal != it.principal() {
-				continue
-			}
-			if act.Principal == "" && !namesAccount(act.Accounts, it.f.Account) {
-				continue
-			}
-		default:
+		if it.m.FixedBy != act.Type || !Covers(*act, it.f, it.principal()) {
 			continue
 		}
 		if best == nil || statusRank(act.Status) > statusRank(best.Status) {
@@ -223,6 +208,35 @@ func (a *analysis) coveringAction(it item) *report.Action {
 		}
 	}
 	return best
+}
+
+// Covers reports whether act is about f as an action that fixes f would be: of the type f's
+// code's row says fixes it, on its key and naming its account (key-policy), or for its principal
+// (iam-policy; principal is f's, else its record's).
+func Covers(act report.Action, f report.Finding, principal string) bool {
+	if m, _ := CodeInfo(f.Code); m.FixedBy == "" || act.Type != m.FixedBy {
+		return false
+	}
+	switch act.Type {
+	case report.ActionKeyPolicy:
+		return act.Target == f.KeyARN && namesAccount(act.Accounts, f.Account)
+	case report.ActionIAMPolicy:
+		if act.Principal != "" {
+			return act.Principal == principal
+		}
+		return namesAccount(act.Accounts, f.Account)
+	}
+	return false
+}
+
+// Fixed reports whether an action of actions fixed f: applied, or found another writer had.
+func Fixed(f report.Finding, principal string, actions []report.Action) bool {
+	for _, a := range actions {
+		if (a.Status == report.StatusApplied || a.Status == report.StatusUnchanged) && f.Fixable && Covers(a, f, principal) {
+			return true
+		}
+	}
+	return false
 }
 
 // namesAccount: an action with no accounts listed is about its whole target.

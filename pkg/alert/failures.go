@@ -108,9 +108,9 @@ func failureRemedy(say func(a *analysis, it item, w, more *todoWriter) (title, w
 	}}
 }
 
-// explainsFailure reports whether the record carries a finding of a failure code, whose todo
-// then says what its error means.
-func explainsFailure(r *report.Record) bool {
+// HasFailure reports whether the record carries a finding of a failure code (a row with
+// Failure), which says what its error means.
+func HasFailure(r report.Record) bool {
 	for _, f := range r.Findings {
 		if m, ok := CodeInfo(f.Code); ok && m.Failure {
 			return true

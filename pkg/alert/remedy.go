@@ -60,6 +60,18 @@ var (
 		return fmt.Sprintf("Key %s (key-not-found) does not exist, or the remediator cannot read it.", orNone(key)),
 			"without the key and its policy the remediator can neither check nor change anything"
 	})
+	keyUnreadableRemedy = keyStateRemedy(func(key, region string, w *todoWriter) (title, why string) {
+		w.say("Let the remediator read it: its key policy must allow kms:DescribeKey and kms:GetKeyPolicy to the remediator's role in the key's account (the member role there, which needs them too: deploy member-account.yaml). Check what the key's owner sees:")
+		w.run("aws kms get-key-policy --key-id", shellArg(key), "--policy-name default --output text --region", shellArg(region))
+		return fmt.Sprintf("Key %s (key-unreadable) exists but the remediator may not read it.", orNone(key)),
+			"without its policy the remediator can neither check nor change anything"
+	})
+	keyPolicyInvalidRemedy = keyStateRemedy(func(key, region string, w *todoWriter) (title, why string) {
+		w.say("Read the policy and correct it by hand (KMS accepted it, but it is not a policy document):")
+		w.run("aws kms get-key-policy --key-id", shellArg(key), "--policy-name default --output text --region", shellArg(region))
+		return fmt.Sprintf("The key policy of %s (key-policy-invalid) does not parse.", orNone(key)),
+			"the remediator never rewrites a policy it cannot read exactly"
+	})
 	keyDisabledRemedy = keyStateRemedy(func(key, region string, w *todoWriter) (title, why string) {
 		w.say("If it should be in use, enable it:")
 		w.run("aws kms enable-key --key-id", shellArg(key), "--region", shellArg(region))
@@ -637,7 +649,7 @@ func (a *analysis) otherTodos() []todo {
 	}
 	for i := range a.res.Records {
 		r := &a.res.Records[i]
-		if r.Error == "" || explainsFailure(r) {
+		if r.Error == "" || HasFailure(*r) {
 			continue
 		}
 		var w todoWriter

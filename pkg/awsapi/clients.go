@@ -9,7 +9,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
@@ -41,6 +43,11 @@ type Clients struct {
 	trails    map[string]*cloudtrail.Client
 	orgs      *organizations.Client
 	stsCl     *sts.Client
+
+	// The estate's clients (clients_estate.go).
+	callerARN string
+	buses     map[string]*eventbridge.Client // by account/region
+	dynamo    *dynamodb.Client
 }
 
 var _ Factory = (*Clients)(nil)
@@ -62,6 +69,7 @@ func NewClients(base aws.Config, roleName, central string) *Clients {
 		snss:      map[string]*sns.Client{},
 		asgs:      map[string]*autoscaling.Client{},
 		trails:    map[string]*cloudtrail.Client{},
+		buses:     map[string]*eventbridge.Client{},
 	}
 }
 
@@ -84,7 +92,7 @@ func (c *Clients) CentralAccount(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("get caller identity: %w", err)
 	}
 	c.mu.Lock()
-	c.central = aws.ToString(out.Account)
+	c.central, c.callerARN = aws.ToString(out.Account), aws.ToString(out.Arn)
 	c.mu.Unlock()
 	return aws.ToString(out.Account), nil
 }

@@ -20,11 +20,13 @@ const (
 	ClassMalformedPolicy Class = "malformed-policy"
 	ClassLimitExceeded   Class = "limit-exceeded"
 	ClassAlreadyExists   Class = "already-exists"
-	ClassInvalid         Class = "invalid"
-	ClassInvalidState    Class = "invalid-state"
-	ClassDeadline        Class = "deadline"
-	ClassTransient       Class = "transient"
-	ClassOther           Class = "other"
+	// ClassNoOrganization: the caller's account belongs to no AWS Organizations organization.
+	ClassNoOrganization Class = "no-organization"
+	ClassInvalid        Class = "invalid"
+	ClassInvalidState   Class = "invalid-state"
+	ClassDeadline       Class = "deadline"
+	ClassTransient      Class = "transient"
+	ClassOther          Class = "other"
 )
 
 // codes maps AWS error codes (what smithy.APIError.ErrorCode returns: the wire code, which is
@@ -52,7 +54,7 @@ var codes = map[string]Class{
 	"UnauthorizedOperation":             ClassAccessDenied,
 	"AuthFailure":                       ClassAccessDenied,
 	"AuthorizationError":                ClassAccessDenied, // SNS
-	"AWSOrganizationsNotInUseException": ClassAccessDenied,
+	"AWSOrganizationsNotInUseException": ClassNoOrganization,
 	"ThrottlingException":               ClassThrottled,
 	"Throttling":                        ClassThrottled,
 	"RequestLimitExceeded":              ClassThrottled,
@@ -150,6 +152,10 @@ func IsEntityExists(err error) bool { return Classify(err) == ClassAlreadyExists
 
 // IsMalformedPolicy reports whether AWS rejected a policy document.
 func IsMalformedPolicy(err error) bool { return Classify(err) == ClassMalformedPolicy }
+
+// IsNoOrganization reports whether Organizations answered that the caller's account is in no
+// organization.
+func IsNoOrganization(err error) bool { return Classify(err) == ClassNoOrganization }
 
 // IsInvalid reports whether AWS rejected the request's parameters.
 func IsInvalid(err error) bool { return Classify(err) == ClassInvalid }

@@ -31,6 +31,10 @@ type Factory interface {
 	AutoScaling(ctx context.Context, account, region string) (AutoScaling, error)
 	CloudTrail(ctx context.Context, account, region string) (CloudTrail, error)
 	Organizations() Organizations
+	// EventBridge tells a sweep whether a member stack forwards account's events from region.
+	EventBridge(ctx context.Context, account, region string) (EventBridge, error)
+	// CallerARN is the ARN of the remediator's own session in the central account.
+	CallerARN(ctx context.Context) (string, error)
 }
 
 // EC2 is what the remediator reads from EC2.
@@ -94,4 +98,7 @@ type SNS interface {
 // Organizations confirms that an account belongs to the trusted organization.
 type Organizations interface {
 	DescribeAccount(ctx context.Context, params *organizations.DescribeAccountInput, optFns ...func(*organizations.Options)) (*organizations.DescribeAccountOutput, error)
+	// DescribeOrganization gives the central account's own organization (aws:PrincipalOrgID of
+	// its principals).
+	DescribeOrganization(ctx context.Context, params *organizations.DescribeOrganizationInput, optFns ...func(*organizations.Options)) (*organizations.DescribeOrganizationOutput, error)
 }

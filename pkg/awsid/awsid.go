@@ -31,3 +31,4 @@ func ParseARN(s string) (ARN, bool) {
 	}
 	return ARN{parts[1], parts[2], parts[3], parts[4], parts[5]}, true
 }
+

@@ -49,6 +49,9 @@ type Config struct {
 	MemberRoleName        string
 	IAMPolicyName         string
 	LogLevel              string
+	// EstateTable is the estate store's DynamoDB table ("": no store: every finding is told,
+	// and a key-policy change re-checks nothing).
+	EstateTable string
 	// MetricNamespace is the CloudWatch namespace of the function's metrics (METRIC_NAMESPACE).
 	MetricNamespace string
 	// MaxReceiveCount is the event queue's maxReceiveCount (MAX_RECEIVE_COUNT, shared with its
@@ -67,6 +70,7 @@ var (
 	orgPattern     = regexp.MustCompile(`^o-[a-z0-9]+$`)
 	topicPattern   = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:([A-Za-z0-9_-]+)(\.fifo)?$`)
 	iamNamePattern = regexp.MustCompile(`^[A-Za-z0-9+=,.@_-]+$`)
+	tablePattern   = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 )
 
 // validOrgID: o- and 10 to 32 lowercase letters or digits.
@@ -90,6 +94,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		MemberRoleName:        strings.TrimSpace(getenv("MEMBER_ROLE_NAME")),
 		IAMPolicyName:         strings.TrimSpace(getenv("IAM_POLICY_NAME")),
 		LogLevel:              strings.ToLower(strings.TrimSpace(getenv("LOG_LEVEL"))),
+		EstateTable:           strings.TrimSpace(getenv("ESTATE_TABLE")),
 	}
 	if c.Mode == "" {
 		c.Mode = ModeAlert
@@ -119,6 +124,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if !validIAMName(c.IAMPolicyName, 128) {
 		return Config{}, fmt.Errorf("IAM_POLICY_NAME: %q is not a valid IAM policy name", c.IAMPolicyName)
+	}
+	if c.EstateTable != "" && (len(c.EstateTable) < 3 || len(c.EstateTable) > 255 || !tablePattern.MatchString(c.EstateTable)) {
+		return Config{}, fmt.Errorf("ESTATE_TABLE: %q is not a DynamoDB table name", c.EstateTable)
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = DefaultLogLevel
@@ -183,6 +191,10 @@ func (c Config) Effective() map[string]any {
 	}
 	if c.KeyWriteScope != "" {
 		out["key_write_scope"] = c.KeyWriteScope
+	}
+	out["estate_table"] = c.EstateTable
+	if c.EstateTable == "" {
+		out["estate_table"] = "none: every finding is told every time it is seen"
 	}
 	return out
 }

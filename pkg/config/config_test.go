@@ -79,6 +79,14 @@ func TestFromEnv(t *testing.T) {
 		"role name 65":        {env: map[string]string{"MEMBER_ROLE_NAME": strings.Repeat("r", 65)}, wantErr: "MEMBER_ROLE_NAME"},
 		"policy name 128":     {env: map[string]string{"IAM_POLICY_NAME": strings.Repeat("p", 128)}},
 		"policy name 129":     {env: map[string]string{"IAM_POLICY_NAME": strings.Repeat("p", 129)}, wantErr: "IAM_POLICY_NAME"},
+		"estate table": {env: map[string]string{"ESTATE_TABLE": "ami-kms-remediator-EstateTable-1A2B3C"}, check: func(t *testing.T, c Config) {
+			if c.EstateTable != "ami-kms-remediator-EstateTable-1A2B3C" {
+				t.Errorf("estate table %q", c.EstateTable)
+			}
+		}},
+		"estate table 2 chars":   {env: map[string]string{"ESTATE_TABLE": "ab"}, wantErr: "ESTATE_TABLE"},
+		"estate table 256 chars": {env: map[string]string{"ESTATE_TABLE": strings.Repeat("t", 256)}, wantErr: "ESTATE_TABLE"},
+		"estate table, an ARN":   {env: map[string]string{"ESTATE_TABLE": "arn:aws:dynamodb:us-east-1:111122223333:table/t"}, wantErr: "ESTATE_TABLE"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -39,19 +39,27 @@ func (r *run) publishAlert(ctx context.Context, res *report.Result) {
 	if r.cfg.AlertTopicARN == "" {
 		return
 	}
-	told := withoutResolvedElsewhere(r.owedView(*res))
+	r.payOwedAlerts(ctx)
+	// What this invocation concluded (owedView drops the records a redelivery tells), less what
+	// another writer or the estate store's alert-on-change leaves out. owedView comes last: the
+	// others read the records in the order of r.items.
+	told := r.owedView(r.toldByEstate(withoutResolvedElsewhere(*res)))
 	requestID := ""
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		requestID = lc.AwsRequestID
 	}
-	msg, ok := alert.Compose(told, alert.Context{Mode: string(r.cfg.Mode), Region: r.clients.Region(), RequestID: requestID, PolicyName: r.cfg.IAMPolicyName,
-		TrustedAccounts: r.cfg.TrustedAccountIDs, TrustedOrganization: r.cfg.TrustedOrganizationID})
+	actx := alert.Context{Mode: string(r.cfg.Mode), Region: r.clients.Region(), RequestID: requestID, PolicyName: r.cfg.IAMPolicyName,
+		TrustedAccounts: r.cfg.TrustedAccountIDs, TrustedOrganization: r.cfg.TrustedOrganizationID}
+	defer r.publishResolved(ctx, actx)
+	msg, ok := alert.Compose(told, actx)
 	if !ok {
 		r.log.Debug().Msg("nothing to tell (or all of it was fixed by another writer, who tells)")
 		return
 	}
 	fp := fingerprint(&told)
-	if r.alerts.seen(fp, r.now()) {
+	// With the estate store's answer, what is told is new; without it, this environment's memory
+	// keeps redeliveries from alerting again.
+	if r.estate == nil && r.alerts.seen(fp, r.now()) {
 		r.log.Info().Str("fingerprint", fp).Msg("alert already sent for the same findings: not repeated")
 		return
 	}
@@ -62,16 +70,20 @@ func (r *run) publishAlert(ctx context.Context, res *report.Result) {
 		if id, err = alert.Publish(ctx, cl, r.cfg.AlertTopicARN, msg); err == nil {
 			res.Alert = report.Alert{Published: true, MessageID: id}
 			r.log.Info().Str("message_id", id).Str("subject", msg.Subject).Msg("alert published")
+			r.toldAlerts(ctx, true, false)
 			return
 		}
 	}
 	r.log.Error().Err(err).Str("topic", r.cfg.AlertTopicARN).Str("subject", msg.Subject).Msg("alert not published: owed")
 	r.alerts.forget(fp)
 	owe(err)
+	if r.oweAlert(ctx, fp, msg) {
+		r.toldAlerts(ctx, true, false) // the owed message tells them
+	}
 	// The alert is what an operator acts on (in alert mode, all there is): when publishing
 	// failed transiently, hand back the records it was about, so a redelivery finds and tells
-	// it again. (A fix already applied is not repeated, and then not told either: keeping what
-	// is owed across deliveries takes durable state.)
+	// it again. (A fix already applied is not repeated, and then not told either: with the
+	// estate store the next invocation publishes the owed message.)
 	if awsapi.Transient(err) {
 		for _, it := range r.items {
 			if it.told && (len(it.rec.Findings) > 0 || it.rec.Error != "") {
@@ -84,14 +96,19 @@ func (r *run) publishAlert(ctx context.Context, res *report.Result) {
 // owedView is the part of res this invocation's alert tells: every record but those handed
 // back for another attempt before their last delivery (that attempt tells; settle decides), and
 // every action but a failed one that is retried when no record handed back is on its last
-// delivery (the retry tells how it ends).
+// delivery (the retry tells how it ends). A record's error is told by its failure's finding:
+// when the estate store left that finding out (already told), the error is not told either.
 func (r *run) owedView(res report.Result) report.Result {
 	out := res
 	out.Records = make([]report.Record, 0, len(res.Records))
 	lastChance := false
 	for i, it := range r.items {
-		if it.told {
-			out.Records = append(out.Records, res.Records[i])
+		if it.told && i < len(res.Records) {
+			rec := res.Records[i]
+			if rec.Error != "" && it.err != nil && !alert.HasFailure(rec) {
+				rec.Error = ""
+			}
+			out.Records = append(out.Records, rec)
 		}
 		lastChance = lastChance || (it.retry && it.last)
 	}
@@ -102,6 +119,25 @@ func (r *run) owedView(res report.Result) report.Result {
 		}
 	}
 	return out
+}
+
+// publishResolved tells the findings the estate store resolved, in a message of their own.
+func (r *run) publishResolved(ctx context.Context, actx alert.Context) {
+	msg, ok := alert.ComposeResolved(r.estate.resolvedToTell(), actx)
+	if !ok {
+		return
+	}
+	a, _ := awsid.ParseARN(r.cfg.AlertTopicARN)
+	cl, err := r.clients.SNS(ctx, a.Region)
+	if err == nil {
+		_, err = alert.Publish(ctx, cl, r.cfg.AlertTopicARN, msg)
+	}
+	if err != nil {
+		r.log.Error().Err(err).Msg("publish resolved findings (they are told again with the next check)")
+		return
+	}
+	r.log.Info().Str("subject", msg.Subject).Msg("resolved findings published")
+	r.toldAlerts(ctx, false, true)
 }
 
 // withoutResolvedElsewhere is what this invocation's alert tells: the result less the gaps that

@@ -3,6 +3,7 @@ package remediate
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sort"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/evaluate"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/keypolicy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
@@ -94,7 +96,11 @@ func (r *run) applyKey(ctx context.Context, n *keyNeed) report.Action {
 			return ended(act, refuse(fmt.Errorf("%q is not an account ID", a)))
 		}
 	}
-	edit, err := keypolicy.EnsureAccounts(k.Policy, accounts)
+	// The editor reads the policy as the evaluator does, for this key (its ARN: the replica's in
+	// the launch region for a multi-Region key) and what is known of each account's organization:
+	// it extends a statement only when that makes the account allowed.
+	target := keypolicy.Key{ARN: k.ARN, Orgs: r.orgsOf(ctx, accounts, k.Doc)}
+	edit, err := keypolicy.EnsureAccountsForKey(k.Policy, target, accounts)
 	if err != nil {
 		return ended(act, refuse(err))
 	}
@@ -114,29 +120,49 @@ func (r *run) applyKey(ctx context.Context, n *keyNeed) report.Action {
 		return ended(act, errDeadline)
 	}
 	defer r.coord.lockKey(k.ARN)()
-	if err := r.writeKeyPolicy(ctx, &act, k, accounts, edit); err != nil {
+	if err := r.writeKeyPolicy(ctx, &act, k, target, accounts, edit); err != nil {
 		return ended(act, err)
 	}
 	return act
 }
 
-// writeKeyPolicy puts the planned policy, reads it back and verifies it; when a concurrent
-// writer got in between, it re-plans from the fresh policy (bounded). On success it sets act's
-// status (applied, or unchanged because another writer made the change) and reason.
-func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, accounts []string, edit keypolicy.Edit) error {
+// writeKeyPolicy puts the planned policy, reads it back and proves it: the policy KMS now holds
+// must allow every account (the same evaluation the diagnosis made). When another writer changed
+// the policy in between, it re-plans from the fresh policy (bounded). When the policy read back is
+// the one written and still does not allow them, the write was ineffective: the action fails for
+// good (a redelivery would write the same thing) and the findings stay. A write this delivery
+// made is never reported as another writer's. On success it sets act's status (applied, or
+// unchanged because another writer made the change) and reason.
+func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, target keypolicy.Key, accounts []string, edit keypolicy.Edit) error {
 	cl, err := r.clients.KMS(ctx, k.Account, k.Region)
 	if err != nil {
 		return err
 	}
-	// Start from the policy as it is now, never from the copy diagnosis read: another invocation
-	// of this process or another environment may have written it since (crosswrite.go).
-	current, err := r.freshKeyPolicy(ctx, cl, k)
+	release, stale, err := r.leaseKey(ctx, k.ARN)
 	if err != nil {
 		return err
 	}
+	wrote := false
+	defer func() { release(wrote) }()
+	current := k.Policy
+	if r.store == nil {
+		// No lease: another environment may have written the key since diagnosis read it. Start
+		// from the policy as it is now (crosswrite.go).
+		if current, err = r.freshKeyPolicy(ctx, cl, k); err != nil {
+			return err
+		}
+	} else if last, ok := r.coord.keyPolicy(k.ARN); stale || ok && !bytes.Equal(last, current) {
+		// Another invocation in this process wrote this key since we read it: start from the
+		// stored policy, never from our stale copy.
+		if current, err = getKeyPolicy(ctx, cl, k.ARN); err != nil {
+			return err
+		}
+	}
+	var done []keypolicy.Change // what this delivery's writes changed
 	for attempt := 1; attempt <= maxWriteAttempts; attempt++ {
-		if attempt > 1 {
-			// Our change was lost: after a pause, re-plan from the policy as it is then.
+		if attempt > 1 && r.store == nil {
+			// Our change was lost, and no lease keeps other environments out: after a pause,
+			// re-plan from the policy as it is then (crosswrite.go).
 			if err := r.replanPause(ctx, attempt); err != nil {
 				return err
 			}
@@ -145,10 +171,17 @@ func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, ac
 			}
 		}
 		if attempt > 1 || !bytes.Equal(current, k.Policy) {
-			if edit, err = keypolicy.EnsureAccounts(current, accounts); err != nil {
+			if edit, err = keypolicy.EnsureAccountsForKey(current, target, accounts); err != nil {
 				return refuse(err)
 			}
 			if !edit.Changed {
+				if err := verifyKeyPolicy(current, k, target, accounts); err != nil {
+					return fmt.Errorf("key policy %s: %w", k.ARN, err)
+				}
+				if len(done) > 0 { // our write is there, whoever wrote after it
+					act.Status, act.Reason = report.StatusApplied, describeChanges(done)+"; verified by reading it back"
+					return nil
+				}
 				act.Status, act.Cause, act.Reason = report.StatusUnchanged, report.CauseOtherWriter, reasonOtherWriter
 				return nil
 			}
@@ -163,17 +196,24 @@ func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, ac
 		if err != nil {
 			return fmt.Errorf("put key policy %s: %w", k.ARN, err)
 		}
+		wrote = true
+		done = append(done, edit.Changes...)
 		r.coord.setKeyPolicy(k.ARN, edit.Document)
-		fresh, unverified, err := r.readBack(ctx, cl, k, accounts)
+		fresh, unverified, err := r.readBack(ctx, cl, k, target, accounts)
 		if err != nil {
 			return err
 		}
-		if unverified == nil {
+		switch {
+		case unverified == nil:
 			r.coord.setKeyPolicy(k.ARN, fresh)
-			act.Status, act.Reason = report.StatusApplied, describeChanges(edit.Changes)
+			act.Status, act.Reason = report.StatusApplied, describeChanges(edit.Changes)+"; verified by reading it back"
 			return nil
+		case bytes.Equal(fresh, edit.Document):
+			// Nobody else wrote: the policy written does not do what it was written for.
+			return fmt.Errorf("key policy %s was written but %w", k.ARN, unverified)
 		}
 		r.log.Warn().Str("key", k.ARN).Int("attempt", attempt).Err(unverified).Msg("key policy changed under us: re-planning")
+		current = fresh
 	}
 	return fmt.Errorf("key policy %s: %w", k.ARN, errConcurrentWriter)
 }
@@ -186,22 +226,39 @@ func getKeyPolicy(ctx context.Context, cl awsapi.KMS, keyARN string) ([]byte, er
 	return []byte(aws.ToString(out.Policy)), nil
 }
 
-// verifyKeyPolicy checks the policy read back from KMS: it parses, and the key policy now allows
-// every account the use and grant requests.
-func verifyKeyPolicy(fresh []byte, k *key, accounts []string) error {
+// errNotProven: the policy read back does not allow every account it was written for.
+var errNotProven = errors.New("the policy read back does not allow every account")
+
+// verifyKeyPolicy checks a policy read back from KMS: it parses, and it allows every account the
+// use and grant requests EC2 makes, evaluated exactly as the diagnosis evaluates them.
+func verifyKeyPolicy(fresh []byte, k *key, target keypolicy.Key, accounts []string) error {
 	doc, err := policy.Parse(fresh)
 	if err != nil {
-		return fmt.Errorf("read-back policy does not parse: %w", err)
+		return fmt.Errorf("%w: it does not parse: %v", errNotProven, err)
 	}
 	check := *k
 	check.Doc = doc
 	for _, a := range accounts {
-		use, grant := evaluateKey(&check, "arn:aws:iam::"+a+":root")
-		if use.KeyPolicy.Decision != "allow" || grant.KeyPolicy.Decision != "allow" {
-			return fmt.Errorf("account %s is not allowed after the write", a)
+		var org *evaluate.Org
+		if o, ok := target.Orgs[a]; ok {
+			org = &o
+		}
+		use, grant := evaluateKey(&check, "arn:"+partitionOf(k.ARN)+":iam::"+a+":root", org)
+		for _, res := range []evaluate.KMSResult{use, grant} {
+			if res.KeyPolicy.Decision != evaluate.Allow {
+				return fmt.Errorf("%w: account %s is not allowed (%s)", errNotProven, a, clip(strings.Join(res.KeyPolicy.Reasons, "; "), 300))
+			}
 		}
 	}
 	return nil
+}
+
+// partitionOf is the partition of an ARN ("aws" when it has none).
+func partitionOf(arn string) string {
+	if a, ok := awsid.ParseARN(arn); ok && a.Partition != "" {
+		return a.Partition
+	}
+	return "aws"
 }
 
 func (r *run) deadlineNear(ctx context.Context) bool {

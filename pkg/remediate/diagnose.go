@@ -43,7 +43,7 @@ func (r *run) checkRequestedKey(ctx context.Context, it *item, keyID, account, r
 	}
 	if k.Err == nil && k.Account != account && k.Manager != kmstypes.KeyManagerTypeAws && k.State == kmstypes.KeyStateEnabled {
 		// Not in it.keys either: the IAM side does not write a usage policy for such a key.
-		r.reportForeignCopyKey(it, k, targets)
+		r.reportForeignCopyKey(ctx, it, k, targets)
 		return nil
 	}
 	it.keys = append(it.keys, k)
@@ -55,9 +55,9 @@ func (r *run) checkRequestedKey(ctx context.Context, it *item, keyID, account, r
 // key belongs to another account than the one copying. A CopyImage request names its key freely
 // (EC2 checks it only when the copy runs), so it is no evidence that anyone should use that key:
 // fixing it would let whoever may call ec2:CopyImage in a trusted account (or put such an event
-// on the bus) obtain the use of any key the remediator can edit (issue 6, SECURITY.md). Keys of
+// on the bus) obtain the use of any key the remediator can edit (SECURITY.md). Keys of
 // the copying account itself, and the keys of images (their snapshots), are checked as usual.
-func (r *run) reportForeignCopyKey(it *item, k *key, targets []string) {
+func (r *run) reportForeignCopyKey(ctx context.Context, it *item, k *key, targets []string) {
 	seen := map[string]bool{}
 	for _, target := range targets {
 		if seen[target] || !awsid.IsAccountID(target) || target == k.Account {
@@ -66,7 +66,7 @@ func (r *run) reportForeignCopyKey(it *item, k *key, targets []string) {
 		seen[target] = true
 		it.targets = appendUnique(it.targets, target)
 		principal := "arn:aws:iam::" + target + ":root"
-		use, grant := evaluateKey(k, principal)
+		use, grant := evaluateKey(k, principal, r.orgOf(ctx, target, k.Doc))
 		why := fmt.Sprintf("the copy %s names key %s of account %s, which the copying account %s does not own: a CopyImage request can name any key, so it is never fixed automatically; add the account by hand if it should use this key",
 			clip(it.trig.ImageID, 64), k.ARN, k.Account, it.trig.Account)
 		switch {
@@ -147,6 +147,7 @@ func (r *run) diagnoseImage(ctx context.Context, it *item, c trigger.ImageCheck)
 		}
 		r.checkKey(ctx, it, k, img.Owner, targets)
 	}
+	r.noteChecked(it, img, c, targets)
 	return nil
 }
 
@@ -197,8 +198,7 @@ func (r *run) checkKeyForAccount(ctx context.Context, it *item, k *key, imageOwn
 	log := r.log.With().Str("event_id", clip(it.rec.EventID, 256)).Str("image", clip(it.rec.ImageID, 256)).Str("key", k.ARN).Str("account", target).Logger()
 	switch {
 	case k.Err != nil:
-		it.addFinding(report.Finding{Code: report.KeyNotFound, Account: target, KeyARN: k.ARN,
-			Message: fmt.Sprintf("key %s could not be read: %s", k.ARN, clip(k.Err.Error(), 300))})
+		it.addFinding(report.Finding{Code: k.Problem, Account: target, KeyARN: k.ARN, Message: keyProblemMessage(k)})
 		return
 	case k.Manager == kmstypes.KeyManagerTypeAws:
 		if target != k.Account {
@@ -222,7 +222,7 @@ func (r *run) checkKeyForAccount(ctx context.Context, it *item, k *key, imageOwn
 	if p := it.trig.Principal; p != nil && p.Account == target && p.ARN != "" {
 		principal = p.ARN
 	}
-	use, grant := evaluateKey(k, principal)
+	use, grant := evaluateKey(k, principal, r.orgOf(ctx, target, k.Doc))
 	if use.Decision == evaluate.ExplicitDeny || grant.Decision == evaluate.ExplicitDeny {
 		it.addFinding(report.Finding{Code: report.ExplicitDeny, Account: target, KeyARN: k.ARN, PrincipalARN: principal,
 			Message: fmt.Sprintf("a Deny in the key policy of %s blocks %s: never fixed automatically (%s)", k.ARN, principal, strings.Join(append(use.KeyPolicy.Reasons, grant.KeyPolicy.Reasons...), "; "))})
@@ -259,20 +259,33 @@ func (r *run) checkKeyForAccount(ctx context.Context, it *item, k *key, imageOwn
 	}
 }
 
+// keyProblemMessage says what went wrong reading k, and in which account's name the remediator
+// read it (the central role, or the member role of the key's account).
+func keyProblemMessage(k *key) string {
+	switch k.Problem {
+	case report.KeyNotFound:
+		return fmt.Sprintf("key %s does not exist in account %s, region %s: %s", k.ARN, k.Account, k.Region, clip(k.Err.Error(), 300))
+	case report.KeyPolicyInvalid:
+		return fmt.Sprintf("the key policy of %s does not parse as a policy, so nothing can be decided or changed: %s", k.ARN, clip(k.Err.Error(), 300))
+	}
+	return fmt.Sprintf("key %s of account %s could not be read (kms:DescribeKey and kms:GetKeyPolicy are needed, from the key policy and the reading role): %s",
+		k.ARN, k.Account, clip(k.Err.Error(), 300))
+}
+
 // evaluateKey evaluates the key policy alone (the identity side is the IAM check's job) for the
-// requests EC2 makes on the principal's behalf.
-func evaluateKey(k *key, principal string) (use, grant evaluate.KMSResult) {
-	use = evaluateAll(k, principal, useRequests, false)
-	grant = evaluateAll(k, principal, grantRequests, true)
+// requests EC2 makes on the principal's behalf, with the context EC2 sends (org: what is known of
+// the principal's organization, nil when nothing is).
+func evaluateKey(k *key, principal string, org *evaluate.Org) (use, grant evaluate.KMSResult) {
+	use = evaluateAll(k, principal, useRequests, org)
+	grant = evaluateAll(k, principal, grantRequests, org)
 	return use, grant
 }
 
 // evaluateAll is allow only when every action is allowed; an explicit deny on any action wins.
-func evaluateAll(k *key, principal string, actions []string, grant bool) evaluate.KMSResult {
+func evaluateAll(k *key, principal string, actions []string, org *evaluate.Org) evaluate.KMSResult {
 	var out evaluate.KMSResult
 	for i, a := range actions {
-		res := evaluate.KMS(evaluate.KMSInput{KeyPolicy: k.Doc, KeyAccount: k.Account, Request: evaluate.Request{
-			PrincipalARN: principal, Action: a, Resource: k.ARN, Context: evaluate.EC2Context(k.Region, principal, grant)}})
+		res := evaluate.KMS(evaluate.KMSInput{KeyPolicy: k.Doc, KeyAccount: k.Account, Request: evaluate.EC2Request(k.ARN, principal, a, org)})
 		switch {
 		case i == 0:
 			out = res

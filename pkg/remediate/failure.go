@@ -75,7 +75,11 @@ func (r *run) lastDelivery(fromSQS bool, it *item) bool {
 	if max <= 0 {
 		max = config.DefaultMaxReceiveCount
 	}
-	return it.receives > 0 && it.receives >= max
+	root := it // a record spawned while diagnosing is delivered with the message of its parent
+	for root.parent != nil {
+		root = root.parent
+	}
+	return root.receives > 0 && root.receives >= max
 }
 
 // settle decides, once the record's work is over, what it owes: a record handed back for

@@ -6,7 +6,6 @@ package remediate
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -131,7 +130,7 @@ func grantsAccount(t *testing.T, keyARN, doc, account string) bool {
 	if err != nil {
 		t.Fatalf("policy does not parse: %v\n%s", err, doc)
 	}
-	use, grant := evaluateKey(&key{ARN: keyARN, Account: scenario.Owner, Region: scenario.Region, Doc: d}, "arn:aws:iam::"+account+":root")
+	use, grant := evaluateKey(&key{ARN: keyARN, Account: scenario.Owner, Region: scenario.Region, Doc: d}, "arn:aws:iam::"+account+":root", nil)
 	return use.KeyPolicy.Decision == "allow" && grant.KeyPolicy.Decision == "allow"
 }
 
@@ -161,20 +160,7 @@ func denyStatement(account string) string {
 // withStatement adds a statement to the console's default key policy of Owner.
 func withStatement(t *testing.T, stmt string) string {
 	t.Helper()
-	var doc map[string]any
-	if err := json.Unmarshal([]byte(scenario.DefaultKeyPolicy(scenario.Owner)), &doc); err != nil {
-		t.Fatal(err)
-	}
-	var s any
-	if err := json.Unmarshal([]byte(stmt), &s); err != nil {
-		t.Fatal(err)
-	}
-	doc["Statement"] = append(doc["Statement"].([]any), s)
-	b, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return appendStatement(t, scenario.DefaultKeyPolicy(scenario.Owner), stmt)
 }
 
 // allowingTarget is the console's default key policy plus a statement letting Target use the key.

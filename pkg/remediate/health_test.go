@@ -180,3 +180,40 @@ func TestMetricsOnTheWire(t *testing.T) {
 		t.Errorf("Actions key-policy planned = %v", got)
 	}
 }
+
+// With the estate store, failures are findings like any other: the first delivery that ends in
+// one alerts, the same failure again (a new environment, the same store) does not.
+func TestFailureFindingsAlertOnChangeWithTheStore(t *testing.T) {
+	needsLocalAWS(t)
+	f := newFixture(t, "", scenario.Target)
+	st := estateStore(t)
+	_, endpoint := newServiceFaults(t, localaws.FaultThrottle, func(r *http.Request, body []byte) bool {
+		return strings.Contains(string(body), "Action=DescribeImages&")
+	})
+	_, sink := newRemediator(t, setup{mode: config.ModeAlert, trusted: []string{scenario.Target}, alerts: true})
+	event, err := scenario.Event("../../events/share-image.json", f.replace())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliverLast := func(step string, wantAlerts int) {
+		t.Helper()
+		rm, _ := newRemediatorOn(t, setup{mode: config.ModeAlert, trusted: []string{scenario.Target}}, endpoint, 1)
+		rm.cfg.AlertTopicARN, rm.store = sink.TopicARN, st
+		resp := invokeSQS(t, context.Background(), rm, sqsDelivery(t, config.DefaultMaxReceiveCount, event))
+		if rec := resp.Records[0]; !hasCode(rec, report.AWSUnavailable) || len(resp.BatchItemFailures) != 1 {
+			t.Fatalf("%s: %+v handed back %v", step, rec, resp.BatchItemFailures)
+		}
+		alerts, err := sink.Drain(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(alerts) != wantAlerts {
+			t.Fatalf("%s: %d alerts, want %d", step, len(alerts), wantAlerts)
+		}
+		if wantAlerts > 0 && !strings.Contains(alerts[0].Message, "aws-unavailable") {
+			t.Errorf("%s: the alert does not tell the failure:\n%s", step, alerts[0].Message)
+		}
+	}
+	deliverLast("first failure", 1)
+	deliverLast("the same failure again", 0)
+}

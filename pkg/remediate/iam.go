@@ -124,7 +124,7 @@ func (c *iamRun) checkIdentity(ctx context.Context, it *item, p *trigger.Princip
 		it.addNote(fmt.Sprintf("%s: %s could not be parsed and was not evaluated", shortPrincipal(p.ARN), clip(u, 300)))
 	}
 	for _, k := range keys {
-		g := evaluateIdentity(set, k, p.ARN)
+		g := evaluateIdentity(set, k, p.ARN, c.orgOf(ctx, p.Account, append(set.Documents(), k.Doc, set.BoundaryDocument())...))
 		klog := log.With().Str("key", k.ARN).Logger()
 		klog.Debug().Strs("not_evaluated", g.notEvaluated).Msg("identity side evaluated")
 		if g.keyDenies {
@@ -324,13 +324,13 @@ func (g identityGap) boundaryBlocks() bool {
 // evaluateIdentity evaluates the identity side of EC2's requests on k for the principal: the
 // policy engine's KMS rules decide whether the identity side is needed at all (in the key's own
 // account a key policy naming the principal itself is enough).
-func evaluateIdentity(set *identity.Set, k *key, principalARN string) identityGap {
+func evaluateIdentity(set *identity.Set, k *key, principalARN string, org *evaluate.Org) identityGap {
 	var g identityGap
 	docs, boundary := set.Documents(), set.BoundaryDocument()
 	g.boundaryBad = set.Boundary != nil && boundary == nil
 	for _, a := range append(append([]string{}, useRequests...), grantRequests...) {
 		grant := a == "kms:CreateGrant"
-		req := evaluate.Request{PrincipalARN: principalARN, Action: a, Resource: k.ARN, Context: evaluate.EC2Context(k.Region, principalARN, grant)}
+		req := evaluate.EC2Request(k.ARN, principalARN, a, org)
 		res := evaluate.KMS(evaluate.KMSInput{KeyPolicy: k.Doc, KeyAccount: k.Account, IdentityPolicies: docs, IdentityKnown: true,
 			Boundary: boundary, Request: req})
 		for _, ne := range res.NotEvaluated {

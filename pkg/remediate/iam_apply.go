@@ -397,7 +397,7 @@ func (c *iamRun) verifyUsage(ctx context.Context, cl awsapi.IAM, n *iamNeed, pol
 	}
 	n.set = set
 	for _, k := range keys {
-		g := evaluateIdentity(set, n.keys[k], n.principal.ARN)
+		g := evaluateIdentity(set, n.keys[k], n.principal.ARN, c.orgOf(ctx, n.principal.Account, append(set.Documents(), n.keys[k].Doc, set.BoundaryDocument())...))
 		if len(g.denies) > 0 || g.missing() {
 			reasons := append(append([]string{}, g.denies...), g.reasons...)
 			return false, fmt.Sprintf("%s: %s", k, clip(strings.Join(reasons, "; "), 500)), nil

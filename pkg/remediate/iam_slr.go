@@ -30,7 +30,7 @@ var slrGrantOperations = []kmstypes.GrantOperation{
 func (c *iamRun) checkServiceLinkedRole(ctx context.Context, it *item, p *trigger.Principal, keys []*key, log zerolog.Logger) {
 	for _, k := range keys {
 		klog := log.With().Str("key", k.ARN).Logger()
-		if slrAllowedByKeyPolicy(k, p.ARN) {
+		if slrAllowedByKeyPolicy(k, p.ARN, c.orgOf(ctx, p.Account, k.Doc)) {
 			klog.Debug().Str("decision", "allow").Msg("key policy names the service-linked role")
 			continue
 		}
@@ -68,10 +68,10 @@ func grantOps() string {
 
 // slrAllowedByKeyPolicy: every EC2 request is allowed with no identity policy at all (so only
 // by a key policy statement naming the role, in the key's own account).
-func slrAllowedByKeyPolicy(k *key, roleARN string) bool {
+func slrAllowedByKeyPolicy(k *key, roleARN string, org *evaluate.Org) bool {
 	for _, a := range append(append([]string{}, useRequests...), grantRequests...) {
-		res := evaluate.KMS(evaluate.KMSInput{KeyPolicy: k.Doc, KeyAccount: k.Account, IdentityKnown: true, Request: evaluate.Request{
-			PrincipalARN: roleARN, Action: a, Resource: k.ARN, Context: evaluate.EC2Context(k.Region, roleARN, a == "kms:CreateGrant")}})
+		res := evaluate.KMS(evaluate.KMSInput{KeyPolicy: k.Doc, KeyAccount: k.Account, IdentityKnown: true,
+			Request: evaluate.EC2Request(k.ARN, roleARN, a, org)})
 		if res.Decision != evaluate.Allow {
 			return false
 		}

@@ -79,7 +79,7 @@ func TestEvaluateIdentity(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			set := &identity.Set{Policies: tc.policies, Boundary: tc.boundary}
-			g := evaluateIdentity(set, unitKeyWith(t, tc.keyPolicy), tc.principal)
+			g := evaluateIdentity(set, unitKeyWith(t, tc.keyPolicy), tc.principal, nil)
 			if len(g.use) != tc.wantUse || g.grant != tc.wantGrant || (len(g.denies) > 0) != tc.wantDeny || g.boundaryBlocks() != tc.wantBlocks || g.keyDenies != tc.wantKeyDeny {
 				t.Errorf("gap = use %v grant %v denies %v boundary %v (bad %v); want use %d grant %v deny %v blocks %v",
 					g.use, g.grant, g.denies, g.boundary, g.boundaryBad, tc.wantUse, tc.wantGrant, tc.wantDeny, tc.wantBlocks)

@@ -15,7 +15,9 @@ import (
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/evaluate"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 )
 
 // image is what the remediator needs to know about an AMI.
@@ -39,7 +41,10 @@ type key struct {
 	MultiRegion          bool
 	Policy               []byte
 	Doc                  *policy.Document
-	Err                  error // not found or not readable
+	Err                  error // not found, not readable, or a policy that does not parse
+	// Problem is the finding a key that could not be used for a decision gets (with Err):
+	// report.KeyNotFound, report.KeyUnreadable or report.KeyPolicyInvalid.
+	Problem report.Code
 }
 
 // inventory caches everything read from AWS during one invocation, so a batch of records about
@@ -48,12 +53,13 @@ type inventory struct {
 	clients awsapi.Factory
 
 	mu         sync.Mutex
-	images     map[string]*cached[*image]     // account/region/imageID
-	snapshots  map[string]*cached[[]snapshot] // owner/region/imageID: the same for every viewer
-	shares     map[string]*cached[[]share]    // owner/region/imageID
-	keys       map[string]*cached[*key]       // key ARN (or account/region/id for unresolved ids)
-	instances  map[string]*cached[instance]   // account/region/instanceID
-	membership map[string]*cached[bool]       // account -> member of the trusted org
+	images     map[string]*cached[*image]        // account/region/imageID
+	snapshots  map[string]*cached[[]snapshot]    // owner/region/imageID: the same for every viewer
+	shares     map[string]*cached[[]share]       // owner/region/imageID
+	keys       map[string]*cached[*key]          // key ARN (or account/region/id for unresolved ids)
+	instances  map[string]*cached[instance]      // account/region/instanceID
+	membership map[string]*cached[bool]          // account -> member of the trusted org
+	orgs       map[string]*cached[*evaluate.Org] // account -> its organization, when known
 }
 
 type cached[T any] struct {
@@ -71,6 +77,7 @@ func newInventory(c awsapi.Factory) *inventory {
 		keys:       map[string]*cached[*key]{},
 		instances:  map[string]*cached[instance]{},
 		membership: map[string]*cached[bool]{},
+		orgs:       map[string]*cached[*evaluate.Org]{},
 	}
 }
 
@@ -102,20 +109,8 @@ func (inv *inventory) image(ctx context.Context, account, region, imageID string
 		if len(out.Images) == 0 {
 			return nil, fmt.Errorf("describe image %s in %s/%s: %w", imageID, account, region, errImageNotFound)
 		}
-		im := out.Images[0]
-		img := &image{
-			ID: imageID, Region: region, Owner: aws.ToString(im.OwnerId), Name: aws.ToString(im.Name),
-			State: string(im.State), Public: aws.ToBool(im.Public),
-		}
-		var ids []string
-		encrypted := map[string]bool{}
-		for _, bdm := range im.BlockDeviceMappings {
-			if bdm.Ebs == nil || bdm.Ebs.SnapshotId == nil {
-				continue
-			}
-			ids = append(ids, aws.ToString(bdm.Ebs.SnapshotId))
-			encrypted[aws.ToString(bdm.Ebs.SnapshotId)] = aws.ToBool(bdm.Ebs.Encrypted)
-		}
+		img, ids, encrypted := imageOf(out.Images[0], region)
+		img.ID = imageID
 		if len(ids) == 0 {
 			return img, nil
 		}
@@ -209,14 +204,12 @@ func (inv *inventory) key(ctx context.Context, keyID, defaultAccount, defaultReg
 			if awsapi.Transient(err) {
 				return nil, fmt.Errorf("describe key %s: %w", keyID, err)
 			}
-			k.Err = fmt.Errorf("describe key %s: %w", keyID, err)
-			return k, nil
+			return k.unusable(unreadableOrMissing(err), fmt.Errorf("describe key %s: %w", keyID, err)), nil
 		}
 		md := desc.KeyMetadata
 		if md == nil || aws.ToString(md.Arn) == "" {
 			// Not something KMS does; without this a malformed answer was a nil dereference.
-			k.Err = fmt.Errorf("describe key %s: the answer has no key metadata", keyID)
-			return k, nil
+			return k.unusable(report.KeyUnreadable, fmt.Errorf("describe key %s: the answer has no key metadata", keyID)), nil
 		}
 		k.ARN = aws.ToString(md.Arn)
 		k.Manager, k.State, k.MultiRegion = md.KeyManager, md.KeyState, aws.ToBool(md.MultiRegion)
@@ -228,18 +221,32 @@ func (inv *inventory) key(ctx context.Context, keyID, defaultAccount, defaultReg
 			if awsapi.Transient(err) {
 				return nil, fmt.Errorf("get key policy %s: %w", k.ARN, err)
 			}
-			k.Err = fmt.Errorf("get key policy %s: %w", k.ARN, err)
-			return k, nil
+			return k.unusable(unreadableOrMissing(err), fmt.Errorf("get key policy %s: %w", k.ARN, err)), nil
 		}
 		k.Policy = []byte(aws.ToString(pol.Policy))
 		doc, err := policy.Parse(k.Policy)
 		if err != nil {
-			k.Err = fmt.Errorf("parse key policy %s: %w", k.ARN, err)
-			return k, nil
+			return k.unusable(report.KeyPolicyInvalid, fmt.Errorf("parse key policy %s: %w", k.ARN, err)), nil
 		}
 		k.Doc = doc
 		return k, nil
 	})
+}
+
+// unusable marks a key the remediator cannot decide anything about, and why.
+func (k *key) unusable(problem report.Code, err error) *key {
+	k.Problem, k.Err = problem, err
+	return k
+}
+
+// unreadableOrMissing tells a key that does not exist from one the remediator may not read
+// (access denied, a member role without the KMS read permissions, a key in a region the caller
+// cannot reach): only the first is key-not-found.
+func unreadableOrMissing(err error) report.Code {
+	if awsapi.IsNotFound(err) {
+		return report.KeyNotFound
+	}
+	return report.KeyUnreadable
 }
 
 // instance is the part of DescribeInstances the remediator reads.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/store"
 )
 
 // How a write ends is decided by error values and the action's Cause, never by the wording of a
@@ -49,7 +50,7 @@ func causeOf(err error) report.Cause {
 		return report.CauseDeadline
 	case errors.Is(err, errConcurrentWriter):
 		return report.CauseConcurrentWriter
-	case awsapi.Transient(err):
+	case awsapi.Transient(err), errors.Is(err, store.ErrLeaseHeld):
 		return report.CauseTransient
 	}
 	return report.CauseNone

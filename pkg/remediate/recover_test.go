@@ -93,7 +93,7 @@ func TestPanicInOneRecordFailsOnlyThatRecord(t *testing.T) {
 func keyID(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
 
 // A DescribeKey answer without key metadata (not something KMS does) is an unreadable key, not a
-// nil dereference: a key-not-found finding, acknowledged.
+// nil dereference: a key-unreadable finding (the key may well exist), acknowledged.
 func TestMalformedKMSAnswerIsAFindingNotAPanic(t *testing.T) {
 	needsLocalAWS(t)
 	f := newFixture(t, "", scenario.Target)
@@ -113,7 +113,7 @@ func TestMalformedKMSAnswerIsAFindingNotAPanic(t *testing.T) {
 	t.Cleanup(srv.Close)
 	rm, _ := newRemediatorOn(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}}, srv.URL, 2)
 	resp := invokeSQS(t, context.Background(), rm, sqsRecords(t, []string{"m-1"}, [][]byte{shareEvent(t, f.image, scenario.Target)}))
-	if len(resp.BatchItemFailures) != 0 || len(resp.Records) != 1 || resp.Records[0].Error != "" || !hasCode(resp.Records[0], report.KeyNotFound) {
-		t.Fatalf("want a key-not-found finding, acknowledged: %+v %+v", resp.BatchItemFailures, resp.Records)
+	if len(resp.BatchItemFailures) != 0 || len(resp.Records) != 1 || resp.Records[0].Error != "" || !hasCode(resp.Records[0], report.KeyUnreadable) {
+		t.Fatalf("want a key-unreadable finding, acknowledged: %+v %+v", resp.BatchItemFailures, resp.Records)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/metrics"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/store"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
 )
 
@@ -41,6 +42,7 @@ type Remediator struct {
 	alerts      *alertMemory
 	now         func() time.Time
 	metrics     metricSink
+	store       *store.Store // nil: no estate store
 }
 
 // Option adjusts a Remediator.
@@ -89,12 +91,25 @@ type item struct {
 	untrusted map[string]bool
 	keys      []*key // the keys this record's image depends on
 	targets   []string
+	parent    *item      // the record that spawned this one (estate.go)
+	estate    estateNote // what it checked, for the estate store
 
 	err        error         // why the record ended in an error; nil when it did not
 	isUnusable bool          // unusable input: acknowledged, never retried
 	missing    []missingPart // optional parts that could not be done
 	told       bool          // the alert of this invocation tells about the record (settle decides)
 	last       bool          // this is the record's last delivery: nothing redelivers it
+}
+
+// newItem is a record on its way: its report starts from what its trigger says.
+func newItem(msgID string, t trigger.Trigger) *item {
+	it := &item{msgID: msgID, trig: t, untrusted: map[string]bool{}}
+	it.rec = report.Record{EventID: t.EventID, Trigger: string(t.Kind), Account: t.Account,
+		Region: t.Region, ImageID: t.ImageID, IgnoredReason: t.IgnoredReason, Findings: []report.Finding{}}
+	if t.Principal != nil {
+		it.rec.PrincipalARN = t.Principal.ARN
+	}
+	return it
 }
 
 // run is the state of one invocation.
@@ -104,8 +119,11 @@ type run struct {
 	log   zerolog.Logger
 	items []*item
 
-	mu    sync.Mutex
-	needs map[string]*keyNeed // key ARN -> accounts to add
+	mu      sync.Mutex
+	needs   map[string]*keyNeed // key ARN -> accounts to add
+	spawned []*item             // records spawned in the current round (estate.go)
+	started time.Time
+	estate  *estateOutcome // what the estate store made of the findings
 }
 
 // keyNeed collects, across the batch, the accounts one key policy must gain.
@@ -118,15 +136,11 @@ type keyNeed struct {
 // Handle processes one decoded invocation.
 func (rm *Remediator) Handle(ctx context.Context, in trigger.Invocation) Outcome {
 	ctx, counter := awsapi.WithCounter(ctx)
-	r := &run{Remediator: rm, inv: newInventory(rm.clients), log: rm.log, needs: map[string]*keyNeed{}}
+	r := &run{Remediator: rm, inv: newInventory(rm.clients), log: rm.log, needs: map[string]*keyNeed{}, started: rm.now()}
 	partition := awsid.RegionPartition(rm.clients.Region())
 	for _, rec := range in.Records {
-		it := &item{msgID: rec.MessageID, receives: rec.ReceiveCount, trig: rec.Trigger, untrusted: map[string]bool{}}
-		it.rec = report.Record{EventID: rec.Trigger.EventID, Trigger: string(rec.Trigger.Kind), Account: rec.Trigger.Account,
-			Region: rec.Trigger.Region, ImageID: rec.Trigger.ImageID, IgnoredReason: rec.Trigger.IgnoredReason, Findings: []report.Finding{}}
-		if rec.Trigger.Principal != nil {
-			it.rec.PrincipalARN = rec.Trigger.Principal.ARN
-		}
+		it := newItem(rec.MessageID, rec.Trigger)
+		it.receives = rec.ReceiveCount
 		if rec.Err != nil {
 			it.rec.Trigger = "invalid"
 			it.unusable(rec.Err)
@@ -149,6 +163,8 @@ func (rm *Remediator) Handle(ctx context.Context, in trigger.Invocation) Outcome
 	for _, it := range r.items {
 		r.settle(it, r.lastDelivery(in.FromSQS, it))
 	}
+	// After settle: a failure is a finding the estate store keeps like any other.
+	r.stage("estate store", func() { r.recordEstate(ctx, actions) })
 
 	res := report.Result{Records: make([]report.Record, 0, len(r.items)), Actions: actions}
 	for _, it := range r.items {
@@ -163,8 +179,10 @@ func (rm *Remediator) Handle(ctx context.Context, in trigger.Invocation) Outcome
 		Bool("alert_published", res.Alert.Published).Bool("alert_owed", res.Alert.Owed).Msg("invocation done")
 
 	var failed []string
+	handedBack := map[string]bool{} // spawned records share their parent's message
 	for _, it := range r.items {
-		if it.retry && it.msgID != "" {
+		if it.retry && it.msgID != "" && !handedBack[it.msgID] {
+			handedBack[it.msgID] = true
 			failed = append(failed, it.msgID)
 		}
 	}
@@ -177,10 +195,16 @@ func (rm *Remediator) Handle(ctx context.Context, in trigger.Invocation) Outcome
 // diagnoseAll diagnoses every record; records run concurrently (bounded) so their AWS reads
 // overlap, and the inventory makes sure each image or key is read once.
 func (r *run) diagnoseAll(ctx context.Context) {
+	r.diagnoseItems(ctx, r.items)
+	r.diagnoseSpawned(ctx)
+}
+
+// diagnoseItems diagnoses items, a bounded number at a time.
+func (r *run) diagnoseItems(ctx context.Context, items []*item) {
 	const parallel = 8
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
-	for _, it := range r.items {
+	for _, it := range items {
 		if it.rec.Error != "" || it.trig.Kind == trigger.Ignored {
 			continue
 		}

@@ -23,10 +23,16 @@ func (r *run) trusted(ctx context.Context, account string) (bool, error) {
 	if r.cfg.Trusted(account) {
 		return true, nil
 	}
-	org := r.cfg.TrustedOrganizationID
-	if org == "" {
+	if r.cfg.TrustedOrganizationID == "" {
 		return false, nil
 	}
+	return r.memberOfTrustedOrg(ctx, account)
+}
+
+// memberOfTrustedOrg asks Organizations (once per invocation and account) whether account
+// belongs to TRUSTED_ORGANIZATION_ID.
+func (r *run) memberOfTrustedOrg(ctx context.Context, account string) (bool, error) {
+	org := r.cfg.TrustedOrganizationID
 	return load(r.inv, r.inv.membership, account, func() (bool, error) {
 		out, err := r.clients.Organizations().DescribeAccount(ctx, &organizations.DescribeAccountInput{AccountId: aws.String(account)})
 		if err != nil {

@@ -15,9 +15,12 @@ const (
 	KeyDisabled           Code = "key-disabled"
 	KeyPendingDeletion    Code = "key-pending-deletion"
 	KeyNotFound           Code = "key-not-found"
+	KeyUnreadable         Code = "key-unreadable"
+	KeyPolicyInvalid      Code = "key-policy-invalid"
 	UntrustedAccount      Code = "untrusted-account"
 	PublicImage           Code = "public-image"
 	ExplicitDeny          Code = "explicit-deny"
+	MemberStackMissing    Code = "member-stack-missing"
 )
 
 // Failure codes: a record that ended in an error carries one finding of one of these codes,

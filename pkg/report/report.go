@@ -41,6 +41,15 @@ type Record struct {
 	// the rest was checked and fixed without them, and a redelivery retries them. Omitted when
 	// nothing is missing.
 	Incomplete []string `json:"incomplete,omitempty"`
+	// Checked is, for a record that checked an image, what it checked: the accounts, and the keys
+	// of the image's encrypted snapshots. For the CLI's tables; not part of the result JSON.
+	Checked *Checked `json:"-"`
+}
+
+// Checked is what a record checked an image for.
+type Checked struct {
+	Accounts []string // the accounts that must be able to launch it
+	Keys     []string // the keys of its encrypted snapshots
 }
 
 // Optional parts of a check, as Record.Incomplete names them.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 )
 
 // ASGLaunchFailed: Auto Scaling could not launch an instance, for a reason that points at KMS.
@@ -71,7 +73,7 @@ func decodeASGLaunchFailed(ev Event, tr Trigger) (Trigger, error) {
 	if !kms {
 		return ignore(tr, "Auto Scaling launch failure whose status message does not point at KMS"), nil
 	}
-	if slr := AutoScalingSLRARN(regionPartition(tr.Region), tr.Account); slr != "" {
+	if slr := AutoScalingSLRARN(awsid.RegionPartition(tr.Region), tr.Account); slr != "" {
 		tr.Principal = &Principal{
 			ARN:       slr,
 			Account:   tr.Account,

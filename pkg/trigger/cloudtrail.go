@@ -18,9 +18,9 @@ type record struct {
 	errorMsg    string
 }
 
-// selfCaused are calls the remediator makes itself: reacting to them would loop.
+// selfCaused are calls the remediator makes itself: reacting to them would loop. (It makes
+// PutKeyPolicy too, but so do people and IaC: key-policy-changed tells its own sessions apart.)
 var selfCaused = map[string]bool{
-	"kms.amazonaws.com/PutKeyPolicy":        true,
 	"kms.amazonaws.com/CreateGrant":         true,
 	"iam.amazonaws.com/CreatePolicy":        true,
 	"iam.amazonaws.com/CreatePolicyVersion": true,

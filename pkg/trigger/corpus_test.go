@@ -41,7 +41,8 @@ var corpusWant = map[string][]want{
 		ig(runOK, "111122223333", "us-west-2"), ig(selfMade, "111122223333", "us-east-1"),
 		ig(notTrigger, "111122223333", "us-east-1"), ig(notTrigger, "111122223333", "us-east-1"),
 	},
-	"cloudtrail/awsdocs-kms-putkeypolicy.json":                                                       ig("PutKeyPolicy: "+selfMade, "111122223333", "us-west-2").list(),
+	"cloudtrail/awsdocs-kms-putkeypolicy.json": {{kind: KeyPolicyChanged, account: "111122223333", region: "us-west-2",
+		principal: "arn:aws:iam::111122223333:user/Alice"}},
 	"cloudtrail/awsdocs-kms-retiregrant.json":                                                        ig(notTrigger, "111122223333", "us-west-2").list(),
 	"cloudtrail/awsdocs-kms-revokegrant.json":                                                        ig(notTrigger, "111122223333", "us-west-2").list(),
 	"cloudtrail/awsdocs-kms-schedulekeydeletion.json":                                                ig(notTrigger, "111122223333", "us-east-1").list(),
@@ -79,9 +80,10 @@ var corpusWant = map[string][]want{
 	"cloudtrail/panther-modifysnapshotattribute-snapshot-made-public-snapshot-made-publicly-accessible.json":         ig("ModifySnapshotAttribute "+notTrigger, "123456789012", "us-west-2").list(),
 	"cloudtrail/panther-modifysnapshotattribute-snapshot-made-public-snapshot-mader-available-to-single-person.json": ig("ModifySnapshotAttribute "+notTrigger, "123456789012", "us-west-2").list(),
 	"cloudtrail/panther-modifysnapshotattribute-snapshot-made-public-snapshot-not-made-publicly-accessible.json":     ig("ModifySnapshotAttribute "+notTrigger, "123456789012", "us-west-2").list(),
-	"cloudtrail/panther-putkeypolicy-resource-made-public-kms-key-restricted-access-should-not-alert.json":           ig(selfMade, "123456789012", "us-west-2").list(),
+	"cloudtrail/panther-putkeypolicy-resource-made-public-kms-key-restricted-access-should-not-alert.json": {{kind: KeyPolicyChanged,
+		account: "123456789012", region: "us-west-2", principal: "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_ExampleRole_xxxxxxxxxxxxxxxx"}},
 	// Minimal record: no recipientAccountId and no accountId anywhere.
-	"cloudtrail/panther-putkeypolicy-resource-made-public-wildcard-principal-no-conditions-should-alert.json": ig(selfMade, "", "us-west-2").list(),
+	"cloudtrail/panther-putkeypolicy-resource-made-public-wildcard-principal-no-conditions-should-alert.json": ig("PutKeyPolicy names no key", "", "us-west-2").list(),
 	"cloudtrail/panther-runinstances-attacker-cloudtrail-log11.json":                                          ig(runOK, "493859302102", "us-east-1").list(),
 	"cloudtrail/panther-runinstances-ec2-launch-unusual-ec2-instances-failed-unusual-ec2.json": {{
 		kind: LaunchFailed, account: "900138736586", region: "ca-south-3r", image: "ami-aCBbfd13bdb1d1E4b",

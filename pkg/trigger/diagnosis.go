@@ -31,6 +31,17 @@ type Diagnosis interface {
 	// mixed instances policy or launch configuration says; "" when none names one.
 	GroupImage(ctx context.Context, account, region, group string) (string, error)
 
+	// OwnedImages calls each, page by page of EC2's listing, for every image account owns in
+	// region (its own and the copies made into it) with an encrypted EBS snapshot, and reads
+	// their snapshots in batches, so that checking them reads nothing of them again.
+	OwnedImages(ctx context.Context, account, region string, each func(imageID string)) error
+	// MemberStack says what of the member stack a sweep needs is deployed in account and region.
+	MemberStack(ctx context.Context, account, region string) (MemberStack, error)
+	// ImagesUsingKey lists the images the estate store knows use a key (none without a store).
+	ImagesUsingKey(ctx context.Context, keyARN string) ([]ImageRef, error)
+	// IsRemediator reports whether p is one of the remediator's own sessions.
+	IsRemediator(ctx context.Context, p *Principal) (bool, error)
+
 	// SetImage records the image the record is about, when the event did not name it.
 	SetImage(imageID string)
 	// SetPrincipal records who launched, when the event did not say.
@@ -39,6 +50,12 @@ type Diagnosis interface {
 	AddFinding(f report.Finding)
 	// Ignore ends the record: there is nothing to check, for this reason.
 	Ignore(reason string)
+	// Spawn adds a record for t, diagnosed (and fixed) in this invocation like any other, on
+	// behalf of this one: an error of t is this record's, and a retry retries this record.
+	Spawn(t Trigger)
+	// Sweeps says the record checks every image account owns in region: when it ends without an
+	// error, what it did not find there is resolved.
+	Sweeps(account, region string)
 	// Transient reports whether err may go away when the record is retried.
 	Transient(err error) bool
 }
@@ -51,6 +68,19 @@ type ImageCheck struct {
 	WithShares bool
 	// ViewerOwns refuses an image that Viewer does not own: the event claims Viewer changed it.
 	ViewerOwns bool
+}
+
+// MemberStack is what of the member stack (member-account.yaml) is deployed in an account and
+// region: the role the remediator assumes there (one per account, and none needed in the
+// remediator's own account), and the rules forwarding that region's events (none needed in the
+// remediator's own account and region, where the central stack's rules are).
+type MemberStack struct {
+	Role, Rules bool
+}
+
+// ImageRef names an image: its owner, its region, its ID.
+type ImageRef struct {
+	Owner, Region, ImageID string
 }
 
 // Instance is what the diagnosis reads of an instance.

@@ -20,6 +20,12 @@ type fakeDiagnosis struct {
 	launcher   *Principal
 	groupImage string
 	transient  bool // what Transient answers
+	owned      []string
+	ownedErr   error
+	stack      MemberStack
+	stackErr   error
+	usingKey   []ImageRef
+	remediator bool // what IsRemediator answers
 
 	calls     []string // every request, in order
 	checks    []ImageCheck
@@ -27,6 +33,8 @@ type fakeDiagnosis struct {
 	ignored   string
 	image     string
 	principal *Principal
+	spawned   []Trigger
+	sweeps    string
 }
 
 func (f *fakeDiagnosis) ask(format string, args ...any) {
@@ -69,11 +77,36 @@ func (f *fakeDiagnosis) GroupImage(_ context.Context, account, region, group str
 	return f.groupImage, nil
 }
 
-func (f *fakeDiagnosis) SetImage(imageID string)     { f.image = imageID }
-func (f *fakeDiagnosis) SetPrincipal(p *Principal)   { f.principal = p }
-func (f *fakeDiagnosis) AddFinding(x report.Finding) { f.findings = append(f.findings, x) }
-func (f *fakeDiagnosis) Ignore(reason string)        { f.ignored = reason }
-func (f *fakeDiagnosis) Transient(error) bool        { return f.transient }
+func (f *fakeDiagnosis) OwnedImages(_ context.Context, account, region string, each func(string)) error {
+	f.ask("OwnedImages %s %s", account, region)
+	for _, id := range f.owned {
+		each(id)
+	}
+	return f.ownedErr
+}
+
+func (f *fakeDiagnosis) MemberStack(_ context.Context, account, region string) (MemberStack, error) {
+	f.ask("MemberStack %s %s", account, region)
+	return f.stack, f.stackErr
+}
+
+func (f *fakeDiagnosis) ImagesUsingKey(_ context.Context, keyARN string) ([]ImageRef, error) {
+	f.ask("ImagesUsingKey %s", keyARN)
+	return f.usingKey, nil
+}
+
+func (f *fakeDiagnosis) IsRemediator(_ context.Context, p *Principal) (bool, error) {
+	f.ask("IsRemediator %s", p.ARN)
+	return f.remediator, nil
+}
+
+func (f *fakeDiagnosis) Spawn(t Trigger)               { f.spawned = append(f.spawned, t) }
+func (f *fakeDiagnosis) Sweeps(account, region string) { f.sweeps = account + "/" + region }
+func (f *fakeDiagnosis) SetImage(imageID string)       { f.image = imageID }
+func (f *fakeDiagnosis) SetPrincipal(p *Principal)     { f.principal = p }
+func (f *fakeDiagnosis) AddFinding(x report.Finding)   { f.findings = append(f.findings, x) }
+func (f *fakeDiagnosis) Ignore(reason string)          { f.ignored = reason }
+func (f *fakeDiagnosis) Transient(error) bool          { return f.transient }
 
 // diagnoseCase runs one kind's Diagnose on a trigger against a fake and checks what it asked.
 type diagnoseCase struct {
@@ -86,6 +119,8 @@ type diagnoseCase struct {
 	image     string        // SetImage
 	principal *Principal    // SetPrincipal
 	findings  []report.Code // finding codes, in order
+	spawned   []Trigger     // the records spawned, in order
+	sweeps    string        // "account/region" the record says it sweeps
 }
 
 func runDiagnoseCases(t *testing.T, kind Kind, tests map[string]diagnoseCase) {
@@ -119,6 +154,12 @@ func runDiagnoseCases(t *testing.T, kind Kind, tests map[string]diagnoseCase) {
 			}
 			if !reflect.DeepEqual(codes, tc.findings) {
 				t.Errorf("findings %q, want %q", codes, tc.findings)
+			}
+			if !reflect.DeepEqual(f.spawned, tc.spawned) {
+				t.Errorf("spawned:\n %+v\nwant\n %+v", f.spawned, tc.spawned)
+			}
+			if f.sweeps != tc.sweeps {
+				t.Errorf("sweeps %q, want %q", f.sweeps, tc.sweeps)
 			}
 		})
 	}

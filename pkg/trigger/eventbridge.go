@@ -3,8 +3,6 @@ package trigger
 import (
 	"errors"
 	"fmt"
-
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 )
 
 // The EventBridge detail-types that carry CloudTrail records, and EC2's source. Each kind
@@ -88,6 +86,3 @@ func ignore(tr Trigger, reason string) Trigger {
 	tr.IgnoredReason = reason
 	return tr
 }
-
-// regionPartition returns the partition of a region name.
-func regionPartition(region string) string { return awsid.RegionPartition(region) }

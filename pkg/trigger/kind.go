@@ -21,6 +21,10 @@ type Descriptor struct {
 	// Rule is the logical ID of the EventBridge rule that routes the kind's events, in
 	// template.yaml and (forwarding them from member accounts) member-account.yaml.
 	Rule string
+	// Queue is, for a kind whose messages the stack sends itself (no rule routes them, and no
+	// event on a bus can reach them), the logical ID of the queue they are sent to, in
+	// template.yaml. A kind decoded from events has a Rule or a Queue, not both.
+	Queue string
 	// Synthetic kinds are built by the CLI, never decoded from an event.
 	Synthetic bool
 
@@ -116,6 +120,8 @@ func (g *registry) add(d *Descriptor) error {
 		return fail("a synthetic kind decodes no event")
 	case !d.Synthetic && (len(d.EventBridge) == 0 && len(d.APICalls) == 0 || d.Decode == nil):
 		return fail("decodes from no event")
+	case d.Rule != "" && d.Queue != "":
+		return fail("routed by rule %s and sent to queue %s: one or the other", d.Rule, d.Queue)
 	}
 	// Check every match before changing anything; matches within d must not collide either.
 	routes := map[ebKey]*ebRoute{}

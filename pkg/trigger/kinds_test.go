@@ -28,7 +28,7 @@ func TestEveryKindIsComplete(t *testing.T) {
 				t.Errorf("Lookup(%q) = %v, %v", d.Kind, got, ok)
 			}
 			if d.Synthetic {
-				if d.Sample != "" || d.Rule != "" || d.Decode != nil || len(d.EventBridge)+len(d.APICalls) != 0 {
+				if d.Sample != "" || d.Rule != "" || d.Queue != "" || d.Decode != nil || len(d.EventBridge)+len(d.APICalls) != 0 {
 					t.Errorf("a synthetic kind has no sample, rule, decoder or events: %+v", d)
 				}
 				return
@@ -44,8 +44,8 @@ func TestEveryKindIsComplete(t *testing.T) {
 					t.Errorf("MinCalls %q: %d: want Service:Operation and a positive count", op, n)
 				}
 			}
-			if d.Rule == "" {
-				t.Error("no Rule: nothing routes its events")
+			if (d.Rule == "") == (d.Queue == "") {
+				t.Errorf("Rule %q, Queue %q: want one, the rule that routes its events or the queue its messages are sent to", d.Rule, d.Queue)
 			}
 			if !strings.HasPrefix(d.Sample, "events/") || filepath.Ext(d.Sample) != ".json" {
 				t.Fatalf("Sample %q: want events/<name>.json", d.Sample)

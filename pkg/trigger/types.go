@@ -46,7 +46,7 @@ type Trigger struct {
 	ImageID       string // the image to diagnose (for copies: the new image)
 	SourceImageID string // copies: the source image
 	SourceRegion  string // copies
-	KMSKeyID      string // copies: requestParameters.kmsKeyId as given (ID, ARN or alias)
+	KMSKeyID      string // copies: requestParameters.kmsKeyId as given (ID, ARN or alias); key-policy-changed: the key's ARN
 	InstanceID    string // instance-terminated; launch-failed when known
 	ASGName       string
 	ErrorCode     string
