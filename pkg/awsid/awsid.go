@@ -31,4 +31,3 @@ func ParseARN(s string) (ARN, bool) {
 	}
 	return ARN{parts[1], parts[2], parts[3], parts[4], parts[5]}, true
 }
-
