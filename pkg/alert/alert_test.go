@@ -258,6 +258,9 @@ var goldenAlerts = map[string]struct {
 	"needs-human-iam-after-launch":  {func() report.Result { return withPolicyDiff(iamRoleResult()) }, "fix", 0},
 	"record-error":                  {errorResult, "fix", 0},
 	"mixed-batch":                   {mixedResult, "fix", 0},
+	"failed-assume-role":            {assumeRoleFailedResult, "fix", 30},
+	"failed-lookup-after-fix":       {func() report.Result { return withPolicyDiff(lookupMissingResult()) }, "fix", 40},
+	"failed-unusable-input":         {unusableResult, "fix", 30},
 }
 
 // goldenContext is the configuration the golden alerts are composed with: one account trusted.
