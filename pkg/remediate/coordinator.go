@@ -6,8 +6,8 @@ import "sync"
 // policy and per usage policy, so that concurrent invocations write each one in turn, and what
 // this process last wrote, so that a write never starts from a copy that another invocation made
 // stale in between. The Lambda main makes one per execution environment; a Remediator built
-// without one gets its own. Across environments the function's reserved concurrency of 1
-// serialises writes, and the read-back after every write catches any other writer.
+// without one gets its own. Across environments nothing is shared: the fresh read before every
+// key-policy write and the two read-backs after it catch the other writers (crosswrite.go).
 type Coordinator struct {
 	keyLocks    lockSet // key ARN
 	policyLocks lockSet // account + "/" + usage policy name
