@@ -42,7 +42,8 @@ to standard error). FILE (or standard input, with - or nothing) is an EventBridg
 batch of them, a bare CloudTrail record or a CloudTrail log file.
 
 ` + credentialsHelp + `
-exit codes: 0 handled, 1 processing failed, 2 unusable input or usage
+exit codes: 0 handled, 1 processing failed or the alert it owed was not published, 2 unusable
+input or usage
 `
 
 const checkHelp = `usage: amikms check --image AMI --region REGION --account ACCOUNT [--principal ARN] [--profile NAME]
@@ -181,7 +182,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	return printResult(stdout, stderr, out.Result)
 }
 
-// printResult writes the result JSON; exit 1 when any record or action failed.
+// printResult writes the result JSON; exit 1 when any record or action failed, or when the
+// alert it owed could not be published.
 func printResult(stdout, stderr io.Writer, out any) int {
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
@@ -196,10 +198,15 @@ func printResult(stdout, stderr io.Writer, out any) int {
 	case remediate.SQSResponse:
 		res = v.Result
 	}
-	if failed(res) {
-		return 1
+	code := 0
+	if res.Alert.Owed {
+		fmt.Fprintln(stderr, "amikms: the alert could not be published (it is owed):", res.Alert.Error)
+		code = 1
 	}
-	return 0
+	if failed(res) {
+		code = 1
+	}
+	return code
 }
 
 // failed: a record or an action of res failed.

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/remediate"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 )
 
 // invoke's exit codes: 0 handled, 2 unusable input. An ignored event makes no AWS call, so no
@@ -171,6 +174,111 @@ func TestCheckUsesRegionForTheSDK(t *testing.T) {
 	for _, auth := range scopes {
 		if !strings.Contains(auth, "/eu-west-2/") {
 			t.Errorf("a request was signed for another region: %s", auth)
+		}
+	}
+}
+
+// invoke says when the alert it owed could not be published, and the result JSON says the
+// alert is owed. An unusable record makes no AWS call but the alert's: STS (the central account,
+// once) and SNS are all this endpoint answers. (The record's error alone exits 1 too: see
+// TestPrintResultExitCodes for the owed alert alone.)
+func TestInvokeSaysTheAlertIsOwed(t *testing.T) {
+	for name, tc := range map[string]struct {
+		publish int // HTTP status SNS answers Publish with
+		owed    bool
+	}{
+		"published":     {http.StatusOK, false},
+		"not permitted": {http.StatusForbidden, true},
+		"sns down":      {http.StatusInternalServerError, true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var mu sync.Mutex
+			var actions []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_ = r.ParseForm()
+				mu.Lock()
+				actions = append(actions, r.Form.Get("Action"))
+				mu.Unlock()
+				w.Header().Set("Content-Type", "text/xml")
+				switch r.Form.Get("Action") {
+				case "GetCallerIdentity":
+					_, _ = w.Write([]byte(`<GetCallerIdentityResponse><GetCallerIdentityResult><Account>111122223333</Account>` +
+						`<Arn>arn:aws:iam::111122223333:user/op</Arn><UserId>AIDAEXAMPLE</UserId></GetCallerIdentityResult></GetCallerIdentityResponse>`))
+				case "Publish":
+					if tc.publish == http.StatusOK {
+						_, _ = w.Write([]byte(`<PublishResponse><PublishResult><MessageId>m-1</MessageId></PublishResult></PublishResponse>`))
+						return
+					}
+					code := map[int]string{http.StatusForbidden: "AuthorizationError", http.StatusInternalServerError: "InternalError"}[tc.publish]
+					w.WriteHeader(tc.publish)
+					_, _ = w.Write([]byte(`<ErrorResponse><Error><Type>Sender</Type><Code>` + code + `</Code><Message>no</Message></Error></ErrorResponse>`))
+				default:
+					http.Error(w, "unexpected call", http.StatusBadRequest)
+				}
+			}))
+			defer srv.Close()
+			t.Setenv("AWS_REGION", "us-east-1")
+			t.Setenv("AWS_ACCESS_KEY_ID", "AKIAAMIKMSCENTRAL001")
+			t.Setenv("AWS_SECRET_ACCESS_KEY", "unused")
+			t.Setenv("AWS_ENDPOINT_URL", srv.URL)
+			t.Setenv("AWS_MAX_ATTEMPTS", "1")
+			t.Setenv("MODE", "alert")
+			t.Setenv("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:111122223333:ami-kms-remediator-alerts")
+			event := strings.Replace(mustRead(t, "../../events/launch-failed.json"), `"recipientAccountId": "444455556666"`, `"recipientAccountId": " 444455556666"`, 1)
+			if !strings.Contains(event, `" 444455556666"`) {
+				t.Fatal("the sample has no recipientAccountId to spoil")
+			}
+			var out, errw bytes.Buffer
+			if code := dispatch([]string{"invoke", "-"}, strings.NewReader(event), &out, &errw); code != 1 {
+				t.Fatalf("exit %d, want 1 (the record is unusable)\nstderr: %s", code, errw.String())
+			}
+			var res struct {
+				Records []struct{ Error string }
+				Alert   struct {
+					Published, Owed bool
+					Error           string
+				}
+			}
+			if err := json.Unmarshal(out.Bytes(), &res); err != nil || len(res.Records) != 1 || res.Records[0].Error == "" {
+				t.Fatalf("result %s (%v)", out.String(), err)
+			}
+			if res.Alert.Published == res.Alert.Owed || res.Alert.Owed != tc.owed || (res.Alert.Error != "") != tc.owed {
+				t.Errorf("alert %+v, want owed %v", res.Alert, tc.owed)
+			}
+			if strings.Contains(errw.String(), "the alert could not be published") != tc.owed {
+				t.Errorf("stderr says the alert is owed: %v, want %v: %s", !tc.owed, tc.owed, errw.String())
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, a := range actions {
+				if a != "GetCallerIdentity" && a != "Publish" {
+					t.Errorf("an unusable record made the call %q", a)
+				}
+			}
+		})
+	}
+}
+
+// Exit 1 when the alert owed could not be published, even when every record and action is fine.
+func TestPrintResultExitCodes(t *testing.T) {
+	fine := report.Result{Records: []report.Record{{EventID: "e"}}, Actions: []report.Action{{Status: report.StatusApplied}}}
+	owed := fine
+	owed.Alert = report.Alert{Owed: true, Error: "publish alert: throttled"}
+	failedRecord := fine
+	failedRecord.Records = []report.Record{{EventID: "e", Error: "boom"}}
+	for name, tc := range map[string]struct {
+		out  any
+		want int
+	}{
+		"fine":                {fine, 0},
+		"alert owed":          {owed, 1},
+		"alert owed, SQS":     {remediate.SQSResponse{Result: owed, BatchItemFailures: []remediate.BatchItemFailure{}}, 1},
+		"record failed":       {failedRecord, 1},
+		"published, from SQS": {remediate.SQSResponse{Result: fine}, 0},
+	} {
+		var out, errw bytes.Buffer
+		if got := printResult(&out, &errw, tc.out); got != tc.want {
+			t.Errorf("%s: exit %d, want %d (%s)", name, got, tc.want, errw.String())
 		}
 	}
 }

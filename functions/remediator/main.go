@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
@@ -37,8 +38,10 @@ func run() error {
 	clients := awsapi.NewClients(awsCfg, cfg.MemberRoleName, "")
 	// One coordinator per execution environment: its write locks and memory of what was written
 	// serve every invocation this environment runs. The estate store keeps writes to one key to
-	// one environment at a time, and the estate's findings.
-	opts := []remediate.Option{remediate.WithCoordinator(remediate.NewCoordinator())}
+	// one environment at a time, and the estate's findings. The invocation's metrics go where
+	// Lambda sends the logs: CloudWatch Logs extracts them.
+	opts := []remediate.Option{remediate.WithCoordinator(remediate.NewCoordinator()),
+		remediate.WithMetrics(os.Stdout, lambdacontext.FunctionName)}
 	if cfg.EstateTable != "" {
 		opts = append(opts, remediate.WithStore(store.New(clients.DynamoDB(), cfg.EstateTable)))
 	}

@@ -11,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/emf"
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/localaws"
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/rie"
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/metrics"
 )
 
 // rieVersion is the pinned Lambda Runtime Interface Emulator (same as the Makefile's).
@@ -153,6 +155,27 @@ func TestBootstrapUnderRIE(t *testing.T) {
 			t.Errorf("body %s", body)
 		}
 	})
+	// Every invocation wrote its metrics to standard output, as CloudWatch Logs reads them: one
+	// totals line each, under the function's name, the unusable payload counted.
+	ms, _, err := emf.Lines([]byte(em.Logs()))
+	if err != nil {
+		t.Fatalf("an EMF line CloudWatch would refuse: %v", err)
+	}
+	totals, unusable := 0, 0.0
+	for _, m := range ms {
+		if m.Name == metrics.MetricRecords {
+			totals++
+			if m.Namespace != metrics.DefaultNamespace || m.Dimensions[metrics.DimFunction] == "" {
+				t.Errorf("totals line %+v: namespace or function", m)
+			}
+		}
+		if m.Name == metrics.MetricUnusableRecords {
+			unusable += m.Value
+		}
+	}
+	if totals != len(tests)+1 || unusable != 1 {
+		t.Errorf("%d totals lines for %d invocations, %v unusable records (want 1):\n%s", totals, len(tests)+1, unusable, em.Logs())
+	}
 	// One environment, many invocations: one line with the effective configuration, at start.
 	if n := strings.Count(em.Logs(), `"message":"cold start: effective configuration"`); n != 1 {
 		t.Errorf("%d cold-start configuration lines, want 1:\n%s", n, em.Logs())

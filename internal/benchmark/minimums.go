@@ -20,7 +20,7 @@ var callReasons = map[string]string{
 	"EC2:DescribeLaunchTemplateVersions":     "1 per Auto Scaling launch: the image behind the group's launch template",
 	"Auto Scaling:DescribeAutoScalingGroups": "1 per Auto Scaling launch failure: the group's launch template",
 	"KMS:DescribeKey":                        "1 per key: its ARN, manager (AWS managed keys cannot be edited) and state",
-	"KMS:GetKeyPolicy":                       "1 per key, plus 1 per write to read it back and verify",
+	"KMS:GetKeyPolicy":                       "1 per key, plus 3 per write: the policy as it is just before the write, the read-back that verifies it, and a second read-back a second later that catches a writer in another environment (pkg/remediate/crosswrite.go)",
 	"KMS:PutKeyPolicy":                       "1 per key whose policy changes (fix mode), however many records and accounts need it",
 	"KMS:ListGrants":                         "1 per key an Auto Scaling service-linked role launches with: a grant may give it access the key policy does not",
 	"KMS:ListResourceTags":                   "1 per key whose policy a plan changes: its opt-in to the write scope and the tags of infrastructure as code (in alert mode too, so the plan says what fix mode would do)",
@@ -67,7 +67,7 @@ func minimums() map[string]map[string]int {
 			"IAM:CreatePolicy": 1, "IAM:AttachRolePolicy": 1, "IAM:GetPolicyVersion": 1, "IAM:ListAttachedRolePolicies": 1}),
 		"instance-terminated (fix)": merge(memberImageReads(), launchReads, owned(1), map[string]int{"EC2:DescribeInstances": 1, "CloudTrail:LookupEvents": 1}, write, publish),
 		// 100 share records over 10 images/keys and 20 accounts: per image and per key, never per record.
-		BatchScenario: merge(shareReads(10), owned(10), map[string]int{"KMS:GetKeyPolicy": 10, "KMS:PutKeyPolicy": 10}),
+		BatchScenario: merge(shareReads(10), owned(10), map[string]int{"KMS:GetKeyPolicy": 30, "KMS:PutKeyPolicy": 10}),
 	}
 	for _, d := range trigger.Kinds() {
 		if d.Sample != "" {
@@ -92,7 +92,7 @@ var (
 	// launchReads: the launching account's default EBS key, the destination of a shared
 	// snapshot's volume when the launch names no key.
 	launchReads = map[string]int{"EC2:GetEbsDefaultKmsKeyId": 1}
-	write       = map[string]int{"KMS:PutKeyPolicy": 1, "KMS:GetKeyPolicy": 1}
+	write       = map[string]int{"KMS:PutKeyPolicy": 1, "KMS:GetKeyPolicy": 3}
 )
 
 // owned: a key whose policy a plan changes is asked whether the write is the remediator's to make

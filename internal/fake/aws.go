@@ -263,7 +263,7 @@ func (a *AWS) scope(account, region string) (string, string, error) {
 		return a.central, region, nil
 	}
 	if err := a.call("STS:AssumeRole", account, region, nil); err != nil {
-		return "", "", fmt.Errorf("assume role in %s: %w", account, err)
+		return "", "", &awsapi.AssumeRoleError{Account: account, Err: err}
 	}
 	return account, region, nil
 }

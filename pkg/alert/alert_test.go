@@ -260,6 +260,9 @@ var goldenAlerts = map[string]struct {
 	"needs-human-key-not-opted-in":   {notOptedInResult, "fix", 0},
 	"needs-human-key-managed-by-iac": {iacResult, "fix", 0},
 	"mixed-batch":                    {mixedResult, "fix", 0},
+	"failed-assume-role":             {assumeRoleFailedResult, "fix", 30},
+	"failed-lookup-after-fix":        {func() report.Result { return withPolicyDiff(lookupMissingResult()) }, "fix", 40},
+	"failed-unusable-input":          {unusableResult, "fix", 30},
 }
 
 // goldenContext is the configuration the golden alerts are composed with: one account trusted.

@@ -22,6 +22,9 @@ type Meaning struct {
 	// FixedBy is the type of the action that fixes a finding of this code (report.ActionKeyPolicy,
 	// or report.ActionKMSGrant), or "" when no action ever does.
 	FixedBy string
+	// Failure: a finding of this code says that a check did not finish (its message has what was
+	// being checked and the error), not that something about a key is missing.
+	Failure bool
 	// remedy renders what a person must do about the open findings of this code.
 	remedy *remedy
 }
@@ -33,8 +36,25 @@ type remedy struct {
 	render func(a *analysis, d detail, open []item) []todo
 }
 
-// codeTable has one row per finding code, in the order their remedies appear in the alert.
+// codeTable has one row per finding code, in the order their remedies appear in the alert. The
+// failure codes come first: when a check did not finish, that is what blocks everything else.
 var codeTable = []Meaning{
+	{Code: report.AssumeRoleDenied, Severity: SeverityHigh, Priority: -8, Failure: true, remedy: assumeRoleRemedy,
+		Summary: "sts:AssumeRole into the member role (MEMBER_ROLE_NAME) of the account failed: the role is missing (member-account.yaml not deployed there) or its trust policy does not name the remediator's role; STS answers AccessDenied for both"},
+	{Code: report.UnusableInput, Severity: SeverityHigh, Priority: -7, Failure: true, remedy: unusableRemedy,
+		Summary: "the event is malformed, or a field fails validation (an account that is not 12 ASCII digits, a Region not of AWS's form or of another partition): nothing was called, and it is acknowledged, never retried"},
+	{Code: report.ImageNotFound, Severity: SeverityHigh, Priority: -6, Failure: true, remedy: imageNotFoundRemedy,
+		Summary: "the image is gone (deregistered) or not visible to the account: there is no key to check"},
+	{Code: report.SnapshotUnreadable, Severity: SeverityHigh, Priority: -5, Failure: true, remedy: snapshotRemedy,
+		Summary: "the image's snapshots cannot be described as their owner (ec2:DescribeSnapshots), so its keys are not known"},
+	{Code: report.AccessDenied, Severity: SeverityHigh, Priority: -4, Failure: true, remedy: accessDeniedRemedy,
+		Summary: "the remediator's role (central, or the member role) was denied a read the check needs: the message names the call"},
+	{Code: report.AWSUnavailable, Severity: SeverityHigh, Priority: -3, Failure: true, remedy: unavailableRemedy,
+		Summary: "AWS failed transiently (throttling, 5xx) on every delivery up to the last one before the dead-letter queue: redrive once it answers again"},
+	{Code: report.RecordFailed, Severity: SeverityHigh, Priority: -2, Failure: true, remedy: recordFailedRemedy,
+		Summary: "the check did not finish for another reason (an internal error, the invocation's deadline, a refusal): the message and the logs say which"},
+	{Code: report.LookupUnavailable, Severity: SeverityHigh, Priority: -1, Failure: true, remedy: lookupRemedy,
+		Summary: "an optional lookup (who launched the instance, in CloudTrail; the principal's identity policies, in IAM) was denied or stayed unavailable through the last delivery: the key side was checked and fixed without it, the identity side was not"},
 	{Code: report.KeyNotFound, Severity: SeverityHigh, Priority: 1, remedy: keyNotFoundRemedy,
 		Summary: "the key does not exist in the account and region its ARN names"},
 	{Code: report.KeyUnreadable, Severity: SeverityHigh, Priority: 2, remedy: keyUnreadableRemedy,

@@ -233,6 +233,41 @@ func errorResult() report.Result {
 	}
 }
 
+// assumeRoleFailedResult: the same failed record as the remediator reports it now, with the
+// finding of its failure's code.
+func assumeRoleFailedResult() report.Result {
+	res := errorResult()
+	rec := &res.Records[0]
+	rec.Findings = []report.Finding{{Code: report.AssumeRoleDenied, Account: target,
+		PrincipalARN: "arn:aws:iam::444455556666:role/ami-kms-remediator-member",
+		Message:      "checking launch-failed image " + imageID + " for account " + target + " in us-east-1 did not finish: " + rec.Error}}
+	return res
+}
+
+// lookupMissingResult: a terminated instance whose key policy was fixed while CloudTrail stayed
+// throttled through the last delivery: who launched it is not known.
+func lookupMissingResult() report.Result {
+	res := fixedResult()
+	rec := &res.Records[0]
+	rec.Trigger, rec.Account, rec.EventID = "instance-terminated", target, "2b4d6f8a-0c2e-4b4d-8f6a-0c2e4b6d8f1a"
+	rec.Incomplete = []string{report.PartLauncher}
+	rec.Findings = append(rec.Findings, report.Finding{Code: report.LookupUnavailable, Account: target,
+		Message: "looking up who launched i-0abcd1234ef567890 (CloudTrail LookupEvents in 444455556666/us-east-1) stayed unavailable through the last delivery: " +
+			"the key side was checked without it; no identity policy was checked: look up who launched i-0abcd1234ef567890: operation error CloudTrail: LookupEvents, " +
+			"exceeded maximum number of attempts, 5, api error ThrottlingException: Rate exceeded"})
+	return res
+}
+
+// unusableResult: an event whose recipientAccountId is not 12 ASCII digits.
+func unusableResult() report.Result {
+	return report.Result{Records: []report.Record{{
+		EventID: "7f1b3d5e-9a2c-4e6f-8b0d-1c3e5a7b9d24", Trigger: "launch-failed", Account: " 444455556666", Region: "us-east-1",
+		Findings: []report.Finding{{Code: report.UnusableInput, Message: "the event cannot be used, so nothing was called; it is acknowledged and never retried: " +
+			"account \" 444455556666\" (the event's recipientAccountId or account) is not 12 ASCII digits"}},
+		Error: "unusable input: account \" 444455556666\" (the event's recipientAccountId or account) is not 12 ASCII digits",
+	}}, Actions: []report.Action{}}
+}
+
 // mixedResult: one batch of four records: a key policy fixed, a share to an untrusted account,
 // an image on aws/ebs whose launch failed, and a record that failed.
 func mixedResult() report.Result {

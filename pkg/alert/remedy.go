@@ -718,7 +718,7 @@ func (a *analysis) otherTodos() []todo {
 	}
 	for i := range a.res.Records {
 		r := &a.res.Records[i]
-		if r.Error == "" {
+		if r.Error == "" || HasFailure(*r) {
 			continue
 		}
 		var w todoWriter

@@ -131,9 +131,10 @@ func (c *Clients) configFor(ctx context.Context, account, region string) (aws.Co
 		if c.stsCl == nil {
 			c.stsCl = sts.NewFromConfig(c.base)
 		}
-		p = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(c.stsCl, roleARN, func(o *stscreds.AssumeRoleOptions) {
-			o.RoleSessionName = SessionName
-		}))
+		p = aws.NewCredentialsCache(assumeRole{account: account, roleARN: roleARN,
+			inner: stscreds.NewAssumeRoleProvider(c.stsCl, roleARN, func(o *stscreds.AssumeRoleOptions) {
+				o.RoleSessionName = SessionName
+			})})
 		c.creds[account] = p
 	}
 	cfg.Credentials = p

@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -9,129 +8,22 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/internal/emf"
 )
 
-// emfUnits are the units the specification allows (CloudWatch's StandardUnit values).
-var emfUnits = map[string]bool{
-	"Seconds": true, "Microseconds": true, "Milliseconds": true, "Bytes": true, "Kilobytes": true, "Megabytes": true,
-	"Gigabytes": true, "Terabytes": true, "Bits": true, "Kilobits": true, "Megabits": true, "Gigabits": true, "Terabits": true,
-	"Percent": true, "Count": true, "Bytes/Second": true, "Kilobytes/Second": true, "Megabytes/Second": true,
-	"Gigabytes/Second": true, "Terabytes/Second": true, "Bits/Second": true, "Kilobits/Second": true, "Megabits/Second": true,
-	"Gigabits/Second": true, "Terabits/Second": true, "Count/Second": true, "None": true,
-}
-
 // metric is one value CloudWatch would extract from a line.
-type metric struct {
-	Namespace  string
-	Dimensions map[string]string
-	Name, Unit string
-	Value      float64
-	Timestamp  int64
-}
+type metric = emf.Metric
 
-// parseEMF reads one log line the way CloudWatch Logs does, following the specification
-// (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html),
-// and returns the metrics it defines, one per metric and dimension set. Anything the
+// parseEMF reads one log line the way CloudWatch Logs does (internal/emf); anything the
 // specification forbids fails the test.
 func parseEMF(t *testing.T, line []byte) []metric {
 	t.Helper()
-	if bytes.ContainsAny(line, "\n\r") {
-		t.Fatalf("a log line must be one line: %q", line)
+	ms, err := emf.Parse(line)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var root map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber()
-	if err := dec.Decode(&root); err != nil {
-		t.Fatalf("not a JSON object: %v: %s", err, line)
-	}
-	if dec.More() {
-		t.Fatalf("data after the JSON object: %s", line)
-	}
-	strict := func(raw json.RawMessage, v any, what string) {
-		d := json.NewDecoder(bytes.NewReader(raw))
-		d.DisallowUnknownFields() // "objects defined by this specification MUST NOT contain any additional members"
-		d.UseNumber()
-		if err := d.Decode(v); err != nil {
-			t.Fatalf("%s: %v: %s", what, err, raw)
-		}
-	}
-	var meta struct {
-		Timestamp         *json.Number      `json:"Timestamp"`
-		CloudWatchMetrics []json.RawMessage `json:"CloudWatchMetrics"`
-	}
-	rawMeta, ok := root["_aws"]
-	if !ok {
-		t.Fatalf("no _aws member: %s", line)
-	}
-	strict(rawMeta, &meta, "_aws")
-	if meta.Timestamp == nil {
-		t.Fatalf("_aws.Timestamp is required: %s", line)
-	}
-	ts, err := meta.Timestamp.Int64()
-	if err != nil || ts < 0 {
-		t.Fatalf("_aws.Timestamp %v is not milliseconds since the epoch", meta.Timestamp)
-	}
-	if len(meta.CloudWatchMetrics) == 0 {
-		t.Fatalf("_aws.CloudWatchMetrics is empty: %s", line)
-	}
-	var out []metric
-	for _, rawDir := range meta.CloudWatchMetrics {
-		var dir struct {
-			Namespace  *string    `json:"Namespace"`
-			Dimensions [][]string `json:"Dimensions"`
-			Metrics    []struct {
-				Name              *string `json:"Name"`
-				Unit              *string `json:"Unit"`
-				StorageResolution *int    `json:"StorageResolution"`
-			} `json:"Metrics"`
-		}
-		strict(rawDir, &dir, "MetricDirective")
-		if dir.Namespace == nil || *dir.Namespace == "" {
-			t.Fatalf("Namespace is required: %s", rawDir)
-		}
-		if dir.Dimensions == nil {
-			t.Fatalf("Dimensions is required: %s", rawDir)
-		}
-		if len(dir.Metrics) == 0 || len(dir.Metrics) > 100 {
-			t.Fatalf("%d MetricDefinitions, want 1 to 100", len(dir.Metrics))
-		}
-		for _, set := range dir.Dimensions {
-			if len(set) > 30 {
-				t.Fatalf("a DimensionSet has %d dimensions, at most 30", len(set))
-			}
-			dims := map[string]string{}
-			for _, name := range set {
-				var v string
-				raw, ok := root[name]
-				if !ok || json.Unmarshal(raw, &v) != nil {
-					t.Fatalf("dimension %q is not a string member of the root: %s", name, line)
-				}
-				dims[name] = v
-			}
-			for _, m := range dir.Metrics {
-				if m.Name == nil || *m.Name == "" {
-					t.Fatalf("MetricDefinition.Name is required: %s", rawDir)
-				}
-				if m.Unit != nil && !emfUnits[*m.Unit] {
-					t.Fatalf("unit %q is not a CloudWatch unit", *m.Unit)
-				}
-				if m.StorageResolution != nil && *m.StorageResolution != 1 && *m.StorageResolution != 60 {
-					t.Fatalf("StorageResolution %d, want 1 or 60", *m.StorageResolution)
-				}
-				var v float64
-				raw, ok := root[*m.Name]
-				if !ok || json.Unmarshal(raw, &v) != nil {
-					t.Fatalf("metric %q is not a number member of the root: %s", *m.Name, line)
-				}
-				unit := ""
-				if m.Unit != nil {
-					unit = *m.Unit
-				}
-				out = append(out, metric{Namespace: *dir.Namespace, Dimensions: dims, Name: *m.Name, Unit: unit, Value: v, Timestamp: ts})
-			}
-		}
-	}
-	return out
+	return ms
 }
 
 var at = time.Date(2026, 12, 1, 10, 30, 0, 123_000_000, time.UTC)

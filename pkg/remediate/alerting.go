@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -17,15 +18,21 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 )
 
-// publishAlert sends one SNS message per invocation when there is anything to tell. A message
-// whose content (findings and actions, without event IDs) was already sent by this environment
-// within the memory window is not sent again, so redelivered events do not multiply alerts.
+// publishAlert sends one SNS message per invocation when there is anything to tell: what the
+// invocation concluded (owedView). A message whose content (findings and actions, without event
+// IDs) was already sent by this environment within the memory window is not sent again, so
+// redelivered events do not multiply alerts. An alert that could not be published is owed: the
+// result says so (Alert.Owed), and a transient failure hands the records it was about back.
 //
-// A panic while composing or publishing is logged and the alert dropped: the records it was
+// A panic while composing or publishing is logged and the alert is owed: the records it was
 // about are already handled, and a crashed batch would redo them.
 func (r *run) publishAlert(ctx context.Context, res *report.Result) {
+	owe := func(err error) {
+		res.Alert.Owed, res.Alert.Error = true, clip(err.Error(), 1000)
+	}
 	defer func() {
 		if p := recover(); p != nil {
+			owe(fmt.Errorf("%w while composing or publishing the alert: %v", errInternal, p))
 			r.log.Error().Interface("panic", p).Bytes("stack", debug.Stack()).Msg("alert panicked: not sent")
 		}
 	}()
@@ -33,7 +40,10 @@ func (r *run) publishAlert(ctx context.Context, res *report.Result) {
 		return
 	}
 	r.payOwedAlerts(ctx)
-	told := r.toldByEstate(withoutResolvedElsewhere(*res))
+	// What this invocation concluded (owedView drops the records a redelivery tells), less what
+	// another writer or the estate store's alert-on-change leaves out. owedView comes last: the
+	// others read the records in the order of r.items.
+	told := r.owedView(r.toldByEstate(withoutResolvedElsewhere(*res)))
 	requestID := ""
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		requestID = lc.AwsRequestID
@@ -55,32 +65,60 @@ func (r *run) publishAlert(ctx context.Context, res *report.Result) {
 	}
 	a, _ := awsid.ParseARN(r.cfg.AlertTopicARN)
 	cl, err := r.clients.SNS(ctx, a.Region)
-	if err != nil {
-		r.log.Error().Err(err).Msg("alert client")
-		return
-	}
-	id, err := alert.Publish(ctx, cl, r.cfg.AlertTopicARN, msg)
-	if err != nil {
-		r.log.Error().Err(err).Str("topic", r.cfg.AlertTopicARN).Msg("publish alert")
-		r.alerts.forget(fp)
-		if r.oweAlert(ctx, fp, msg) {
-			r.toldAlerts(ctx, true, false) // the owed message tells them
+	if err == nil {
+		var id string
+		if id, err = alert.Publish(ctx, cl, r.cfg.AlertTopicARN, msg); err == nil {
+			res.Alert = report.Alert{Published: true, MessageID: id}
+			r.log.Info().Str("message_id", id).Str("subject", msg.Subject).Msg("alert published")
+			r.toldAlerts(ctx, true, false)
+			return
 		}
-		// The alert is what an operator acts on (in alert mode, all there is): when publishing
-		// failed transiently, hand back the records it was about, so a redelivery finds and tells
-		// it again. (A fix already applied is not repeated, and then not told either.)
-		if awsapi.Transient(err) {
-			for _, it := range r.items {
-				if len(it.rec.Findings) > 0 {
-					it.retry = true
-				}
+	}
+	r.log.Error().Err(err).Str("topic", r.cfg.AlertTopicARN).Str("subject", msg.Subject).Msg("alert not published: owed")
+	r.alerts.forget(fp)
+	owe(err)
+	if r.oweAlert(ctx, fp, msg) {
+		r.toldAlerts(ctx, true, false) // the owed message tells them
+	}
+	// The alert is what an operator acts on (in alert mode, all there is): when publishing
+	// failed transiently, hand back the records it was about, so a redelivery finds and tells
+	// it again. (A fix already applied is not repeated, and then not told either: with the
+	// estate store the next invocation publishes the owed message.)
+	if awsapi.Transient(err) {
+		for _, it := range r.items {
+			if it.told && (len(it.rec.Findings) > 0 || it.rec.Error != "") {
+				it.retry = true
 			}
 		}
-		return
 	}
-	res.Alert = report.Alert{Published: true, MessageID: id}
-	r.log.Info().Str("message_id", id).Str("subject", msg.Subject).Msg("alert published")
-	r.toldAlerts(ctx, true, false)
+}
+
+// owedView is the part of res this invocation's alert tells: every record but those handed
+// back for another attempt before their last delivery (that attempt tells; settle decides), and
+// every action but a failed one that is retried when no record handed back is on its last
+// delivery (the retry tells how it ends). A record's error is told by its failure's finding:
+// when the estate store left that finding out (already told), the error is not told either.
+func (r *run) owedView(res report.Result) report.Result {
+	out := res
+	out.Records = make([]report.Record, 0, len(res.Records))
+	lastChance := false
+	for i, it := range r.items {
+		if it.told && i < len(res.Records) {
+			rec := res.Records[i]
+			if rec.Error != "" && it.err != nil && !alert.HasFailure(rec) {
+				rec.Error = ""
+			}
+			out.Records = append(out.Records, rec)
+		}
+		lastChance = lastChance || (it.retry && it.last)
+	}
+	out.Actions = make([]report.Action, 0, len(res.Actions))
+	for _, a := range res.Actions {
+		if !a.Retry() || lastChance {
+			out.Actions = append(out.Actions, a)
+		}
+	}
+	return out
 }
 
 // publishResolved tells the findings the estate store resolved, in a message of their own.

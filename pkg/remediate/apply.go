@@ -162,7 +162,13 @@ func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, ta
 	wrote := false
 	defer func() { release(wrote) }()
 	current := k.Policy
-	if last, ok := r.coord.keyPolicy(k.ARN); stale || ok && !bytes.Equal(last, current) {
+	if r.store == nil {
+		// No lease: another environment may have written the key since diagnosis read it. Start
+		// from the policy as it is now (crosswrite.go).
+		if current, err = r.freshKeyPolicy(ctx, cl, k); err != nil {
+			return err
+		}
+	} else if last, ok := r.coord.keyPolicy(k.ARN); stale || ok && !bytes.Equal(last, current) {
 		// Another invocation in this process wrote this key since we read it: start from the
 		// stored policy, never from our stale copy.
 		if current, err = getKeyPolicy(ctx, cl, k.ARN); err != nil {
@@ -171,6 +177,16 @@ func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, ta
 	}
 	var done []keypolicy.Change // what this delivery's writes changed
 	for attempt := 1; attempt <= maxWriteAttempts; attempt++ {
+		if attempt > 1 && r.store == nil {
+			// Our change was lost, and no lease keeps other environments out: after a pause,
+			// re-plan from the policy as it is then (crosswrite.go).
+			if err := r.replanPause(ctx, attempt); err != nil {
+				return err
+			}
+			if current, err = r.freshKeyPolicy(ctx, cl, k); err != nil {
+				return err
+			}
+		}
 		if attempt > 1 || !bytes.Equal(current, k.Policy) {
 			if edit, err = keypolicy.EnsureForKey(current, target, w); err != nil {
 				return refuse(err)
@@ -200,21 +216,20 @@ func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, ta
 		wrote = true
 		done = append(done, edit.Changes...)
 		r.coord.setKeyPolicy(k.ARN, edit.Document)
-		fresh, err := getKeyPolicy(ctx, cl, k.ARN)
+		fresh, unverified, err := r.readBack(ctx, cl, k, target, w)
 		if err != nil {
-			return fmt.Errorf("verify key policy %s: %w", k.ARN, err)
+			return err
 		}
-		err = verifyKeyPolicy(fresh, k, target, w)
 		switch {
-		case err == nil:
+		case unverified == nil:
 			r.coord.setKeyPolicy(k.ARN, fresh)
 			act.Status, act.Reason = report.StatusApplied, describeChanges(edit.Changes)+"; verified by reading it back"
 			return nil
 		case bytes.Equal(fresh, edit.Document):
 			// Nobody else wrote: the policy written does not do what it was written for.
-			return fmt.Errorf("key policy %s was written but %w", k.ARN, err)
+			return fmt.Errorf("key policy %s was written but %w", k.ARN, unverified)
 		}
-		r.log.Warn().Str("key", k.ARN).Int("attempt", attempt).Err(err).Msg("key policy changed under us: re-planning")
+		r.log.Warn().Str("key", k.ARN).Int("attempt", attempt).Err(unverified).Msg("key policy changed under us: re-planning")
 		current = fresh
 	}
 	return fmt.Errorf("key policy %s: %w", k.ARN, errConcurrentWriter)

@@ -3,10 +3,11 @@ package remediate
 import "sync"
 
 // Coordinator is what the remediators of one process share about their writes: a lock per key
-// policy, so that concurrent invocations write each one in turn, and what this process last
-// wrote, so that a write never starts from a copy that another invocation made stale in between.
-// The Lambda main makes one per execution environment; a Remediator built without one gets its
-// own. Across environments the read-back after every write catches any other writer.
+// policy, so that concurrent invocations write each one in turn, and what
+// this process last wrote, so that a write never starts from a copy that another invocation made
+// stale in between. The Lambda main makes one per execution environment; a Remediator built
+// without one gets its own. Across environments nothing is shared: the fresh read before every
+// key-policy write and the two read-backs after it catch the other writers (crosswrite.go).
 type Coordinator struct {
 	keyLocks lockSet // key ARN
 

@@ -239,8 +239,7 @@ func (r *run) checkKeyForAccount(ctx context.Context, it *item, k *key, imageOwn
 	}
 	trusted, err := r.trusted(ctx, target)
 	if err != nil {
-		it.rec.Error = err.Error()
-		it.retry = awsapi.Transient(err)
+		it.fail(err)
 		return
 	}
 	fixable := trusted

@@ -122,7 +122,8 @@ func TestDiagnoseFindsAndPlans(t *testing.T) {
 				u.cloud.AddRole(scenario.Target, "app-deployer")
 				return launchEvent(t, u.image([]string{u.key("")}), "app-deployer")
 			},
-			err: true,
+			codes: "image-not-found", // a record that ends in an error carries its failure's finding
+			err:   true,
 		},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -37,7 +37,7 @@ func (r *run) recordEstate(ctx context.Context, actions []report.Action) {
 	launch.Started, other.Started = r.started, r.started
 	uses := map[string][]store.ImageRef{}
 	for _, it := range r.items {
-		if it.rec.Trigger == "invalid" || it.trig.Kind == trigger.Ignored || it.rec.IgnoredReason != "" {
+		if it.rec.Trigger == "invalid" || it.isUnusable || it.trig.Kind == trigger.Ignored || it.rec.IgnoredReason != "" {
 			continue
 		}
 		rep := &other

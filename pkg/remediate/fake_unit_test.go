@@ -62,7 +62,8 @@ func unitRemediator(t *testing.T, cloud *fake.AWS, s unitSetup) *Remediator {
 	if s.config != nil {
 		s.config(&cfg)
 	}
-	return New(cfg, cloud, newRemediatorLog(t), s.opts...)
+	// No settle pause unless a test asks for one: tests count the calls of a write.
+	return New(cfg, cloud, newRemediatorLog(t), append([]Option{WithKeySettle(0)}, s.opts...)...)
 }
 
 // key creates a customer managed key in Owner with policy (the console's default when ""),

@@ -144,7 +144,7 @@ func (r *run) applyGrant(ctx context.Context, n *grantNeed, keyAct report.Action
 		return act
 	}
 	if !allowed {
-		return ended(act, refuse(fmt.Errorf("the key policy of %s does not let account %s create the grant (its key-policy action: %s)", k.ARN, n.account, orDash(keyAct.Status))))
+		return ended(act, refuse(fmt.Errorf("the key policy of %s does not let account %s create the grant (its key-policy action: %s)", k.ARN, n.account, orNone(keyAct.Status))))
 	}
 	if r.deadlineNear(ctx) {
 		return ended(act, errDeadline)
@@ -197,7 +197,7 @@ func (r *run) grantListed(ctx context.Context, k *key, grantID, grantee string) 
 	return false, nil
 }
 
-func orDash(s string) string {
+func orNone(s string) string {
 	if s == "" {
 		return "none"
 	}

@@ -167,7 +167,7 @@ func newRemediatorOn(t *testing.T, s setup, endpoint string, attempts int, opts 
 		cfg.AlertTopicARN = sink.TopicARN
 	}
 	base := scenario.Config(endpoint, "", attempts)
-	return New(cfg, awsapi.NewClients(base, cfg.MemberRoleName, ""), newRemediatorLog(t), opts...), sink
+	return New(cfg, awsapi.NewClients(base, cfg.MemberRoleName, ""), newRemediatorLog(t), append([]Option{WithKeySettle(0)}, opts...)...), sink
 }
 
 // newRemediatorLog logs to the test's output with -v, and nowhere otherwise.

@@ -172,13 +172,14 @@ func (c *iamRun) gatherFailed(it *item, p *trigger.Principal, err error, log zer
 	case errors.Is(err, identity.ErrPrincipalNotFound):
 		it.addNote(fmt.Sprintf("%s does not exist in account %s (any more): its identity policies were not checked", shortPrincipal(p.ARN), p.Account))
 	case awsapi.Transient(err):
-		it.retry = true
+		it.missingPart(report.PartIdentity, err)
 		it.addNote(fmt.Sprintf("identity policies of %s could not be read (transient, handed back for retry): %s", shortPrincipal(p.ARN), clip(err.Error(), 300)))
 	default:
+		it.missingPart(report.PartIdentity, err)
 		it.addNote(fmt.Sprintf("identity policies of %s could not be read (is %s deployed in %s with the IAM read permissions?): %s",
 			shortPrincipal(p.ARN), c.cfg.MemberRoleName, p.Account, clip(err.Error(), 300)))
 	}
-	log.Warn().Err(err).Bool("retry", it.retry).Msg("identity policies not read")
+	log.Warn().Err(err).Bool("retry", it.retry || awsapi.Transient(err)).Msg("identity policies not read")
 }
 
 // obstacle is what keeps the remediator from fixing a principal's identity side for one key: a

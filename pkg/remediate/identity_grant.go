@@ -3,6 +3,7 @@ package remediate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -10,7 +11,6 @@ import (
 	cttypes "github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
 	"github.com/rs/zerolog"
 
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/evaluate"
@@ -39,12 +39,14 @@ import (
 //     member role may create grants only on keys tagged ami-kms-remediator=managed, under the same
 //     scope as key-policy writes.
 
-// whyNoGrant returns the obstacle to a grant for p on k (kind fixableNow when there is none).
+// whyNoGrant returns the obstacle to a grant for p on k (kind fixableNow when there is none). What
+// could not be read is a missing part of the record (report.PartIdentityGrant): settle decides
+// whether a redelivery tries again.
 func (c *iamRun) whyNoGrant(ctx context.Context, it *item, p *trigger.Principal, k *key) obstacle {
 	central, err := c.clients.CentralAccount(ctx)
 	switch {
 	case err != nil:
-		it.retry = it.retry || awsapi.Transient(err)
+		it.missingPart(report.PartIdentityGrant, fmt.Errorf("tell the central account: %w", err))
 		return obstacle{centralPrincipal, "the central account could not be told: " + clip(err.Error(), 200)}
 	case p.Account == k.Account:
 		return obstacle{sameAccountKey, "the key is in the principal's own account, where no grant is made: give it an identity policy, or name it in the key policy (by hand)"}
@@ -54,16 +56,16 @@ func (c *iamRun) whyNoGrant(ctx context.Context, it *item, p *trigger.Principal,
 	own, err := c.ownershipOf(ctx, k)
 	switch {
 	case err != nil:
-		it.retry = true
-		return obstacle{keyNotOptedIn, "whether the key has opted in to the write scope could not be read (handed back for retry): " + clip(err.Error(), 200)}
+		it.missingPart(report.PartIdentityGrant, err)
+		return obstacle{keyNotOptedIn, "whether the key has opted in to the write scope could not be read: " + clip(err.Error(), 200)}
 	case c.cfg.TaggedKeysOnly() && own.tagsErr != nil:
 		return obstacle{keyNotOptedIn, "whether the key has opted in to the write scope is not known: " + clip(own.tagsErr.Error(), 200)}
 	case c.cfg.TaggedKeysOnly() && !own.optedIn:
 		return obstacle{keyNotOptedIn, fmt.Sprintf("the key has not opted in to the remediator's write scope, which governs its grants too: tag it %s=%s (aws kms tag-resource --key-id %s --tags TagKey=%s,TagValue=%s --region %s)",
 			config.OptInTagKey, config.OptInTagValue, k.ARN, config.OptInTagKey, config.OptInTagValue, k.Region)}
 	}
-	if ok, why := c.launchConfirmed(ctx, it, p); !ok {
-		return obstacle{launchUnconfirmed, why}
+	if err := c.launchConfirmed(ctx, it, p); err != nil {
+		return obstacle{launchUnconfirmed, clip(err.Error(), 300)}
 	}
 	return obstacle{}
 }
@@ -92,43 +94,38 @@ func (c *iamRun) planIdentityGrant(ctx context.Context, it *item, set *identity.
 	log.Info().Str("decision", "grant").Str("grantee", grantee).Msg("the identity side gets a grant")
 }
 
-// launchConfirmed reports whether p's launch is confirmed by the account's own CloudTrail, and if
-// not, why. A record CloudTrail does not show yet is looked for again on a later delivery (in fix
-// mode): it is searchable only minutes after the call.
-func (c *iamRun) launchConfirmed(ctx context.Context, it *item, p *trigger.Principal) (bool, string) {
+// launchConfirmed returns nil when p's launch is confirmed by the account's own CloudTrail, and
+// otherwise why not. A lookup that failed, or a record CloudTrail does not show yet (it is
+// searchable only minutes after the call), is a missing part: a redelivery looks again.
+func (c *iamRun) launchConfirmed(ctx context.Context, it *item, p *trigger.Principal) error {
 	if it.trailLauncher != "" {
 		if awsid.SamePrincipal(it.trailLauncher, p.ARN) {
-			return true, ""
+			return nil
 		}
-		return false, "the account's CloudTrail shows another principal launching"
+		return errors.New("the account's CloudTrail shows another principal launching")
 	}
 	if it.trig.EventName != "RunInstances" || it.trig.CloudTrailEventID == "" {
-		return false, "who launches was named, not read from the account's CloudTrail RunInstances record: no grant is made on a name alone"
+		return errors.New("who launches was named, not read from the account's CloudTrail RunInstances record: no grant is made on a name alone")
 	}
 	if it.launchLookup == nil {
 		it.launchLookup = &launchLookup{}
-		it.launchLookup.found, it.launchLookup.err = c.lookUpLaunch(ctx, it, p)
-	}
-	switch l := it.launchLookup; {
-	case l.err != nil && awsapi.Transient(l.err):
-		it.retry = true
-		return false, "the launch could not be looked up in CloudTrail (handed back for retry): " + clip(l.err.Error(), 200)
-	case l.err != nil:
-		return false, "the launch could not be looked up in CloudTrail: " + clip(l.err.Error(), 200)
-	case !l.found:
-		if c.cfg.Mode == config.ModeFix {
-			it.retry = true
-			return false, "the account's CloudTrail does not show this RunInstances record by " + shortPrincipal(p.ARN) + " (yet: records are searchable minutes after the call; handed back to look again)"
+		found, err := c.lookUpLaunch(ctx, it, p)
+		switch {
+		case err != nil:
+			it.launchLookup.err = err
+		case !found:
+			it.launchLookup.err = fmt.Errorf("%w: record %s by %s", errNotInTrailYet, clip(it.trig.CloudTrailEventID, 64), shortPrincipal(p.ARN))
 		}
-		return false, "the account's CloudTrail does not show this RunInstances record by " + shortPrincipal(p.ARN) + " (yet: records are searchable minutes after the call)"
+		if it.launchLookup.err != nil {
+			it.missingPart(report.PartIdentityGrant, it.launchLookup.err)
+		}
 	}
-	return true, ""
+	return it.launchLookup.err
 }
 
-// launchLookup is what CloudTrail said of a record's RunInstances.
+// launchLookup is what CloudTrail said of a record's RunInstances: nil when it shows the launch.
 type launchLookup struct {
-	found bool
-	err   error
+	err error
 }
 
 // lookUpLaunch finds the trigger's RunInstances record by its eventID in the account and region

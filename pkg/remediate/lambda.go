@@ -23,7 +23,8 @@ type BatchItemFailure struct {
 	ItemIdentifier string `json:"itemIdentifier"`
 }
 
-// UnusableInputError means the payload can never be processed (not JSON, wrong shape).
+// UnusableInputError means the payload, or one record of it, can never be processed (not JSON,
+// wrong shape, a field that fails validation): acknowledged and reported, never retried.
 type UnusableInputError struct{ Err error }
 
 func (e *UnusableInputError) Error() string { return "unusable input: " + e.Err.Error() }
@@ -32,20 +33,24 @@ func (e *UnusableInputError) Unwrap() error { return e.Err }
 // Invoke is the Lambda handler: raw event in, result (or SQS batch response) out.
 func (rm *Remediator) Invoke(ctx context.Context, raw json.RawMessage) (any, error) {
 	log := rm.log
+	requestID := ""
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		// The function ARN is not used to learn the central account: under the runtime
 		// emulator and `sam local invoke` it names a placeholder account. Clients asks STS
 		// once per environment instead.
-		log = log.With().Str("request_id", lc.AwsRequestID).Logger()
-	}
-	in, err := trigger.Decode(raw)
-	if err != nil {
-		log.Error().Err(err).Msg("unusable input: nothing was called")
-		return nil, &UnusableInputError{Err: fmt.Errorf("decode: %w", err)}
+		requestID = lc.AwsRequestID
+		log = log.With().Str("request_id", requestID).Logger()
 	}
 	scoped := *rm
 	scoped.log = log
+	in, err := trigger.Decode(raw)
+	if err != nil {
+		log.Error().Err(err).Msg("unusable input: nothing was called")
+		scoped.emitMetrics(unusablePayload(), requestID)
+		return nil, &UnusableInputError{Err: fmt.Errorf("decode: %w", err)}
+	}
 	out := scoped.Handle(ctx, in)
+	scoped.emitMetrics(out.Counts, requestID)
 	if !in.FromSQS {
 		return out.Result, nil
 	}

@@ -27,6 +27,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childEventEnv) != "" {
+		os.Exit(runChild()) // a separate writer process of TestSeparateProcessesOnOneKey
+	}
 	flag.Parse()
 	os.Exit(runTests(m))
 }

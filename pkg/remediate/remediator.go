@@ -14,7 +14,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/metrics"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/store"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
@@ -31,8 +33,10 @@ type Remediator struct {
 	log         zerolog.Logger
 	coord       *Coordinator
 	writeMargin time.Duration
+	keySettle   time.Duration
 	alerts      *alertMemory
 	now         func() time.Time
+	metrics     metricSink
 	store       *store.Store // nil: no estate store
 }
 
@@ -49,7 +53,7 @@ func WithCoordinator(c *Coordinator) Option { return func(r *Remediator) { r.coo
 // New builds a Remediator that acts with clients (an *awsapi.Clients in the Lambda).
 func New(cfg config.Config, clients awsapi.Factory, log zerolog.Logger, opts ...Option) *Remediator {
 	r := &Remediator{cfg: cfg, clients: clients, log: log, writeMargin: DefaultWriteMargin,
-		alerts: newAlertMemory(time.Hour), now: time.Now}
+		keySettle: DefaultKeySettle, alerts: newAlertMemory(time.Hour), now: time.Now}
 	for _, o := range opts {
 		o(r)
 	}
@@ -65,11 +69,14 @@ type Outcome struct {
 	// Failed lists the SQS message IDs to hand back for retry (transient failures only; records
 	// that can never succeed are acknowledged and reported instead).
 	Failed []string
+	// Counts are the invocation's metrics (the Lambda handler writes them as EMF lines).
+	Counts metrics.Counts
 }
 
 // item is one record on its way through the invocation.
 type item struct {
 	msgID     string
+	receives  int // SQS ApproximateReceiveCount, 0 when unknown
 	trig      trigger.Trigger
 	rec       report.Record
 	retry     bool // hand back for retry
@@ -88,6 +95,12 @@ type item struct {
 	tag    findingTag
 	parent *item      // the record that spawned this one (estate.go)
 	estate estateNote // what it checked, for the estate store
+
+	err        error         // why the record ended in an error; nil when it did not
+	isUnusable bool          // unusable input: acknowledged, never retried
+	missing    []missingPart // optional parts that could not be done
+	told       bool          // the alert of this invocation tells about the record (settle decides)
+	last       bool          // this is the record's last delivery: nothing redelivers it
 }
 
 // findingTag is the part a key plays in what is being checked, and the launch template it comes
@@ -141,15 +154,21 @@ type keyNeed struct {
 func (rm *Remediator) Handle(ctx context.Context, in trigger.Invocation) Outcome {
 	ctx, counter := awsapi.WithCounter(ctx)
 	r := &run{Remediator: rm, inv: newInventory(rm.clients), log: rm.log, needs: map[string]*keyNeed{}, grantNeeds: map[string]*grantNeed{}, started: rm.now()}
+	partition := awsid.RegionPartition(rm.clients.Region())
 	for _, rec := range in.Records {
 		it := newItem(rec.MessageID, rec.Trigger)
+		it.receives = rec.ReceiveCount
 		if rec.Err != nil {
 			it.rec.Trigger = "invalid"
-			it.rec.Error = rec.Err.Error()
+			it.unusable(rec.Err)
 			if it.rec.EventID == "" {
 				it.rec.EventID = rec.MessageID
 			}
 			r.log.Warn().Str("message_id", clip(rec.MessageID, 256)).Err(rec.Err).Msg("malformed record acknowledged")
+		} else if err := validateTrigger(rec.Trigger, partition); err != nil {
+			it.unusable(err)
+			r.log.Warn().Str("message_id", clip(rec.MessageID, 256)).Str("event_id", clip(it.rec.EventID, 256)).Err(err).
+				Msg("unusable record acknowledged: nothing was called")
 		}
 		r.items = append(r.items, it)
 	}
@@ -160,6 +179,10 @@ func (rm *Remediator) Handle(ctx context.Context, in trigger.Invocation) Outcome
 	r.stage("identity policies", func() { r.checkIdentities(ctx) })
 	r.stage("key policies", func() { actions = append(actions, r.applyKeyPolicies(ctx)...) })
 	r.stage("grants", func() { actions = append(actions, r.applyGrants(ctx, actions)...) })
+	for _, it := range r.items {
+		r.settle(it, r.lastDelivery(in.FromSQS, it))
+	}
+	// After settle: a failure is a finding the estate store keeps like any other.
 	r.stage("estate store", func() { r.recordEstate(ctx, actions) })
 
 	res := report.Result{Records: make([]report.Record, 0, len(r.items)), Actions: actions}
@@ -172,7 +195,7 @@ func (rm *Remediator) Handle(ctx context.Context, in trigger.Invocation) Outcome
 	r.publishAlert(ctx, &res)
 	res.Stats = counter.Snapshot()
 	r.log.Info().Interface("stats", res.Stats).Int("records", len(res.Records)).Int("actions", len(res.Actions)).
-		Bool("alert_published", res.Alert.Published).Msg("invocation done")
+		Bool("alert_published", res.Alert.Published).Bool("alert_owed", res.Alert.Owed).Msg("invocation done")
 
 	var failed []string
 	handedBack := map[string]bool{} // spawned records share their parent's message
@@ -183,7 +206,9 @@ func (rm *Remediator) Handle(ctx context.Context, in trigger.Invocation) Outcome
 		}
 	}
 	sort.Strings(failed)
-	return Outcome{Result: res, Failed: failed}
+	out := Outcome{Result: res, Failed: failed}
+	out.Counts = r.counts(out, in.FromSQS)
+	return out
 }
 
 // diagnoseAll diagnoses every record; records run concurrently (bounded) so their AWS reads
@@ -217,14 +242,12 @@ func (r *run) diagnoseItems(ctx context.Context, items []*item) {
 func (r *run) diagnoseSafely(ctx context.Context, it *item) {
 	defer func() {
 		if p := recover(); p != nil {
-			it.rec.Error = fmt.Sprintf("internal error: %v", p)
-			it.retry = true
+			it.fail(fmt.Errorf("%w: %v", errInternal, p))
 			r.log.Error().Str("event_id", clip(it.rec.EventID, 256)).Interface("panic", p).Bytes("stack", debug.Stack()).Msg("record panicked")
 		}
 	}()
 	if err := r.diagnose(ctx, it); err != nil {
-		it.rec.Error = err.Error()
-		it.retry = awsapi.Transient(err)
+		it.fail(err)
 		r.log.Warn().Str("event_id", clip(it.rec.EventID, 256)).Str("image", clip(it.rec.ImageID, 256)).Bool("retry", it.retry).Err(err).Msg("record failed")
 	}
 }
@@ -237,8 +260,7 @@ func (r *run) stage(name string, f func()) {
 			r.log.Error().Str("stage", name).Interface("panic", p).Bytes("stack", debug.Stack()).Msg("stage panicked")
 			for _, it := range r.items {
 				if it.rec.Error == "" && it.trig.Kind != trigger.Ignored && it.rec.IgnoredReason == "" {
-					it.rec.Error = fmt.Sprintf("internal error in %s: %v", name, p)
-					it.retry = true
+					it.fail(fmt.Errorf("%w in %s: %v", errInternal, name, p))
 				}
 			}
 		}

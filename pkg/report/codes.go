@@ -32,3 +32,17 @@ const (
 	MemberStackMissing Code = "member-stack-missing"
 	KeyManagedByIaC    Code = "key-managed-by-iac"
 )
+
+// Failure codes: a record that ended in an error carries one finding of one of these codes,
+// saying what could not be checked and why (its message has the error). They are findings like
+// the others, so whatever keeps findings over time sees a failure begin and end.
+const (
+	AssumeRoleDenied   Code = "assume-role-denied"
+	ImageNotFound      Code = "image-not-found"
+	SnapshotUnreadable Code = "snapshot-unreadable"
+	LookupUnavailable  Code = "lookup-unavailable"
+	AccessDenied       Code = "access-denied"
+	AWSUnavailable     Code = "aws-unavailable"
+	UnusableInput      Code = "unusable-input"
+	RecordFailed       Code = "record-failed"
+)

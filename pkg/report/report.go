@@ -41,6 +41,10 @@ type Record struct {
 	// Notes are facts worth telling that are not findings (e.g. "copy still pending"). Not part
 	// of the fixed format, so omitted when empty.
 	Notes []string `json:"notes,omitempty"`
+	// Incomplete names the optional parts of the check that could not be done (PartLauncher):
+	// the rest was checked and fixed without them, and a redelivery retries them. Omitted when
+	// nothing is missing.
+	Incomplete []string `json:"incomplete,omitempty"`
 	// Checked is, for a record that checked an image, what it checked: the accounts, and the keys
 	// of the image's encrypted snapshots. For the CLI's tables; not part of the result JSON.
 	Checked *Checked `json:"-"`
@@ -51,6 +55,18 @@ type Checked struct {
 	Accounts []string // the accounts that must be able to launch it
 	Keys     []string // the keys of its encrypted snapshots
 }
+
+// Optional parts of a check, as Record.Incomplete names them.
+const (
+	// PartLauncher: who launched the instance (CloudTrail LookupEvents), and so the identity
+	// policies of that principal.
+	PartLauncher = "launcher"
+	// PartIdentity: the identity policies of the principal (IAM, in its account).
+	PartIdentity = "identity-policies"
+	// PartIdentityGrant: what a grant for the launching principal waits for (its launch in its
+	// account's CloudTrail, the key's opt-in to the write scope).
+	PartIdentityGrant = "identity-grant"
+)
 
 // Finding is one problem found for a key and an account (or principal).
 type Finding struct {
@@ -194,4 +210,8 @@ func (a Action) Retry() bool { return a.Status == StatusFailed && a.Cause.Retry(
 type Alert struct {
 	Published bool   `json:"published"`
 	MessageID string `json:"message_id"`
+	// Owed: there was something to tell and it could not be published (Error says why). The
+	// records it was about are handed back when the failure was transient.
+	Owed  bool   `json:"owed,omitempty"`
+	Error string `json:"error,omitempty"`
 }

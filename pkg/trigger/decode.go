@@ -119,7 +119,7 @@ func decodeSQSMessage(raw json.RawMessage, i int) Record {
 		return Record{Err: fmt.Errorf("decode SQS message %s: %w", path, err)}
 	}
 	id, idErr := msg.str("messageId")
-	rec := Record{MessageID: id}
+	rec := Record{MessageID: id, ReceiveCount: receiveCount(msg)}
 	fail := func(err error) Record {
 		label := id
 		if label == "" {
@@ -154,6 +154,31 @@ func decodeSQSMessage(raw json.RawMessage, i int) Record {
 	}
 	rec.Trigger = tr
 	return rec
+}
+
+// receiveCount reads attributes.ApproximateReceiveCount of an SQS message: a decimal string
+// (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html shows the event;
+// https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ReceiveMessage.html
+// defines the attribute: the number of times a message has been received without being
+// deleted). Anything else is unknown (0): the count only decides whether a failure is told now
+// or on a later delivery, never whether the record is processed.
+func receiveCount(msg object) int {
+	attrs, ok, err := msg.obj("attributes")
+	if err != nil || !ok {
+		return 0
+	}
+	v, err := attrs.text("ApproximateReceiveCount")
+	if err != nil || v == "" || len(v) > 9 {
+		return 0
+	}
+	n := 0
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0
+		}
+		n = n*10 + int(v[i]-'0')
+	}
+	return n
 }
 
 // decodeRecordList decodes a JSON array of CloudTrail records (a list, or the Records of a log

@@ -395,3 +395,46 @@ func TestASGLaunchUnsuccessful(t *testing.T) {
 		})
 	}
 }
+
+// The receive count is read from the SQS message's attributes, as Lambda delivers it (a decimal
+// string); anything else is unknown (0), never an error, and a malformed message keeps its count.
+func TestDecodeSQSReceiveCount(t *testing.T) {
+	body, _ := json.Marshal(ebCloudTrail(shareDetail))
+	for name, tc := range map[string]struct {
+		attrs string
+		want  int
+	}{
+		"first delivery":     {`{"ApproximateReceiveCount":"1","SentTimestamp":"1764338591000"}`, 1},
+		"fifth delivery":     {`{"ApproximateReceiveCount":"5"}`, 5},
+		"a number":           {`{"ApproximateReceiveCount":3}`, 3},
+		"missing":            {`{"SentTimestamp":"1764338591000"}`, 0},
+		"no attributes":      {``, 0},
+		"not digits":         {`{"ApproximateReceiveCount":"2x"}`, 0},
+		"full-width digits":  {`{"ApproximateReceiveCount":"５"}`, 0},
+		"negative":           {`{"ApproximateReceiveCount":"-1"}`, 0},
+		"too long":           {`{"ApproximateReceiveCount":"99999999999"}`, 0},
+		"attributes a list":  {`[1]`, 0},
+		"count is an object": {`{"ApproximateReceiveCount":{}}`, 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			attrs := ""
+			if tc.attrs != "" {
+				attrs = `,"attributes":` + tc.attrs
+			}
+			for _, b := range []string{string(body), `"not json"`} {
+				raw := `{"Records":[{"messageId":"m-1","eventSource":"aws:sqs","body":` + b + attrs + `}]}`
+				inv, err := Decode([]byte(raw))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := inv.Records[0].ReceiveCount; got != tc.want {
+					t.Errorf("body %.20s: ReceiveCount = %d, want %d", b, got, tc.want)
+				}
+			}
+		})
+	}
+	inv, err := Decode(readFile(t, "../../events/sqs-batch.json"))
+	if err != nil || inv.Records[0].ReceiveCount != 1 {
+		t.Errorf("events/sqs-batch.json: %v, %+v", err, inv.Records)
+	}
+}

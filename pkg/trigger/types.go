@@ -102,9 +102,13 @@ type BlockDevice struct {
 
 // Record is one unit of work: for SQS, one message; otherwise the whole event.
 type Record struct {
-	MessageID string  // SQS messageId ("" when not from SQS)
-	Trigger   Trigger // valid when Err == nil
-	Err       error   // the record could not be decoded: permanent, never retried
+	MessageID string // SQS messageId ("" when not from SQS)
+	// ReceiveCount is the SQS message's attributes.ApproximateReceiveCount: how many times SQS
+	// has delivered it, this delivery included. 0 when unknown (not from SQS, or the attribute is
+	// missing or malformed).
+	ReceiveCount int
+	Trigger      Trigger // valid when Err == nil
+	Err          error   // the record could not be decoded: permanent, never retried
 }
 
 // Invocation is the decoded Lambda input.
