@@ -104,6 +104,8 @@ package localaws
 //     state-change notifications, and AMI state changes when copies finish. With
 //     Filler.FailCopiesSynchronously, CopyImage refuses inaccessible keys at call time
 //     (InvalidParameterValue), which yields the errorCode form of the CopyImage record.
+//     LookupEvents answers from those records and from the ones Filler.RecordTrail adds (calls
+//     the filler never saw, such as a refused RunInstances a test delivers by hand).
 //   - CloudFormation DescribeStackResources reads only StackName (with PhysicalResourceId alone,
 //     AWS's way to find the stack a resource belongs to, moto fails). Filled (stacks.go): the
 //     filler searches the account's live stacks in moto and returns moto's answer for the one

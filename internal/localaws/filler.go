@@ -52,6 +52,7 @@ type fillerImpl struct {
 	groupRoles map[string]string
 	log        io.Writer // one line per request when set (SetLog, LOCALAWS_LOG=1)
 	events     []json.RawMessage
+	trail      []json.RawMessage // CloudTrail records of calls the filler did not see (RecordTrail)
 
 	optedIn        map[string]bool // account/region: opt-in regions enabled (account.go)
 	accountManager string          // the account that may list other accounts' regions
@@ -128,6 +129,7 @@ func (fi *fillerImpl) resetState() {
 		fi.staticKeys = map[string]keyHolder{}
 	}
 	fi.events = nil
+	fi.trail = nil
 	fi.learned = map[string]keyHolder{}
 	fi.images = map[string]*image{}
 	fi.snapshots = map[string]*snapshot{}

@@ -2,11 +2,14 @@ package stack
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 )
 
 // policyStatements returns the Allow/Deny statements of a role's inline policies; Fn::If
@@ -215,9 +218,7 @@ func checkParameterReads(t *testing.T, resources []string) {
 }
 
 // checkLaunchGrantScope: the member role creates grants on keys (whose key policies must allow
-// this account: KMS's cross-account rule) only for this account's principals, only with the
-// operations of AWS's Auto Scaling example, and never for itself, an Identity Center role or a
-// service-linked role other than the launching services'.
+// it) only with EC2's operations, for this account's principals, under the write scope.
 func checkLaunchGrantScope(t *testing.T, stmts []map[string]any) {
 	t.Helper()
 	found := false
@@ -230,23 +231,59 @@ func checkLaunchGrantScope(t *testing.T, stmts []map[string]any) {
 		if len(actions) != 1 || subString(s["Resource"]) != "arn:${AWS::Partition}:kms:*:*:key/*" {
 			t.Errorf("%v on %s, want kms:CreateGrant alone on KMS keys", actions, mustJSON(t, s["Resource"]))
 		}
-		ops := stringList(dig(s, "Condition", "ForAllValues:StringEquals", "kms:GrantOperations"))
-		want := []string{"Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "DescribeKey", "CreateGrant"}
-		if !reflect.DeepEqual(ops, want) {
-			t.Errorf("%v: kms:GrantOperations %v, want %v", s["Sid"], ops, want)
+		// One condition per write scope: Fn::If [WriteTaggedKeysOnly, tagged, all-keys].
+		branches, _ := dig(s, "Condition", "Fn::If").([]any)
+		if len(branches) != 3 || branches[0] != "WriteTaggedKeysOnly" {
+			t.Fatalf("%v: condition %s, want one per write scope", s["Sid"], mustJSON(t, s["Condition"]))
 		}
-		grantees := resourceList(dig(s, "Condition", "StringLike", "kms:GranteePrincipal"))
-		if len(grantees) == 0 {
-			t.Errorf("%v: kms:CreateGrant without a kms:GranteePrincipal condition", s["Sid"])
-		}
-		for _, g := range grantees {
-			if !strings.HasPrefix(g, "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/") && !strings.HasPrefix(g, "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/") {
-				t.Errorf("%v: grantee %s is not a user or role of this account", s["Sid"], g)
+		for i, cond := range branches[1:] {
+			ops := stringList(dig(cond, "ForAllValues:StringEquals", "kms:GrantOperations"))
+			want := []string{"Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "DescribeKey", "CreateGrant"}
+			if !reflect.DeepEqual(ops, want) {
+				t.Errorf("%v: kms:GrantOperations %v, want %v", s["Sid"], ops, want)
+			}
+			grantees := resourceList(dig(cond, "StringLike", "kms:GranteePrincipal"))
+			if len(grantees) == 0 {
+				t.Errorf("%v: kms:CreateGrant without a kms:GranteePrincipal condition", s["Sid"])
+			}
+			for _, g := range grantees {
+				if !strings.HasPrefix(g, "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/") && !strings.HasPrefix(g, "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/") {
+					t.Errorf("%v: grantee %s is not a user or role of this account", s["Sid"], g)
+				}
+			}
+			tag := dig(cond, "StringEquals", "aws:ResourceTag/ami-kms-remediator")
+			if tagged := i == 0; tagged != (tag == "managed") {
+				t.Errorf("%v: scope %d has tag condition %v", s["Sid"], i, tag)
 			}
 		}
 	}
 	if !found {
 		t.Error("no kms:CreateGrant statement")
+	}
+	// The Denies that keep the grantees to what the function grants automatically; the launching
+	// services' roles they let through are those awsid recognises.
+	denies := map[string]map[string]any{}
+	for _, s := range stmts {
+		if s["Effect"] == "Deny" && slices.Contains(stringList(s["Action"]), "kms:CreateGrant") {
+			denies[fmt.Sprint(s["Sid"])] = s
+		}
+	}
+	if denies["NeverGrantReservedPrincipals"] == nil || denies["NeverGrantOtherServiceLinkedRoles"] == nil {
+		t.Fatalf("CreateGrant denies: %v", slices.Collect(maps.Keys(denies)))
+	}
+	launching := resourceList(dig(denies["NeverGrantOtherServiceLinkedRoles"], "Condition", "StringNotLike", "kms:GranteePrincipal"))
+	services := map[string]bool{}
+	for _, g := range launching {
+		arn := strings.NewReplacer("${AWS::Partition}", "aws", "${AWS::AccountId}", "444455556666", "*", "x").Replace(g)
+		p, ok := awsid.ParsePrincipal(arn)
+		r, launches := awsid.LaunchRoleOf(p)
+		if !ok || !launches {
+			t.Errorf("NeverGrantOtherServiceLinkedRoles lets %s through, which is no launching role", g)
+		}
+		services[r.Service] = true
+	}
+	if len(services) != 4 {
+		t.Errorf("launching services let through: %v", services)
 	}
 }
 

@@ -305,14 +305,28 @@ func keyReq(account, action string, ctx map[string][]string) evaluate.Request {
 	return evaluate.Request{Action: action, Resource: "arn:aws:kms:" + proofRegion + ":" + account + ":key/1234abcd-12ab-34cd-56ef-1234567890ab", Context: ctx}
 }
 
-// The guardrails, each an assertion about one deployed role.
+// The guardrails, each an assertion about one deployed role (role: only that one; "" both).
 type guardrail struct {
 	name  string
 	check func(t *testing.T, d deployed) error
+	role  string
+}
+
+// launchGrantOps are EC2's operations, those of the grants the remediator creates.
+var launchGrantOps = []string{"Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "DescribeKey", "CreateGrant"}
+
+// grantReq is a CreateGrant on a key of keyAccount for grantee with ops, the key tagged
+// ami-kms-remediator=tag ("" for no such tag).
+func grantReq(keyAccount, grantee string, ops []string, tag string) evaluate.Request {
+	ctx := map[string][]string{"kms:GranteePrincipal": {grantee}, "kms:GrantOperations": ops}
+	if tag != "" {
+		ctx["aws:ResourceTag/ami-kms-remediator"] = []string{tag}
+	}
+	return keyReq(keyAccount, "kms:CreateGrant", ctx)
 }
 
 var guardrails = []guardrail{
-	{"PutKeyPolicy on a key that has not opted in is denied under the default scope", func(t *testing.T, d deployed) error {
+	{name: "PutKeyPolicy on a key that has not opted in is denied under the default scope", check: func(t *testing.T, d deployed) error {
 		untagged := keyReq(d.account, "kms:PutKeyPolicy", map[string][]string{"kms:BypassPolicyLockoutSafetyCheck": {"false"}})
 		if got := d.decide(t, untagged); got == evaluate.Allow {
 			return fmt.Errorf("PutKeyPolicy on an untagged key: %s", got)
@@ -324,7 +338,7 @@ var guardrails = []guardrail{
 		}
 		return nil
 	}},
-	{"PutKeyPolicy on an opted-in key of this account is allowed (the job)", func(t *testing.T, d deployed) error {
+	{name: "PutKeyPolicy on an opted-in key of this account is allowed (the job)", check: func(t *testing.T, d deployed) error {
 		tagged := keyReq(d.account, "kms:PutKeyPolicy", map[string][]string{"kms:BypassPolicyLockoutSafetyCheck": {"false"},
 			"aws:ResourceTag/ami-kms-remediator": {"managed"}})
 		if got := d.decide(t, tagged); got != evaluate.Allow {
@@ -335,7 +349,7 @@ var guardrails = []guardrail{
 		}
 		return nil
 	}},
-	{"PutKeyPolicy with the lockout bypass is denied, opted in or not", func(t *testing.T, d deployed) error {
+	{name: "PutKeyPolicy with the lockout bypass is denied, opted in or not", check: func(t *testing.T, d deployed) error {
 		for _, tags := range [][]string{{"managed"}, nil} {
 			ctx := map[string][]string{"kms:BypassPolicyLockoutSafetyCheck": {"true"}}
 			if tags != nil {
@@ -347,7 +361,7 @@ var guardrails = []guardrail{
 		}
 		return nil
 	}},
-	{"no statement allows writing IAM policy content", func(t *testing.T, d deployed) error {
+	{name: "no statement allows writing IAM policy content", check: func(t *testing.T, d deployed) error {
 		writes := []string{"iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:PutRolePolicy",
 			"iam:PutUserPolicy", "iam:PutGroupPolicy", "iam:CreateRole", "iam:UpdateAssumeRolePolicy", "iam:PassRole"}
 		for _, s := range d.statements() {
@@ -372,7 +386,7 @@ var guardrails = []guardrail{
 		}
 		return nil
 	}},
-	{"attaching any policy to anyone is denied", func(t *testing.T, d deployed) error {
+	{name: "attaching any policy to anyone is denied", check: func(t *testing.T, d deployed) error {
 		for _, p := range []string{"arn:aws:iam::aws:policy/AdministratorAccess", "arn:aws:iam::" + d.account + ":policy/KmsKeyUsagePolicy"} {
 			for _, a := range []string{"iam:AttachRolePolicy", "iam:AttachUserPolicy", "iam:AttachGroupPolicy"} {
 				for _, who := range []string{"role/app", "user/app", "group/admins"} {
@@ -385,7 +399,7 @@ var guardrails = []guardrail{
 		}
 		return nil
 	}},
-	{"the remediator's own roles cannot be changed", func(t *testing.T, d deployed) error {
+	{name: "the remediator's own roles cannot be changed", check: func(t *testing.T, d deployed) error {
 		for _, role := range d.ownRoles {
 			for _, a := range []string{"iam:AttachRolePolicy", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:DeleteRolePolicy",
 				"iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary", "iam:TagRole"} {
@@ -397,7 +411,65 @@ var guardrails = []guardrail{
 		}
 		return nil
 	}},
-	{"AssumeRole only into the member role of the organization's and the configured accounts", func(t *testing.T, d deployed) error {
+	{name: "CreateGrant only for this account's users and roles, with EC2's operations, on an opted-in key", role: "member role", check: func(t *testing.T, d deployed) error {
+		role := "arn:aws:iam::" + d.account + ":role/app"
+		job := grantReq(proofCentral, role, launchGrantOps, "managed")
+		if got := d.decide(t, job); got != evaluate.Allow {
+			return fmt.Errorf("the launch grant for %s on an opted-in key: %s (the job)", role, got)
+		}
+		user := grantReq(proofCentral, "arn:aws:iam::"+d.account+":user/ops/alice", launchGrantOps, "managed")
+		if got := d.decide(t, user); got != evaluate.Allow {
+			return fmt.Errorf("the launch grant for a user: %s (the job)", got)
+		}
+		for what, req := range map[string]evaluate.Request{
+			"another account's principal":             grantReq(proofCentral, "arn:aws:iam::"+proofOutsider+":role/app", launchGrantOps, "managed"),
+			"another account's root":                  grantReq(proofCentral, "arn:aws:iam::"+proofOutsider+":root", launchGrantOps, "managed"),
+			"an operation beyond EC2's (RetireGrant)": grantReq(proofCentral, role, append(slices.Clone(launchGrantOps), "RetireGrant"), "managed"),
+			"a signing operation":                     grantReq(proofCentral, role, []string{"Decrypt", "Sign"}, "managed"),
+			"a key that has not opted in":             grantReq(proofCentral, role, launchGrantOps, ""),
+			"a key tagged otherwise":                  grantReq(proofCentral, role, launchGrantOps, "no"),
+		} {
+			if got := d.decide(t, req); got == evaluate.Allow {
+				return fmt.Errorf("CreateGrant for %s: %s", what, got)
+			}
+		}
+		return nil
+	}},
+	{name: "CreateGrant never for the member role, an Identity Center role or a service-linked role that does not launch", role: "member role", check: func(t *testing.T, d deployed) error {
+		for _, grantee := range []string{
+			"arn:aws:iam::" + d.account + ":role/ami-kms-remediator-member",
+			"arn:aws:iam::" + d.account + ":role/team/ami-kms-remediator-member",
+			"arn:aws:iam::" + d.account + ":role/aws-reserved/sso.amazonaws.com/eu-west-2/AWSReservedSSO_Admin_0123456789abcdef",
+			"arn:aws:iam::" + d.account + ":role/AWSReservedSSO_Admin_0123456789abcdef",
+			"arn:aws:iam::" + d.account + ":role/aws-service-role/elasticmapreduce.amazonaws.com/AWSServiceRoleForEMRCleanup",
+			"arn:aws:iam::" + d.account + ":role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScalingPlans_EC2AutoScaling",
+		} {
+			if got := d.decide(t, grantReq(proofCentral, grantee, launchGrantOps, "managed")); got != evaluate.ExplicitDeny {
+				return fmt.Errorf("CreateGrant for %s: %s, want explicit-deny", grantee, got)
+			}
+		}
+		for _, slr := range []string{
+			"role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling",
+			"role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling_custom",
+			"role/aws-service-role/ec2fleet.amazonaws.com/AWSServiceRoleForEC2Fleet",
+			"role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot",
+			"role/aws-service-role/spotfleet.amazonaws.com/AWSServiceRoleForEC2SpotFleet",
+		} {
+			if got := d.decide(t, grantReq(proofCentral, "arn:aws:iam::"+d.account+":"+slr, launchGrantOps, "managed")); got != evaluate.Allow {
+				return fmt.Errorf("CreateGrant for the launching role %s: %s (the job)", slr, got)
+			}
+		}
+		return nil
+	}},
+	{name: "the central function role creates no grant", role: "central function role", check: func(t *testing.T, d deployed) error {
+		for _, key := range []string{d.account, proofMember} {
+			if got := d.decide(t, grantReq(key, "arn:aws:iam::"+d.account+":role/app", launchGrantOps, "managed")); got == evaluate.Allow {
+				return fmt.Errorf("CreateGrant on a key of %s: %s", key, got)
+			}
+		}
+		return nil
+	}},
+	{name: "AssumeRole only into the member role of the organization's and the configured accounts", role: "central function role", check: func(t *testing.T, d deployed) error {
 		assume := func(account, org, role string) evaluate.Decision {
 			ctx := map[string][]string{"aws:ResourceAccount": {account}}
 			if org != "" {
@@ -450,10 +522,8 @@ func deployments(t *testing.T, central, member template, centralOverrides, membe
 	}
 }
 
-// The AssumeRole guardrail is the central role's: the member role assumes nothing.
-func applies(g guardrail, d deployed) bool {
-	return !strings.HasPrefix(g.name, "AssumeRole") || d.name == "central function role"
-}
+// applies: a guardrail of one role is checked on that role only.
+func applies(g guardrail, d deployed) bool { return g.role == "" || g.role == d.name }
 
 func TestRolePoliciesEnforceTheGuardrails(t *testing.T) {
 	t.Parallel()
@@ -546,7 +616,47 @@ const widenedAttach = `{"Sid": "AttachKeyUsagePolicyOnly", "Effect": "Allow", "A
 const usagePolicyWrites = `{"Sid": "ManageKeyUsagePolicy", "Effect": "Allow", "Action": ["iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicyVersion"],
 	"Resource": "arn:aws:iam::%[1]s:policy/KmsKeyUsagePolicy"}`
 
+// withCondition replaces, in the statements with Sid sid, the condition key of operator with
+// value (nil: drops it).
+func withCondition(sid, operator, key string, value any) func([]map[string]any) []map[string]any {
+	return func(docs []map[string]any) []map[string]any {
+		return editStatements(docs, sid, func(m map[string]any) map[string]any {
+			var c map[string]any
+			raw, _ := json.Marshal(m)
+			_ = json.Unmarshal(raw, &c)
+			cond, _ := c["Condition"].(map[string]any)
+			op, _ := cond[operator].(map[string]any)
+			if op == nil {
+				panic(fmt.Sprintf("%s has no %s condition", sid, operator))
+			}
+			if value == nil {
+				delete(op, key)
+			} else {
+				op[key] = value
+			}
+			if len(op) == 0 {
+				delete(cond, operator)
+			}
+			return c
+		})
+	}
+}
+
 var loosenings = []loosening{
+	{name: "the grantee condition widened to any account", guardrail: "CreateGrant only for this account's users and roles, with EC2's operations, on an opted-in key",
+		role: "member role", edit: withCondition("CreateLaunchGrants", "StringLike", "kms:GranteePrincipal", "*")},
+	{name: "the grant operations condition dropped", guardrail: "CreateGrant only for this account's users and roles, with EC2's operations, on an opted-in key",
+		role: "member role", edit: withCondition("CreateLaunchGrants", "ForAllValues:StringEquals", "kms:GrantOperations", nil)},
+	{name: "the grant operations widened to any", guardrail: "CreateGrant only for this account's users and roles, with EC2's operations, on an opted-in key",
+		role: "member role", edit: withCondition("CreateLaunchGrants", "ForAllValues:StringEquals", "kms:GrantOperations", "*")},
+	{name: "the member scope switched to all-keys, for grants", guardrail: "CreateGrant only for this account's users and roles, with EC2's operations, on an opted-in key",
+		role: "member role", member: map[string]string{"KeyWriteScope": "all-keys"}},
+	{name: "the reserved-principals Deny dropped", guardrail: "CreateGrant never for the member role, an Identity Center role or a service-linked role that does not launch",
+		role: "member role", edit: withoutStatement("NeverGrantReservedPrincipals")},
+	{name: "the other service-linked roles Deny dropped", guardrail: "CreateGrant never for the member role, an Identity Center role or a service-linked role that does not launch",
+		role: "member role", edit: withoutStatement("NeverGrantOtherServiceLinkedRoles")},
+	{name: "the member role's grant permission given to the central role", guardrail: "the central function role creates no grant", role: "central function role",
+		edit: withStatement(`{"Sid": "CreateLaunchGrants", "Effect": "Allow", "Action": "kms:CreateGrant", "Resource": "*"}`)},
 	{name: "the lockout bypass Deny dropped", guardrail: "PutKeyPolicy with the lockout bypass is denied, opted in or not", role: "central function role",
 		edit: withoutStatement("NeverBypassLockoutSafetyCheck")},
 	{name: "the member role's lockout bypass Deny dropped", guardrail: "PutKeyPolicy with the lockout bypass is denied, opted in or not", role: "member role",

@@ -681,12 +681,36 @@ func (a *analysis) iamTodos(d detail, open []item) []todo {
 			}
 			more.say("If %s already exists, put the key ARN(s) into its Resource and make that the default version (IAM keeps 5 versions: delete the oldest non-default one first):", cleanValue(name))
 			more.run("aws iam create-policy-version --policy-arn", shellArg(policyARN), "--policy-document", shellArg("file://"+fname), "--set-as-default")
+			a.identityGrantMore(&more, arn, account, keys, items[0].rec)
 			t.files = append(t.files, file{name: fname, about: "the identity policy for " + orNone(arn), body: doc})
 		}
 		t.body, t.more = w.String(), more.String()
 		out = append(out, t)
 	}
 	return out
+}
+
+// identityGrantMore tells the other fix, the one the remediator makes itself in fix mode for a
+// launch the principal's account's CloudTrail confirms: a grant on each key of another account,
+// created from the principal's account, with EC2's operations, and how to undo it.
+func (a *analysis) identityGrantMore(more *todoWriter, arn, account string, keys []string, rec *report.Record) {
+	var other []string
+	for _, key := range keys {
+		if arnPart(key, 4) != account {
+			other = append(other, key)
+		}
+	}
+	if len(other) == 0 || !awsid.IsAccountID(account) {
+		return
+	}
+	more.say("Or, as the remediator does in fix mode once the launch is confirmed by account %s's CloudTrail, grant it", account)
+	more.say("EC2's operations on the key: in account %s, as a principal allowed kms:CreateGrant on the key (its member role", account)
+	more.say("is, for a key opted in with the tag %s=%s whose policy has the statement %s):", config.OptInTagKey, config.OptInTagValue, keypolicy.LaunchGrantSid)
+	for _, key := range other {
+		more.run("aws kms create-grant --key-id", shellArg(key), "--grantee-principal", shellArg(arn),
+			"--operations", strings.Join(keypolicy.LaunchGrantOperations, " "), "--name", shellArg(grantName(arn)), "--region", shellArg(a.regionOf(key, rec)))
+	}
+	more.say("Undo it in the key's account with aws kms revoke-grant, or in account %s with aws kms retire-grant (the grant ID is in list-grants).", account)
 }
 
 // otherTodos: open findings with codes codeTable does not have, refused or failed actions no

@@ -68,11 +68,11 @@ type KMS interface {
 	DescribeKey(ctx context.Context, params *kms.DescribeKeyInput, optFns ...func(*kms.Options)) (*kms.DescribeKeyOutput, error)
 	GetKeyPolicy(ctx context.Context, params *kms.GetKeyPolicyInput, optFns ...func(*kms.Options)) (*kms.GetKeyPolicyOutput, error)
 	PutKeyPolicy(ctx context.Context, params *kms.PutKeyPolicyInput, optFns ...func(*kms.Options)) (*kms.PutKeyPolicyOutput, error)
-	// ListGrants tells whether a service-linked role already has a grant on a key.
+	// ListGrants tells whether a principal already has a grant on a key.
 	ListGrants(ctx context.Context, params *kms.ListGrantsInput, optFns ...func(*kms.Options)) (*kms.ListGrantsOutput, error)
 	// CreateGrant gives a principal of a member account use of a key of another account, created
-	// from that member account (the only write the remediator makes outside key and identity
-	// policies).
+	// from that member account: with PutKeyPolicy, the only writes the remediator makes to AWS
+	// resources (IAM is read only).
 	CreateGrant(ctx context.Context, params *kms.CreateGrantInput, optFns ...func(*kms.Options)) (*kms.CreateGrantOutput, error)
 	// ListResourceTags reads a key's tags before a write: its opt-in to the write scope, and the
 	// tags that say infrastructure as code manages it.

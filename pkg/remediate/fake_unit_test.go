@@ -6,6 +6,7 @@ package remediate
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -106,6 +107,21 @@ func launchEvent(t *testing.T, image, role string) []byte {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// confirmLaunch records event's CloudTrail record in the account and Region of the event, as
+// CloudTrail has it a few minutes after the call: what a grant for the launcher waits for.
+func (u *unit) confirmLaunch(t *testing.T, event []byte) {
+	t.Helper()
+	var ev struct {
+		Account string          `json:"account"`
+		Region  string          `json:"region"`
+		Detail  json.RawMessage `json:"detail"`
+	}
+	if err := json.Unmarshal(event, &ev); err != nil {
+		t.Fatal(err)
+	}
+	u.cloud.AddTrailRecord(ev.Account, ev.Region, ev.Detail)
 }
 
 // failed lists the message IDs handed back for retry.

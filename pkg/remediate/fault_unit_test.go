@@ -46,9 +46,13 @@ func TestFaultsDecideRetryByErrorClass(t *testing.T) {
 		"member role assumption throttled":      {op: "STS:AssumeRole", err: fake.Error("Throttling", ""), launch: true, retry: true, recErr: true},
 		"IAM read throttled":                    {op: "IAM:GetRole", err: fake.Error("Throttling", ""), launch: true, retry: true, actions: "key-policy:applied"},
 		"IAM read denied":                       {op: "IAM:GetRole", err: fake.Error("AccessDenied", ""), launch: true, actions: "key-policy:applied"},
-		"CreatePolicy throttled":                {op: "IAM:CreatePolicy", err: fake.Error("Throttling", ""), launch: true, retry: true, actions: "iam-policy:failed,key-policy:applied", cause: report.CauseTransient},
-		"CreatePolicy concurrent modification":  {op: "IAM:CreatePolicy", err: fake.Error("ConcurrentModification", ""), launch: true, retry: true, actions: "iam-policy:failed,key-policy:applied", cause: report.CauseTransient},
-		"CreatePolicy malformed":                {op: "IAM:CreatePolicy", err: fake.Error("MalformedPolicyDocument", ""), launch: true, actions: "iam-policy:failed,key-policy:applied"},
+		"no fault, failed launch":               {launch: true, actions: "key-policy:applied,kms-grant:applied"},
+		"launch lookup throttled":               {op: "CloudTrail:LookupEvents", err: fake.Error("ThrottlingException", ""), launch: true, retry: true, actions: "key-policy:applied"},
+		"launch lookup denied":                  {op: "CloudTrail:LookupEvents", err: fake.Error("AccessDeniedException", ""), launch: true, actions: "key-policy:applied"},
+		"CreateGrant throttled":                 {op: "KMS:CreateGrant", err: throttled, launch: true, retry: true, actions: "key-policy:applied,kms-grant:failed", cause: report.CauseTransient},
+		"CreateGrant denied just after opt-in":  {op: "KMS:CreateGrant", err: denied, launch: true, retry: true, actions: "key-policy:applied,kms-grant:failed", cause: report.CauseTransient},
+		"CreateGrant limit exceeded":            {op: "KMS:CreateGrant", err: fake.Error("LimitExceededException", ""), launch: true, actions: "key-policy:applied,kms-grant:failed"},
+		"grants unreadable for a moment":        {op: "KMS:ListGrants", err: throttled, launch: true, retry: true, actions: "key-policy:applied,kms-grant:applied"},
 		"organization lookup throttled":         {org: "o-exampleorg1", op: "Organizations:DescribeAccount", err: fake.Error("TooManyRequestsException", ""), retry: true, recErr: true},
 		"alert publish throttled":               {mode: config.ModeAlert, alerts: true, op: "SNS:Publish", err: fake.Error("Throttling", ""), retry: true, actions: "key-policy:planned"},
 		"alert publish unauthorized":            {mode: config.ModeAlert, alerts: true, op: "SNS:Publish", err: fake.Error("AuthorizationError", ""), actions: "key-policy:planned"},
@@ -72,6 +76,7 @@ func TestFaultsDecideRetryByErrorClass(t *testing.T) {
 			if tc.launch {
 				u.cloud.AddRole(scenario.Target, "app-deployer")
 				event = launchEvent(t, img, "app-deployer")
+				u.confirmLaunch(t, event)
 			}
 			if tc.op != "" {
 				u.cloud.Fail(tc.op, tc.err)

@@ -52,7 +52,9 @@ func TestGrantSatisfiesTheIdentitySide(t *testing.T) {
 			if tc.fail != nil {
 				u.cloud.Fail("KMS:ListGrants", tc.fail)
 			}
-			resp := u.deliver(launchEvent(t, u.image([]string{k}, scenario.Target), "app-deployer"))
+			event := launchEvent(t, u.image([]string{k}, scenario.Target), "app-deployer")
+			u.confirmLaunch(t, event)
+			resp := u.deliver(event)
 			codes := findingCodes(resp.Records)
 			if got := strings.Contains(codes, string(report.IAMMissingUse)); got != tc.use {
 				t.Errorf("findings %s: iam-missing-use %v, want %v", codes, got, tc.use)

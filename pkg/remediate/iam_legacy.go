@@ -24,8 +24,8 @@ func (c *iamRun) noteLegacyUsagePolicy(it *item, p *trigger.Principal, set *iden
 		if a, ok := awsid.ParsePrincipal(set.ARN); ok && a.Kind == awsid.PrincipalUser {
 			detach = "aws iam detach-user-policy --user-name " + identityPrincipal(p).Name
 		}
-		it.addNote(fmt.Sprintf("%s has %s attached, which an earlier version of ami-kms-remediator created: it still allows the keys it names, and is no longer changed (the remediator now writes no IAM and gives launching principals grants instead); once its keys are granted, retire it in account %s with: %s --policy-arn %s",
-			shortPrincipal(p.ARN), src.Name, p.Account, detach, src.Name))
+		it.addNote(fmt.Sprintf("%s has %s attached, which an earlier version of ami-kms-remediator created: it still allows the keys it names and is never changed now (the remediator writes no IAM; launching principals get grants instead). To retire it, first give the principal a grant on each key it names (aws kms create-grant from account %s with EC2's operations, as the alert shows; otherwise its next launch fails until the remediator grants it, within minutes), then detach it in account %s: %s --policy-arn %s",
+			shortPrincipal(p.ARN), src.Name, p.Account, p.Account, detach, src.Name))
 		log.Warn().Str("policy", src.Name).Msg("usage policy of an earlier version attached: left as it is")
 	}
 }

@@ -131,7 +131,7 @@ const (
 // Action is one write the remediator made, planned or refused.
 type Action struct {
 	Type     string   `json:"type"`   // ActionKeyPolicy | ActionKMSGrant
-	Target   string   `json:"target"` // key ARN, or IAM policy ARN
+	Target   string   `json:"target"` // key ARN
 	Accounts []string `json:"accounts"`
 	Status   string   `json:"status"`
 	Reason   string   `json:"reason"`
@@ -140,8 +140,7 @@ type Action struct {
 	// format: they go to the alert only.
 	Diff     string `json:"-"`
 	Document string `json:"-"`
-	// Principal is the IAM principal an iam-policy action attaches to, or a kms-grant gives the
-	// key to.
+	// Principal is the IAM principal a kms-grant action gives the key to.
 	Principal string `json:"-"`
 	// GrantID is the grant a kms-grant action created (or found): what undoing it needs.
 	GrantID string `json:"grant_id,omitempty"`
