@@ -23,6 +23,7 @@ var callReasons = map[string]string{
 	"KMS:GetKeyPolicy":                       "1 per key, plus 3 per write: the policy as it is just before the write, the read-back that verifies it, and a second read-back a second later that catches a writer in another environment (pkg/remediate/crosswrite.go)",
 	"KMS:PutKeyPolicy":                       "1 per key whose policy changes (fix mode), however many records and accounts need it",
 	"KMS:ListGrants":                         "1 per key an Auto Scaling service-linked role launches with: a grant may give it access the key policy does not",
+	"EC2:GetEbsDefaultKmsKeyId":              "1 per launching account and region whose volume is re-encrypted with no key named (a snapshot it does not own): the account's default EBS key is the launch's destination key",
 	"IAM:GetRole":                            "1 per role principal: it exists, and its permissions boundary",
 	"IAM:ListRolePolicies":                   "1 per role principal: its inline policies",
 	"IAM:ListAttachedRolePolicies":           "1 per role principal, plus 1 per attach to verify it",
@@ -50,13 +51,19 @@ func minimums() map[string]map[string]int {
 		SampleRow("events/ignored-unshare.json"):              {},
 		// share-image + launch-failed + ignored-unshare about one image and key: the image is seen
 		// by two accounts (2 DescribeImages); snapshots, key and shares are read once.
-		SampleRow("events/sqs-batch.json"): merge(shareReads(1), iamReads(), map[string]int{"STS:AssumeRole": 1, "EC2:DescribeImages": 1}),
-		"share-fix (fix)":                  merge(shareReads(1), write),
-		"share-alert (alert)":              shareReads(1),
-		"already-fine (fix)":               merge(shareReads(1), map[string]int{"SNS:Publish": -1}),
-		"launch-failed + IAM (fix)": merge(memberImageReads(), iamReads(), write, publish, map[string]int{
+		SampleRow("events/sqs-batch.json"): merge(shareReads(1), iamReads(), launchReads, map[string]int{"STS:AssumeRole": 1, "EC2:DescribeImages": 1}),
+		// launch-failed through a launch template: the template's version too.
+		SampleRow("events/launch-template-failed.json"): merge(memberImageReads(), iamReads(), launchReads, publish,
+			map[string]int{"EC2:DescribeLaunchTemplateVersions": 1}),
+		// launch-failed naming its volume's key (Ebs.KmsKeyId): that key is the destination, read
+		// through the member role (it does not exist in the seeded world), and no default key.
+		SampleRow("events/launch-failed-kms-key.json"): merge(memberImageReads(), iamReads(), publish, map[string]int{"KMS:DescribeKey": 1}),
+		"share-fix (fix)":     merge(shareReads(1), write),
+		"share-alert (alert)": shareReads(1),
+		"already-fine (fix)":  merge(shareReads(1), map[string]int{"SNS:Publish": -1}),
+		"launch-failed + IAM (fix)": merge(memberImageReads(), iamReads(), launchReads, write, publish, map[string]int{
 			"IAM:CreatePolicy": 1, "IAM:AttachRolePolicy": 1, "IAM:GetPolicyVersion": 1, "IAM:ListAttachedRolePolicies": 1}),
-		"instance-terminated (fix)": merge(memberImageReads(), map[string]int{"EC2:DescribeInstances": 1, "CloudTrail:LookupEvents": 1}, write, publish),
+		"instance-terminated (fix)": merge(memberImageReads(), launchReads, map[string]int{"EC2:DescribeInstances": 1, "CloudTrail:LookupEvents": 1}, write, publish),
 		// 100 share records over 10 images/keys and 20 accounts: per image and per key, never per record.
 		BatchScenario: merge(shareReads(10), map[string]int{"KMS:GetKeyPolicy": 30, "KMS:PutKeyPolicy": 10}),
 	}
@@ -80,7 +87,10 @@ const BatchScenario = "batch: 100 records, 10 keys, 20 accounts (fix)"
 
 var (
 	publish = map[string]int{"SNS:Publish": 1}
-	write   = map[string]int{"KMS:PutKeyPolicy": 1, "KMS:GetKeyPolicy": 3}
+	// launchReads: the launching account's default EBS key, the destination of a shared
+	// snapshot's volume when the launch names no key.
+	launchReads = map[string]int{"EC2:GetEbsDefaultKmsKeyId": 1}
+	write       = map[string]int{"KMS:PutKeyPolicy": 1, "KMS:GetKeyPolicy": 3}
 )
 
 // shareReads: an image seen by its owner, its shares, its key, and one alert.

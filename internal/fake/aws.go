@@ -62,34 +62,35 @@ type AWS struct {
 	central, region string
 	centralKnown    bool
 
-	mu        sync.Mutex
-	seq       int
-	images    map[string]*Image
-	snapshots map[string]*Snapshot
-	instances map[string]*Instance
-	templates map[string]string // account/region/launch template ID or name -> image ID
-	groups    map[string]*Group // account/region/name (Auto Scaling)
-	trail     map[string][]TrailEvent
-	keys      map[string]*Key           // by ARN
-	users     map[string]*Principal     // account/name
-	roles     map[string]*Principal     // account/name
-	iamGroups map[string]*Principal     // account/name
-	policies  map[string]*ManagedPolicy // by ARN
-	members   map[string]string         // account -> organization ID
-	org       string                    // "" when the remediator's account is in no organization
-	published []Published
-	calls     []Call
-	faults    []*fault
-	before    map[string][]func(Call)
-	after     map[string][]func(Call)
-	forwards  map[string]bool // account/region: a member stack forwards events from there (estate.go)
+	mu          sync.Mutex
+	seq         int
+	images      map[string]*Image
+	snapshots   map[string]*Snapshot
+	instances   map[string]*Instance
+	templates   map[string]Template    // account/region/launch template ID or name
+	ebsDefaults map[string]ebsDefaults // account/region
+	groups      map[string]*Group      // account/region/name (Auto Scaling)
+	trail       map[string][]TrailEvent
+	keys        map[string]*Key           // by ARN
+	users       map[string]*Principal     // account/name
+	roles       map[string]*Principal     // account/name
+	iamGroups   map[string]*Principal     // account/name
+	policies    map[string]*ManagedPolicy // by ARN
+	members     map[string]string         // account -> organization ID
+	org         string                    // "" when the remediator's account is in no organization
+	published   []Published
+	calls       []Call
+	faults      []*fault
+	before      map[string][]func(Call)
+	after       map[string][]func(Call)
+	forwards    map[string]bool // account/region: a member stack forwards events from there (estate.go)
 }
 
 // New returns an empty cloud whose remediator runs in central, in region.
 func New(central, region string) *AWS {
 	return &AWS{central: central, region: region,
 		images: map[string]*Image{}, snapshots: map[string]*Snapshot{}, instances: map[string]*Instance{},
-		templates: map[string]string{}, groups: map[string]*Group{}, trail: map[string][]TrailEvent{},
+		templates: map[string]Template{}, ebsDefaults: map[string]ebsDefaults{}, groups: map[string]*Group{}, trail: map[string][]TrailEvent{},
 		keys: map[string]*Key{}, users: map[string]*Principal{}, roles: map[string]*Principal{},
 		iamGroups: map[string]*Principal{}, policies: map[string]*ManagedPolicy{}, members: map[string]string{},
 		before: map[string][]func(Call){}, after: map[string][]func(Call){}, forwards: map[string]bool{}}

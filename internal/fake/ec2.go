@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -33,6 +34,9 @@ type Instance struct {
 	ID, Account, Region, ImageID string
 	StateReasonCode              string
 	StateReasonMessage           string
+	// LaunchTemplateID and LaunchTemplateVersion: the template it was launched from, which EC2
+	// reports as the tags aws:ec2launchtemplate:id and aws:ec2launchtemplate:version.
+	LaunchTemplateID, LaunchTemplateVersion string
 }
 
 // AddImage registers an image of owner in region with one snapshot per key (encrypted with it;
@@ -81,9 +85,52 @@ func (a *AWS) AddInstance(in Instance) {
 // AddLaunchTemplate registers a launch template (by ID or name) whose default version launches
 // imageID.
 func (a *AWS) AddLaunchTemplate(account, region, idOrName, imageID string) {
+	a.AddLaunchTemplateVersion(account, region, idOrName, Template{ImageID: imageID})
+}
+
+// Template is a launch template version: its image ID (an AMI ID, or "resolve:ssm:NAME" with
+// the parameter's current value in Resolved) and block device mappings.
+type Template struct {
+	ImageID, Resolved string
+	Mappings          []ec2types.LaunchTemplateBlockDeviceMapping
+}
+
+// AddLaunchTemplateVersion registers a launch template (by ID or name) whose every version is t.
+func (a *AWS) AddLaunchTemplateVersion(account, region, idOrName string, t Template) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.templates[account+"/"+region+"/"+idOrName] = imageID
+	a.templates[account+"/"+region+"/"+idOrName] = t
+}
+
+// SetEBSDefaults sets account's default EBS key in region (GetEbsDefaultKmsKeyId; "" for the
+// alias aws/ebs) and whether encryption by default is on.
+func (a *AWS) SetEBSDefaults(account, region, keyARN string, byDefault bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.ebsDefaults[account+"/"+region] = ebsDefaults{key: keyARN, byDefault: byDefault}
+}
+
+type ebsDefaults struct {
+	key       string
+	byDefault bool
+}
+
+// GetEbsDefaultKmsKeyId answers the key SetEBSDefaults set, else the alias aws/ebs's ARN.
+func (e *EC2) GetEbsDefaultKmsKeyId(ctx context.Context, in *ec2.GetEbsDefaultKmsKeyIdInput, _ ...func(*ec2.Options)) (*ec2.GetEbsDefaultKmsKeyIdOutput, error) {
+	return answer(e.aws, "EC2:GetEbsDefaultKmsKeyId", e.Account, e.Region, in, func() (*ec2.GetEbsDefaultKmsKeyIdOutput, error) {
+		key := e.aws.ebsDefaults[e.Account+"/"+e.Region].key
+		if key == "" {
+			key = "arn:aws:kms:" + e.Region + ":" + e.Account + ":alias/aws/ebs"
+		}
+		return &ec2.GetEbsDefaultKmsKeyIdOutput{KmsKeyId: aws.String(key)}, nil
+	})
+}
+
+// GetEbsEncryptionByDefault answers what SetEBSDefaults set (off by default).
+func (e *EC2) GetEbsEncryptionByDefault(ctx context.Context, in *ec2.GetEbsEncryptionByDefaultInput, _ ...func(*ec2.Options)) (*ec2.GetEbsEncryptionByDefaultOutput, error) {
+	return answer(e.aws, "EC2:GetEbsEncryptionByDefault", e.Account, e.Region, in, func() (*ec2.GetEbsEncryptionByDefaultOutput, error) {
+		return &ec2.GetEbsEncryptionByDefaultOutput{EbsEncryptionByDefault: aws.Bool(e.aws.ebsDefaults[e.Account+"/"+e.Region].byDefault)}, nil
+	})
 }
 
 // EC2 is the fake EC2 of one account and region.
@@ -185,9 +232,14 @@ func (e *EC2) DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesIn
 			if i == nil || i.Account != e.Account || i.Region != e.Region {
 				return nil, apiError(op, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
 			}
-			res.Instances = append(res.Instances, ec2types.Instance{InstanceId: aws.String(i.ID), ImageId: aws.String(i.ImageID),
+			inst := ec2types.Instance{InstanceId: aws.String(i.ID), ImageId: aws.String(i.ImageID),
 				State:       &ec2types.InstanceState{Name: ec2types.InstanceStateNameTerminated, Code: aws.Int32(48)},
-				StateReason: &ec2types.StateReason{Code: aws.String(i.StateReasonCode), Message: aws.String(i.StateReasonMessage)}})
+				StateReason: &ec2types.StateReason{Code: aws.String(i.StateReasonCode), Message: aws.String(i.StateReasonMessage)}}
+			if i.LaunchTemplateID != "" {
+				inst.Tags = []ec2types.Tag{{Key: aws.String("aws:ec2launchtemplate:id"), Value: aws.String(i.LaunchTemplateID)},
+					{Key: aws.String("aws:ec2launchtemplate:version"), Value: aws.String(i.LaunchTemplateVersion)}}
+			}
+			res.Instances = append(res.Instances, inst)
 		}
 		if len(res.Instances) > 0 {
 			out.Reservations = []ec2types.Reservation{res}
@@ -204,13 +256,28 @@ func (e *EC2) DescribeLaunchTemplateVersions(ctx context.Context, in *ec2.Descri
 		if name == "" {
 			name = aws.ToString(in.LaunchTemplateName)
 		}
-		img, ok := e.aws.templates[e.Account+"/"+e.Region+"/"+name]
+		t, ok := e.aws.templates[e.Account+"/"+e.Region+"/"+name]
 		if !ok {
 			return nil, apiError(op, "InvalidLaunchTemplateId.NotFound", "The specified launch template, with template ID %s, does not exist.", name)
 		}
-		return &ec2.DescribeLaunchTemplateVersionsOutput{LaunchTemplateVersions: []ec2types.LaunchTemplateVersion{{
-			LaunchTemplateName: aws.String(name), DefaultVersion: aws.Bool(true), VersionNumber: aws.Int64(1),
-			LaunchTemplateData: &ec2types.ResponseLaunchTemplateData{ImageId: aws.String(img)}}}}, nil
+		img := t.ImageID
+		if aws.ToBool(in.ResolveAlias) && t.Resolved != "" {
+			img = t.Resolved
+		}
+		v := ec2types.LaunchTemplateVersion{LaunchTemplateName: aws.String(name), DefaultVersion: aws.Bool(true), VersionNumber: aws.Int64(1),
+			LaunchTemplateData: &ec2types.ResponseLaunchTemplateData{ImageId: aws.String(img)}}
+		if strings.HasPrefix(name, "lt-") {
+			v.LaunchTemplateId = aws.String(name)
+		}
+		for _, m := range t.Mappings {
+			rm := ec2types.LaunchTemplateBlockDeviceMapping{DeviceName: m.DeviceName}
+			if m.Ebs != nil {
+				e := *m.Ebs
+				rm.Ebs = &e
+			}
+			v.LaunchTemplateData.BlockDeviceMappings = append(v.LaunchTemplateData.BlockDeviceMappings, rm)
+		}
+		return &ec2.DescribeLaunchTemplateVersionsOutput{LaunchTemplateVersions: []ec2types.LaunchTemplateVersion{v}}, nil
 	})
 }
 

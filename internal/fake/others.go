@@ -98,6 +98,11 @@ type Group struct {
 	LaunchTemplateID           string
 	LaunchConfigurationName    string
 	LaunchConfigurationImageID string
+	// ServiceLinkedRoleARN: the group's role; "" for the default one.
+	ServiceLinkedRoleARN string
+	// MixedInstances: the group launches through a mixed instances policy whose launch template
+	// is LaunchTemplateID and whose overrides name these templates (by ID).
+	MixedInstances []string
 }
 
 // AddGroup registers an Auto Scaling group.
@@ -125,8 +130,22 @@ func (s *AutoScaling) DescribeAutoScalingGroups(ctx context.Context, in *autosca
 			if g == nil {
 				continue
 			}
-			ag := asgtypes.AutoScalingGroup{AutoScalingGroupName: aws.String(g.Name), LaunchConfigurationName: optional(g.LaunchConfigurationName)}
-			if g.LaunchTemplateID != "" {
+			role := g.ServiceLinkedRoleARN
+			if role == "" {
+				role = "arn:aws:iam::" + g.Account + ":role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+			}
+			ag := asgtypes.AutoScalingGroup{AutoScalingGroupName: aws.String(g.Name), LaunchConfigurationName: optional(g.LaunchConfigurationName),
+				ServiceLinkedRoleARN: aws.String(role)}
+			switch {
+			case g.LaunchTemplateID != "" && g.MixedInstances != nil:
+				mip := &asgtypes.MixedInstancesPolicy{LaunchTemplate: &asgtypes.LaunchTemplate{
+					LaunchTemplateSpecification: &asgtypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(g.LaunchTemplateID), Version: aws.String("$Default")}}}
+				for _, o := range g.MixedInstances {
+					mip.LaunchTemplate.Overrides = append(mip.LaunchTemplate.Overrides, asgtypes.LaunchTemplateOverrides{InstanceType: aws.String("t3.micro"),
+						LaunchTemplateSpecification: &asgtypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(o), Version: aws.String("$Latest")}})
+				}
+				ag.MixedInstancesPolicy = mip
+			case g.LaunchTemplateID != "":
 				ag.LaunchTemplate = &asgtypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(g.LaunchTemplateID), Version: aws.String("$Default")}
 			}
 			out.AutoScalingGroups = append(out.AutoScalingGroups, ag)

@@ -50,7 +50,7 @@ package localaws
 //     EC2 User Guide's image-copying scenarios (see copyImage). The copy stays "pending" until
 //     Filler.CompleteCopies (or every DescribeImages with Filler.AutoCompleteCopies), then ends
 //     "available", or "failed" when the copying account cannot use a source key or the
-//     requested KmsKeyId.
+//     requested KmsKeyId; DescribeImages reports its SourceImageId and SourceImageRegion.
 //   - RunInstances never fails for KMS reasons. Filled: RunInstances on a modeled image creates
 //     modeled instances; when the launching account cannot use an encrypted snapshot's key the
 //     call still succeeds and the instance is "terminated" with state reason
@@ -61,11 +61,46 @@ package localaws
 //     must Allow kms:Decrypt and kms:CreateGrant to the account without a Deny. With
 //     Filler.RequireLauncherIAM the known launching role/user must also be allowed by its own
 //     inline or attached IAM policies (iamaccess.go). Grants and SCPs are not evaluated.
+//   - RunInstances through a launch template (no ImageId) goes to moto, which knows nothing of
+//     modeled images. Filled: the filler reads the template version (LaunchTemplate.* with
+//     $Default, $Latest or a number) from moto, launches its image with its block device
+//     mappings, the request's overriding them device by device, and records the CloudTrail
+//     record with the launchTemplate and no imageId (templates.go).
+//   - The keys of a launch's volumes. Filled: besides each encrypted snapshot's key, the launching
+//     account must be able to use each volume's KmsKeyId (request, else template), or, where EC2
+//     re-encrypts without one (an encrypted snapshot of a shared AMI; an unencrypted one with
+//     Encrypted=true or EBS encryption by default), the account's default EBS key (runInstances).
+//   - GetEbsDefaultKmsKeyId is not implemented and ModifyEbsDefaultKmsKeyId's key is used
+//     nowhere. Filled: Get/Modify/ResetEbsDefaultKmsKeyId per account and Region, the default
+//     key answered as the alias ARN of aws/ebs until one is set; launches and copies encrypt with
+//     it (ebsdefault.go; Filler.SetEBSDefaultKey seeds it).
+//   - DescribeLaunchTemplateVersions ignores ResolveAlias. Filled: with ResolveAlias=true an image
+//     ID resolve:ssm:PARAMETER is answered as the parameter's value in moto's SSM of the caller
+//     (Filler.PutParameter seeds one); template launches resolve it too.
+//   - Auto Scaling ignores CreateAutoScalingGroup's ServiceLinkedRoleARN (every group reports the
+//     default role). Filled: the role a group was created or updated with is put into
+//     DescribeAutoScalingGroups' answer (autoscaling.go). Mixed-instances policies, with
+//     overrides that name their own launch template, are moto's own.
+//   - KMS by key ARN from another account answers NotFoundException. Filled: CreateGrant,
+//     ListGrants, RevokeGrant, RetireGrant, DescribeKey, Encrypt, Decrypt, GenerateDataKey and
+//     GenerateDataKeyWithoutPlaintext by key ARN of another account are checked against the key
+//     policy (with kms:GranteePrincipal and kms:GrantOperations for CreateGrant, the policy
+//     variables ${aws:PrincipalAccount} and ${kms:CallerAccount}, ForAllValues/ForAnyValue) and
+//     answered by moto as the key's account, or refused with AccessDeniedException (kmscross.go).
+//   - CreateGrant creates a new grant for every call. Filled: a CreateGrant with a Name identical
+//     to an existing grant (grantee, operations, retiring principal, constraints, name) answers
+//     that grant's ID with a new token and creates nothing, as KMS does for retries.
+//   - Grants give nothing at launch, and a service-linked role could use any key of its account.
+//     Filled: a grant naming the launching principal with Decrypt and CreateGrant lets it launch
+//     without any key policy statement; a service-linked role (path /aws-service-role/) may use a
+//     customer managed key of its own account only when the key policy names the role itself (or
+//     a grant does), and its account's AWS managed keys always (keyaccess.go).
 //   - KMS DescribeKey reports KeyManager CUSTOMER for aws/ebs. Filled: the filler rewrites
 //     KeyManager to AWS in DescribeKey answers for keys with an alias/aws/... alias.
 //   - CloudTrail / EventBridge events are never generated. Filled: Filler.Events records the
 //     events AWS would deliver for the modeled calls (events.go): CloudTrail records for
-//     ModifyImageAttribute, CopyImage (also refused ones) and RunInstances, instance
+//     ModifyImageAttribute, CopyImage (also refused ones) and RunInstances (with its launch
+//     template and block device mappings when it has them), instance
 //     state-change notifications, and AMI state changes when copies finish. With
 //     Filler.FailCopiesSynchronously, CopyImage refuses inaccessible keys at call time
 //     (InvalidParameterValue), which yields the errorCode form of the CopyImage record.
@@ -90,9 +125,17 @@ package localaws
 //     forwards a request signed with a statically mapped key, so moto agrees.
 //
 // Not filled (known differences from AWS that tests must not rely on): key-policy enforcement
-// on KMS calls themselves, PutKeyPolicy validation (moto accepts anything, even on aws/ebs),
-// cross-account KMS calls by key ARN, IAM of the launching account unless RequireLauncherIAM is
-// on and the principal is known (and then not group policies or boundaries), organization/OU
+// on KMS calls within the key's own account, PutKeyPolicy validation (moto accepts anything,
+// even on aws/ebs), cross-account ReEncrypt and the other KMS operations by key ARN not listed
+// above, grant constraints, grant propagation delay (a grant is usable and listed at once; on
+// AWS it may take up to five minutes), the key ARN in ListGrants' KeyId (moto gives the key ID),
+// ServiceLinkedRoleARN checked to exist, the tags aws:ec2launchtemplate:id and
+// aws:ec2launchtemplate:version on instances launched from a template (the fake in
+// internal/fake sets them; on the local AWS an instance-terminated check finds no template),
+// EKS managed node groups and EC2 Fleet / Spot launches (their service-linked roles appear only
+// in hand-made CloudTrail records), launches Auto Scaling makes itself (moto's, not
+// modeled), IAM of the launching account unless RequireLauncherIAM is on and the principal is
+// known (and then not group policies or boundaries), organization/OU
 // launch permissions resolved to member accounts, tags on modeled images and snapshots
 // (CreateTags goes to moto; DescribeImages does not show them), pagination of modeled objects
 // other than DescribeImages listings, events for calls the filler does not model (KMS, IAM,

@@ -43,6 +43,10 @@ func (fi *fillerImpl) serveEC2(w http.ResponseWriter, r *http.Request, c *call) 
 		return fi.describeInstances(w, r, c)
 	case "TerminateInstances":
 		return fi.terminateInstances(w, c)
+	case "GetEbsDefaultKmsKeyId", "ModifyEbsDefaultKmsKeyId", "ResetEbsDefaultKmsKeyId":
+		return fi.serveEBSDefault(w, r, c)
+	case "DescribeLaunchTemplateVersions":
+		return fi.describeLaunchTemplateVersions(w, r, c)
 	}
 	return false
 }

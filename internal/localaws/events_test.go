@@ -102,7 +102,7 @@ func TestRecordedEvents(t *testing.T) {
 		{"AWS API Call via CloudTrail", "RunInstances", target, trigger.Ignored},
 		{"EC2 Instance State-change Notification", "", target, trigger.InstanceTerminated},
 		{"AWS API Call via CloudTrail", "CopyImage", target, trigger.CopyImage},
-		{"EC2 AMI State Change", "", target, trigger.Ignored}, // the copy failed: not "available"
+		{"EC2 AMI State Change", "", target, trigger.AMIFailed}, // the copy failed: its source is checked
 		{"AWS API Call via CloudTrail", "CopyImage", target, trigger.CopyImageFailed},
 	}
 	if len(got) != len(want) {

@@ -45,6 +45,11 @@ type fillerImpl struct {
 	autoCopies bool
 	syncCopies bool
 	checkIAM   bool
+	// ebsDefaults: account/region -> the key ModifyEbsDefaultKmsKeyId set (ebsdefault.go).
+	ebsDefaults map[string]string
+	// groupRoles: account/region/group -> the ServiceLinkedRoleARN CreateAutoScalingGroup named
+	// (autoscaling.go).
+	groupRoles map[string]string
 	log        io.Writer // one line per request when set (SetLog, LOCALAWS_LOG=1)
 	events     []json.RawMessage
 
@@ -127,6 +132,8 @@ func (fi *fillerImpl) resetState() {
 	fi.images = map[string]*image{}
 	fi.snapshots = map[string]*snapshot{}
 	fi.instances = map[string]*instance{}
+	fi.ebsDefaults = map[string]string{}
+	fi.groupRoles = map[string]string{}
 	fi.order = nil
 	fi.instOrder = nil
 	fi.optedIn = map[string]bool{}
@@ -274,6 +281,12 @@ func (f *Filler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}()
 	}
 	if c.isEC2() && fi.serveEC2(w, r, c) {
+		return
+	}
+	if strings.HasPrefix(c.target, "TrentService.") && fi.serveKMS(w, r, c) {
+		return
+	}
+	if c.service == "autoscaling" && c.target == "" && fi.serveAutoScaling(w, r, c) {
 		return
 	}
 	if isLookupEvents(c) {

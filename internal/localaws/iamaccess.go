@@ -162,7 +162,7 @@ func identityLetsUse(docs []string, keyARN, account, region string) (bool, strin
 			if !act.actionApplies(action) || !resourceApplies(s, keyARN) {
 				continue
 			}
-			condOK, condKnown := conditionsHold(s.Condition, ctx)
+			condOK, condKnown := conditionsHold(s.Condition, ctx, false)
 			switch {
 			case strings.EqualFold(s.Effect, "Deny") && (condOK || !condKnown):
 				return false, "an IAM Deny covers " + action

@@ -2,6 +2,7 @@ package localaws
 
 import (
 	"encoding/xml"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -34,12 +35,43 @@ type instance struct {
 
 var stateCodes = map[string]int{"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
 
-// runInstances launches instances from a modeled image. Every encrypted snapshot's key (and any
-// KmsKeyId in the request's block device mappings) must be usable by the launching account (see
-// canUseKey); otherwise the launch "succeeds" and the instance is terminated with
-// Client.InternalError, as on AWS.
+// runInstances launches instances from a modeled image, named by ImageId or by the launch
+// template the request names (see launchTemplate; the request's parameters override it). The
+// launching account (and its principal, when known) must be able to use every key EC2 uses for
+// the volumes (see canUseKey), as the EC2 User Guide's instance-launching scenarios ("Use
+// encryption with EBS-backed AMIs") say EC2 picks them, volume by volume:
+//   - the key of the snapshot the volume is restored from, when it is encrypted;
+//   - the KmsKeyId of the volume's block device mapping (request, else template), which needs
+//     Encrypted=true;
+//   - else, for an encrypted snapshot the account does not own (a shared AMI), the account's
+//     default EBS key (ebsdefault.go), whatever encryption by default says;
+//   - else, for an unencrypted snapshot with Encrypted=true or EBS encryption by default on,
+//     the default EBS key.
+//
+// An encrypted snapshot the account owns keeps its key. When a key cannot be used the launch
+// "succeeds" and the instance is terminated with Client.InternalError, as on AWS.
+// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/AMIEncryption.html#AMI-encryption-launch
 func (fi *fillerImpl) runInstances(w http.ResponseWriter, r *http.Request, c *call) bool {
+	ctx := r.Context()
 	imageID := c.params.Get("ImageId")
+	var tmpl templateData
+	fromTemplate := false
+	if imageID == "" {
+		td, ok, err := fi.launchTemplate(ctx, c)
+		switch {
+		case !ok:
+			return false
+		case err != nil:
+			var me *motoError
+			if errors.As(err, &me) && me.Code != "" {
+				writeEC2Error(w, http.StatusBadRequest, me.Code, me.Message)
+			} else {
+				writeEC2Error(w, http.StatusBadRequest, "InvalidLaunchTemplateId.NotFound", err.Error())
+			}
+			return true
+		}
+		tmpl, fromTemplate, imageID = td, true, td.imageID
+	}
 	fi.mu.Lock()
 	im := fi.images[imageID]
 	if im == nil {
@@ -56,30 +88,76 @@ func (fi *fillerImpl) runInstances(w http.ResponseWriter, r *http.Request, c *ca
 		writeEC2Error(w, http.StatusBadRequest, "InvalidAMIID.Unavailable", "Image "+imageID+" is not available (state "+im.state+")")
 		return true
 	}
-	var keys []string
-	for _, d := range im.devices {
-		if s := fi.snapshots[d.snapshotID]; s != nil && s.encrypted && !slices.Contains(keys, s.kmsKeyID) {
-			keys = append(keys, s.kmsKeyID)
-		}
+	type volume struct {
+		device    string
+		encrypted bool
+		key       string
 	}
-	rootDevice := im.rootDevice
+	var vols []volume
+	for _, d := range im.devices {
+		v := volume{device: d.name}
+		if s := fi.snapshots[d.snapshotID]; s != nil {
+			v.encrypted, v.key = s.encrypted, s.kmsKeyID
+		}
+		vols = append(vols, v)
+	}
+	owner, rootDevice := im.account, im.rootDevice
 	fi.mu.Unlock()
 
-	for _, g := range indexedGroups(c.params, "BlockDeviceMapping") {
-		if k := g["Ebs.KmsKeyId"]; k != "" {
-			if g["Ebs.Encrypted"] != "true" {
-				writeEC2Error(w, http.StatusBadRequest, "InvalidParameterDependency", "The parameter KmsKeyId requires the parameter Encrypted to be set.")
-				return true
-			}
-			keys = append(keys, fi.resolveKey(r.Context(), c.account, c.region, k))
+	reqMappings := requestMappings(c.params)
+	mappings := mergeMappings(tmpl.mappings, reqMappings)
+	for _, m := range mappings {
+		if m.kmsKeyID != "" && m.encrypted != "true" {
+			writeEC2Error(w, http.StatusBadRequest, "InvalidParameterDependency", "The parameter KmsKeyId requires the parameter Encrypted to be set.")
+			return true
 		}
 	}
 	if dryRun(w, c) {
 		return true
 	}
+	var keys []string
+	use := func(k string) {
+		if k != "" && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	byDefault, byDefaultRead := false, false
+	for _, v := range vols {
+		if v.encrypted {
+			use(v.key)
+		}
+		m, _ := mappingFor(mappings, v.device)
+		switch {
+		case m.kmsKeyID != "":
+			use(fi.resolveKey(ctx, c.account, c.region, m.kmsKeyID))
+		case v.encrypted && owner != c.account:
+			use(fi.defaultEBSKey(ctx, c.account, c.region))
+		case v.encrypted:
+		default:
+			if !byDefaultRead && m.encrypted != "true" {
+				byDefault, byDefaultRead = fi.ebsEncryptionByDefault(ctx, c.account, c.region), true
+			}
+			if m.encrypted == "true" || byDefault {
+				use(fi.defaultEBSKey(ctx, c.account, c.region))
+			}
+		}
+	}
+	// Mappings for devices the image does not have are new empty volumes: encrypted with their
+	// KmsKeyId, or the default key.
+	for _, m := range mappings {
+		if slices.ContainsFunc(vols, func(v volume) bool { return v.device == m.device }) {
+			continue
+		}
+		switch {
+		case m.kmsKeyID != "":
+			use(fi.resolveKey(ctx, c.account, c.region, m.kmsKeyID))
+		case m.encrypted == "true":
+			use(fi.defaultEBSKey(ctx, c.account, c.region))
+		}
+	}
 	problem := ""
 	for _, k := range keys {
-		if ok, why := fi.canUseKey(r.Context(), k, c.account, c.principal, c.region); !ok {
+		if ok, why := fi.canUseKey(ctx, k, c.account, c.principal, c.region); !ok {
 			problem = why
 			break
 		}
@@ -120,10 +198,8 @@ func (fi *fillerImpl) runInstances(w http.ResponseWriter, r *http.Request, c *ca
 		items = append(items, map[string]any{"instanceId": in.id, "imageId": imageID, "instanceType": itype,
 			"currentState": map[string]any{"code": 0, "name": "pending"}, "amiLaunchIndex": in.amiLaunchIndex})
 	}
-	fi.recordCall(c, "RunInstances", map[string]any{
-		"instancesSet": map[string]any{"items": []map[string]any{{"imageId": imageID, "minCount": 1, "maxCount": count}}},
-		"instanceType": itype,
-	}, map[string]any{"reservationId": resID, "ownerId": c.account, "instancesSet": map[string]any{"items": items}}, "", "")
+	fi.recordCall(c, "RunInstances", runInstancesParams(c, imageID, fromTemplate, count, itype, reqMappings),
+		map[string]any{"reservationId": resID, "ownerId": c.account, "instancesSet": map[string]any{"items": items}}, "", "")
 	for _, in := range created {
 		fi.recordInstanceState(in.account, in.region, in.id, in.state)
 	}
@@ -312,4 +388,42 @@ func (f *Filler) Instance(instanceID string) (InstanceInfo, bool) {
 	}
 	return InstanceInfo{InstanceID: in.id, Account: in.account, Region: in.region, ImageID: in.imageID,
 		State: in.state, StateReasonCode: in.reasonCode, StateReasonMessage: in.reasonMessage, KeyProblem: in.keyProblem}, true
+}
+
+// runInstancesParams is RunInstances' requestParameters as CloudTrail records them: the image
+// only when the request named it, the launch template and the block device mappings as given.
+func runInstancesParams(c *call, imageID string, fromTemplate bool, count int, itype string, mappings []blockMapping) map[string]any {
+	item := map[string]any{"minCount": 1, "maxCount": count}
+	if !fromTemplate {
+		item["imageId"] = imageID
+	}
+	rp := map[string]any{"instancesSet": map[string]any{"items": []map[string]any{item}}, "instanceType": itype}
+	if fromTemplate {
+		lt := map[string]any{}
+		if id := c.params.Get("LaunchTemplate.LaunchTemplateId"); id != "" {
+			lt["launchTemplateId"] = id
+		}
+		if name := c.params.Get("LaunchTemplate.LaunchTemplateName"); name != "" {
+			lt["launchTemplateName"] = name
+		}
+		if v := c.params.Get("LaunchTemplate.Version"); v != "" {
+			lt["version"] = v
+		}
+		rp["launchTemplate"] = lt
+	}
+	if len(mappings) > 0 {
+		var items []map[string]any
+		for _, m := range mappings {
+			ebs := map[string]any{}
+			if m.encrypted != "" {
+				ebs["encrypted"] = m.encrypted == "true"
+			}
+			if m.kmsKeyID != "" {
+				ebs["kmsKeyId"] = m.kmsKeyID
+			}
+			items = append(items, map[string]any{"deviceName": m.device, "ebs": ebs})
+		}
+		rp["blockDeviceMapping"] = map[string]any{"items": items}
+	}
+	return rp
 }

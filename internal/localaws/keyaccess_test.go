@@ -1,6 +1,7 @@
 package localaws
 
 import (
+	"encoding/json"
 	"net/url"
 	"reflect"
 	"testing"
@@ -163,6 +164,46 @@ func TestIdentityLetsUse(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if got, why := identityLetsUse(tc.docs, key, launcher, "us-east-1"); got != tc.want {
 				t.Errorf("identityLetsUse = %v (%s), want %v", got, why, tc.want)
+			}
+		})
+	}
+}
+
+// Set operators and policy variables (IAM User Guide, "Condition operators", "Policy
+// variables"): ForAllValues holds when every request value matches (and when there is none),
+// ForAnyValue when one does; ${aws:PrincipalAccount} is the caller's account in a policy of
+// Version 2012-10-17 only.
+func TestConditionsHoldSetsAndVariables(t *testing.T) {
+	ops := func(v ...string) map[string][]string {
+		return map[string][]string{"kms:grantoperations": v, "aws:principalaccount": {"444455556666"},
+			"kms:granteeprincipal": {"arn:aws:iam::444455556666:role/r"}}
+	}
+	all := `{"ForAllValues:StringEquals":{"kms:GrantOperations":["Decrypt","CreateGrant"]}}`
+	anyOf := `{"ForAnyValue:StringEquals":{"kms:GrantOperations":["Decrypt"]}}`
+	own := `{"StringLike":{"kms:GranteePrincipal":"arn:aws:iam::${aws:PrincipalAccount}:*"}}`
+	tests := map[string]struct {
+		cond string
+		ctx  map[string][]string
+		vars bool
+		want bool
+	}{
+		"all within":       {all, ops("Decrypt"), true, true},
+		"all, one outside": {all, ops("Decrypt", "Encrypt"), true, false},
+		"all, none":        {all, map[string][]string{}, true, true},
+		"any, one inside":  {anyOf, ops("Encrypt", "Decrypt"), true, true},
+		"any, none inside": {anyOf, ops("Encrypt"), true, false},
+		"own account":      {own, ops(), true, true},
+		"another account":  {own, map[string][]string{"aws:principalaccount": {"111122223333"}, "kms:granteeprincipal": {"arn:aws:iam::444455556666:role/r"}}, true, false},
+		"variable as text": {own, ops(), false, false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var cond map[string]map[string]json.RawMessage
+			if err := json.Unmarshal([]byte(tc.cond), &cond); err != nil {
+				t.Fatal(err)
+			}
+			if ok, known := conditionsHold(cond, tc.ctx, tc.vars); !known || ok != tc.want {
+				t.Fatalf("conditionsHold = %v (known %v), want %v", ok, known, tc.want)
 			}
 		})
 	}

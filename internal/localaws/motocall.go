@@ -31,26 +31,32 @@ func (e *motoError) Error() string {
 
 // kmsCall calls a KMS JSON action in moto as account in region.
 func (fi *fillerImpl) kmsCall(ctx context.Context, account, region, action string, in, out any) error {
+	return fi.jsonCall(ctx, "kms", "TrentService", account, region, action, in, out)
+}
+
+// jsonCall calls an action of a JSON-protocol service (X-Amz-Target PREFIX.ACTION) in moto as
+// account in region.
+func (fi *fillerImpl) jsonCall(ctx context.Context, service, prefix, account, region, action string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
-		return fmt.Errorf("kms %s: encode: %w", action, err)
+		return fmt.Errorf("%s %s: encode: %w", service, action, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fi.moto.String()+"/", bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("kms %s: %w", action, err)
+		return fmt.Errorf("%s %s: %w", service, action, err)
 	}
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Target", "TrentService."+action)
-	req.Header.Set("Authorization", fakeAuth(region, "kms"))
+	req.Header.Set("X-Amz-Target", prefix+"."+action)
+	req.Header.Set("Authorization", fakeAuth(region, service))
 	req.Header.Set(motoAccountHdr, account)
 	resp, err := fi.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("kms %s: %w", action, err)
+		return fmt.Errorf("%s %s: %w", service, action, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("kms %s: read: %w", action, err)
+		return fmt.Errorf("%s %s: read: %w", service, action, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct {
@@ -58,13 +64,13 @@ func (fi *fillerImpl) kmsCall(ctx context.Context, account, region, action strin
 			Message string `json:"message"`
 		}
 		_ = json.Unmarshal(raw, &e)
-		return fmt.Errorf("kms %s: %w", action, &motoError{Status: resp.StatusCode, Code: e.Type, Message: e.Message})
+		return fmt.Errorf("%s %s: %w", service, action, &motoError{Status: resp.StatusCode, Code: e.Type, Message: e.Message})
 	}
 	if out == nil {
 		return nil
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("kms %s: decode: %w", action, err)
+		return fmt.Errorf("%s %s: decode: %w", service, action, err)
 	}
 	return nil
 }
@@ -120,16 +126,6 @@ func (fi *fillerImpl) describeKey(ctx context.Context, account, region, keyID st
 		return keyMetadata{}, err
 	}
 	return out.KeyMetadata, nil
-}
-
-// defaultEBSKey is the account's default EBS key in region: the AWS managed key aws/ebs (moto
-// creates it on first use, as AWS does).
-func (fi *fillerImpl) defaultEBSKey(ctx context.Context, account, region string) string {
-	md, err := fi.describeKey(ctx, account, region, "alias/aws/ebs")
-	if err != nil {
-		return "arn:aws:kms:" + region + ":" + account + ":alias/aws/ebs"
-	}
-	return md.Arn
 }
 
 // ebsEncryptionByDefault asks moto whether the account enabled EBS encryption by default.

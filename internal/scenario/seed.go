@@ -19,6 +19,8 @@ import (
 const (
 	PlaceholderInstance    = "i-0abcd1234ef567890"
 	PlaceholderSourceImage = "ami-0123456789abcdef0"
+	PlaceholderFailedCopy  = "ami-0f1e2d3c4b5a69788" // events/ami-failed.json
+	PlaceholderTemplate    = "lt-0abcd1234ef567890"  // events/launch-template-failed.json
 	SourceRegion           = "us-west-2"
 	AppRoleName            = "app-deployer" // the role whose launch fails in Target (events/launch-failed.json)
 )
@@ -31,13 +33,15 @@ type Seeded struct {
 	Image        string // its copy in us-east-1, encrypted with KeyARN, shared with Target
 	InstanceID   string // Target's launch of Image, terminated with Client.InternalError
 	StateReason  string
+	FailedCopy   string // Target's copy of Image, failed: Target cannot use KeyARN
+	Template     string // the launch template of ASGName in Target, launching Image
 	PolicyBefore string
 }
 
 // Replace maps the sample events' placeholder IDs to the seeded ones.
 func (s *Seeded) Replace() map[string]string {
 	return map[string]string{PlaceholderImage: s.Image, PlaceholderKey: s.KeyARN, PlaceholderInstance: s.InstanceID,
-		PlaceholderSourceImage: s.SourceImage}
+		PlaceholderSourceImage: s.SourceImage, PlaceholderFailedCopy: s.FailedCopy, PlaceholderTemplate: s.Template}
 }
 
 // Completer finishes asynchronous CopyImage calls (localaws.Filler.CompleteCopies).
@@ -85,23 +89,31 @@ func (w *World) Seed(ctx context.Context, copies Completer) (*Seeded, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := w.AutoScalingGroup(ctx, Target, Region, ASGName, s.Image); err != nil {
+	if s.Template, err = w.AutoScalingGroup(ctx, Target, Region, ASGName, s.Image); err != nil {
 		return nil, err
 	}
+	failed, err := w.EC2(Target, Region).CopyImage(ctx, &ec2.CopyImageInput{Name: aws.String("golden-al2023-copy"), SourceImageId: aws.String(s.Image),
+		SourceRegion: aws.String(Region)})
+	if err != nil {
+		return nil, fmt.Errorf("copy image as %s: %w", Target, err)
+	}
+	s.FailedCopy = aws.ToString(failed.ImageId)
+	copies.CompleteCopies(ctx)
 	return s, nil
 }
 
 // ASGName is the Auto Scaling group of events/asg-launch-failed.json.
 const ASGName = "app-asg"
 
-// AutoScalingGroup creates a launch template for image and an empty group using it, in account.
-func (w *World) AutoScalingGroup(ctx context.Context, account, region, name, image string) error {
+// AutoScalingGroup creates a launch template for image and an empty group using it, in account,
+// and returns the template's ID.
+func (w *World) AutoScalingGroup(ctx context.Context, account, region, name, image string) (string, error) {
 	lt, err := w.EC2(account, region).CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
 		LaunchTemplateName: aws.String(name + "-" + image),
 		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(image), InstanceType: ec2types.InstanceTypeT3Micro},
 	})
 	if err != nil {
-		return fmt.Errorf("create launch template: %w", err)
+		return "", fmt.Errorf("create launch template: %w", err)
 	}
 	_, err = autoscaling.NewFromConfig(w.cfg(account, region)).CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
 		AutoScalingGroupName: aws.String(name), MinSize: aws.Int32(0), MaxSize: aws.Int32(1), DesiredCapacity: aws.Int32(0),
@@ -109,9 +121,9 @@ func (w *World) AutoScalingGroup(ctx context.Context, account, region, name, ima
 		LaunchTemplate:    &asgtypes.LaunchTemplateSpecification{LaunchTemplateId: lt.LaunchTemplate.LaunchTemplateId, Version: aws.String("$Latest")},
 	})
 	if err != nil {
-		return fmt.Errorf("create auto scaling group %s: %w", name, err)
+		return "", fmt.Errorf("create auto scaling group %s: %w", name, err)
 	}
-	return nil
+	return aws.ToString(lt.LaunchTemplate.LaunchTemplateId), nil
 }
 
 // Launch runs one instance of image as account and returns its ID and state reason once the

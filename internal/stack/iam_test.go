@@ -83,6 +83,8 @@ func TestCentralRoleLeastPrivilege(t *testing.T) {
 	want := []string{
 		"ec2:DescribeImageAttribute", "ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeSnapshots",
 		"ec2:DescribeLaunchTemplateVersions", "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLaunchConfigurations", "cloudtrail:LookupEvents",
+		// launches in the central account: its default EBS key, its templates' SSM parameters
+		"ec2:GetEbsDefaultKmsKeyId", "ec2:GetEbsEncryptionByDefault", "ssm:GetParameters",
 		// the member role's IAM set, for principals of the central account (no AssumeRole there)
 		"iam:AttachRolePolicy", "iam:AttachUserPolicy",
 		"iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicyVersion",
@@ -119,6 +121,12 @@ func TestCentralRoleLeastPrivilege(t *testing.T) {
 			if !reflect.DeepEqual(s["Resource"], map[string]any{"Ref": "AlertTopic"}) {
 				t.Errorf("sns:Publish on %s, want AlertTopic only", mustJSON(t, s["Resource"]))
 			}
+		case slices.Contains(actions, "ssm:GetParameters"):
+			for _, r := range resources {
+				if r != "arn:${AWS::Partition}:ssm:*:${AWS::AccountId}:parameter/*" && r != "arn:${AWS::Partition}:ssm:*::parameter/aws/service/*" {
+					t.Errorf("ssm:GetParameters on %s", r)
+				}
+			}
 		}
 		for _, a := range actions {
 			if strings.HasSuffix(a, "*") {
@@ -127,7 +135,7 @@ func TestCentralRoleLeastPrivilege(t *testing.T) {
 		}
 		if slices.Contains(resources, "*") {
 			for _, a := range actions {
-				if !strings.HasPrefix(a, "ec2:Describe") && !strings.HasPrefix(a, "autoscaling:Describe") && a != "cloudtrail:LookupEvents" && a != "organizations:DescribeOrganization" {
+				if !strings.HasPrefix(a, "ec2:Describe") && !strings.HasPrefix(a, "ec2:GetEbs") && !strings.HasPrefix(a, "autoscaling:Describe") && a != "cloudtrail:LookupEvents" && a != "organizations:DescribeOrganization" {
 					t.Errorf("%s on Resource * (only actions without resource-level permissions may be)", a)
 				}
 			}
@@ -150,6 +158,7 @@ func TestMemberRoleLeastPrivilege(t *testing.T) {
 	want := []string{
 		"ec2:DescribeImageAttribute", "ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeSnapshots",
 		"ec2:DescribeLaunchTemplateVersions", "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLaunchConfigurations", "cloudtrail:LookupEvents",
+		"ec2:GetEbsDefaultKmsKeyId", "ec2:GetEbsEncryptionByDefault", "ssm:GetParameters", "kms:CreateGrant",
 		"iam:AttachRolePolicy", "iam:AttachUserPolicy",
 		"iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicyVersion",
 		"iam:GetGroupPolicy", "iam:GetPolicy", "iam:GetPolicyVersion", "iam:GetRole", "iam:GetRolePolicy",
@@ -165,12 +174,55 @@ func TestMemberRoleLeastPrivilege(t *testing.T) {
 		t.Errorf("member role allows %v\nwant exactly %v", got, want)
 	}
 	checkIAMFixScope(t, stmts)
+	// KMS: this account's own keys, except the launch grants (checkLaunchGrantScope).
 	for _, s := range stmts {
-		if actions := stringList(s["Action"]); slices.ContainsFunc(actions, func(a string) bool { return strings.HasPrefix(a, "kms:") }) {
+		if actions := stringList(s["Action"]); slices.ContainsFunc(actions, func(a string) bool { return strings.HasPrefix(a, "kms:") && a != "kms:CreateGrant" }) {
 			if got := subString(s["Resource"]); got != "arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*" {
 				t.Errorf("%v on %s, want this account's keys only", actions, got)
 			}
 		}
+	}
+	checkLaunchGrantScope(t, stmts)
+}
+
+// checkLaunchGrantScope: the member role creates grants on keys (whose key policies must allow
+// this account: KMS's cross-account rule) only for this account's launching service-linked roles, only with the operations of AWS's Auto
+// Scaling example; it reads only this account's and AWS's public SSM parameters.
+func checkLaunchGrantScope(t *testing.T, stmts []map[string]any) {
+	t.Helper()
+	found := false
+	for _, s := range stmts {
+		actions := stringList(s["Action"])
+		switch {
+		case slices.Contains(actions, "kms:CreateGrant"):
+			found = true
+			if len(actions) != 1 || subString(s["Resource"]) != "arn:${AWS::Partition}:kms:*:*:key/*" {
+				t.Errorf("%v on %s, want kms:CreateGrant alone on KMS keys", actions, mustJSON(t, s["Resource"]))
+			}
+			ops := stringList(dig(s, "Condition", "ForAllValues:StringEquals", "kms:GrantOperations"))
+			want := []string{"Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "DescribeKey", "CreateGrant"}
+			if !reflect.DeepEqual(ops, want) {
+				t.Errorf("kms:GrantOperations %v, want %v", ops, want)
+			}
+			grantees := resourceList(dig(s, "Condition", "StringLike", "kms:GranteePrincipal"))
+			if len(grantees) == 0 {
+				t.Error("kms:CreateGrant without a kms:GranteePrincipal condition")
+			}
+			for _, g := range grantees {
+				if !strings.HasPrefix(g, "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/") {
+					t.Errorf("grantee %s is not a service-linked role of this account", g)
+				}
+			}
+		case slices.Contains(actions, "ssm:GetParameters"):
+			for _, r := range resourceList(s["Resource"]) {
+				if r != "arn:${AWS::Partition}:ssm:*:${AWS::AccountId}:parameter/*" && r != "arn:${AWS::Partition}:ssm:*::parameter/aws/service/*" {
+					t.Errorf("ssm:GetParameters on %s", r)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("no kms:CreateGrant statement")
 	}
 }
 

@@ -29,6 +29,8 @@ var sampleRoutes = map[string]string{
 	"ignored-unshare.json":              "",
 	"ignored-runinstances-success.json": "",
 	"ignored-dryrun.json":               "",
+	"launch-template-failed.json":       "LaunchFailedRule",
+	"launch-failed-kms-key.json":        "LaunchFailedRule",
 }
 
 // isKindSample reports whether events/name is a trigger kind's sample.
@@ -63,7 +65,7 @@ var corpusRoutes = map[string][]string{
 	"cloudtrail/custodian-eb-envelope-deletetransitgatewayvpcattachment.json":                                         {""},
 	"eventbridge/awsdocs-ec2-ami-state-change-available.json":                                                         {"AmiAvailableRule"},
 	"eventbridge/awsdocs-ec2-ami-state-change-deregistered.json":                                                      {""},
-	"eventbridge/awsdocs-ec2-ami-state-change-failed.json":                                                            {""},
+	"eventbridge/awsdocs-ec2-ami-state-change-failed.json":                                                            {"AmiAvailableRule"},
 	"eventbridge/awsdocs-eb-instance-state-change-terminated.json":                                                    {"InstanceTerminatedRule"},
 	"eventbridge/awsdocs-eb-instance-state-change-terminated-2.json":                                                  {"InstanceTerminatedRule"},
 	"eventbridge/awsdocs-ec2-instance-state-change-pending.json":                                                      {""},

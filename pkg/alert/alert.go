@@ -220,6 +220,8 @@ func Covers(act report.Action, f report.Finding, principal string) bool {
 	switch act.Type {
 	case report.ActionKeyPolicy:
 		return act.Target == f.KeyARN && namesAccount(act.Accounts, f.Account)
+	case report.ActionKMSGrant:
+		return act.Target == f.KeyARN && act.Principal == principal
 	case report.ActionIAMPolicy:
 		if act.Principal != "" {
 			return act.Principal == principal

@@ -19,8 +19,8 @@ type Meaning struct {
 	Severity string
 	// Priority orders codes in the subject, lowest first: what blocks everything comes first.
 	Priority int
-	// FixedBy is the type of the action that fixes a finding of this code (report.ActionKeyPolicy
-	// or report.ActionIAMPolicy), or "" when no action ever does.
+	// FixedBy is the type of the action that fixes a finding of this code (report.ActionKeyPolicy,
+	// report.ActionKMSGrant or report.ActionIAMPolicy), or "" when no action ever does.
 	FixedBy string
 	// Failure: a finding of this code says that a check did not finish (its message has what was
 	// being checked and the error), not that something about a key is missing.
@@ -62,26 +62,32 @@ var codeTable = []Meaning{
 	{Code: report.KeyPolicyInvalid, Severity: SeverityHigh, Priority: 3, remedy: keyPolicyInvalidRemedy,
 		Summary: "the key policy does not parse as a policy document: nothing is decided or changed for the key"},
 	{Code: report.KeyPendingDeletion, Severity: SeverityHigh, Priority: 4, remedy: keyPendingDeletionRemedy,
-		Summary: "the key is scheduled for deletion: nobody can use it, and what it encrypts becomes unreadable once it is deleted"},
+		Summary: "the key (or, PendingReplicaDeletion, the multi-Region primary key) is scheduled for deletion: nobody can use it, and what it encrypts becomes unreadable once it is deleted"},
 	{Code: report.KeyDisabled, Severity: SeverityHigh, Priority: 5, remedy: keyDisabledRemedy,
 		Summary: "the key is disabled: nobody can use it until it is enabled"},
-	{Code: report.AWSManagedKey, Severity: SeverityHigh, Priority: 6, remedy: awsManagedRemedy,
+	{Code: report.KeyUnusableState, Severity: SeverityHigh, Priority: 6, remedy: keyUnusableRemedy,
+		Summary: "the key is PendingImport (import its key material), Unavailable (connect its custom key store), Creating or Updating (wait): enabling it does not help"},
+	{Code: report.AWSManagedKey, Severity: SeverityHigh, Priority: 7, remedy: awsManagedRemedy,
 		Summary: "the snapshots use the AWS managed key aws/ebs, whose policy cannot be changed: the alert gives the aws ec2 copy-image command that re-encrypts the image with a customer managed key"},
-	{Code: report.PublicImage, Severity: SeverityHigh, Priority: 8, remedy: publicRemedy,
+	{Code: report.PublicImage, Severity: SeverityHigh, Priority: 9, remedy: publicRemedy,
 		Summary: "the image is shared with everyone: a key is never opened to everyone"},
-	{Code: report.ExplicitDeny, Severity: SeverityHigh, Priority: 7, remedy: denyRemedy,
+	{Code: report.ExplicitDeny, Severity: SeverityHigh, Priority: 8, remedy: denyRemedy,
 		Summary: "a Deny statement in the key policy blocks the account: statements are never removed or rewritten"},
-	{Code: report.UntrustedAccount, Severity: SeverityHigh, Priority: 9, remedy: untrustedRemedy,
+	{Code: report.UntrustedAccount, Severity: SeverityHigh, Priority: 10, remedy: untrustedRemedy,
 		Summary: "an account involved (the image's owner, its key's owner, or an account, organization or OU it is shared with) is not trusted: nothing is changed for it"},
-	{Code: report.KeyPolicyMissingUse, Severity: SeverityHigh, Priority: 10, FixedBy: report.ActionKeyPolicy, remedy: keyPolicyRemedy,
-		Summary: "the key policy does not let the account use the key (kms:Encrypt, kms:Decrypt, kms:ReEncrypt*, kms:GenerateDataKey*, kms:DescribeKey)"},
-	{Code: report.KeyPolicyMissingGrant, Severity: SeverityHigh, Priority: 11, FixedBy: report.ActionKeyPolicy, remedy: keyPolicyRemedy,
-		Summary: "the key policy does not let the account create grants for AWS resources (kms:CreateGrant with kms:GrantIsForAWSResource), which EC2 needs to attach volumes"},
-	{Code: report.IAMMissingUse, Severity: SeverityHigh, Priority: 12, FixedBy: report.ActionIAMPolicy, remedy: iamRemedy,
+	{Code: report.KeyPolicyMissingUse, Severity: SeverityHigh, Priority: 11, FixedBy: report.ActionKeyPolicy, remedy: keyPolicyRemedy,
+		Summary: "the key policy does not let the account (or, in the key's own account, the launching service-linked role itself) use the key (kms:Encrypt, kms:Decrypt, kms:ReEncrypt*, kms:GenerateDataKey*, kms:DescribeKey)"},
+	{Code: report.KeyPolicyMissingGrant, Severity: SeverityHigh, Priority: 12, FixedBy: report.ActionKeyPolicy, remedy: keyPolicyRemedy,
+		Summary: "the key policy does not let the account (or the launching service-linked role itself) create grants for AWS resources (kms:CreateGrant with kms:GrantIsForAWSResource), which EC2 needs to attach volumes"},
+	{Code: report.KeyPolicyMissingLaunchGrant, Severity: SeverityHigh, Priority: 13, FixedBy: report.ActionKeyPolicy, remedy: launchGrantRemedy,
+		Summary: "the key policy does not let the account create, itself, the grant its launching service-linked role needs (statement AllowEC2LaunchGrants: kms:CreateGrant for its own principals, EC2's operations only)"},
+	{Code: report.SLRMissingGrant, Severity: SeverityHigh, Priority: 14, FixedBy: report.ActionKMSGrant, remedy: launchGrantRemedy,
+		Summary: "a launching service-linked role (Auto Scaling, EC2 Fleet, Spot) of another account than the key's has no grant on the key: the grant is created from its own account"},
+	{Code: report.IAMMissingUse, Severity: SeverityHigh, Priority: 15, FixedBy: report.ActionIAMPolicy, remedy: iamRemedy,
 		Summary: "no identity policy of the principal lets it use the key"},
-	{Code: report.IAMMissingGrant, Severity: SeverityHigh, Priority: 13, FixedBy: report.ActionIAMPolicy, remedy: iamRemedy,
+	{Code: report.IAMMissingGrant, Severity: SeverityHigh, Priority: 16, FixedBy: report.ActionIAMPolicy, remedy: iamRemedy,
 		Summary: "no identity policy of the principal lets it create grants on the key for AWS resources"},
-	{Code: report.MemberStackMissing, Severity: SeverityHigh, Priority: 14, remedy: memberStackRemedy,
+	{Code: report.MemberStackMissing, Severity: SeverityHigh, Priority: 17, remedy: memberStackRemedy,
 		Summary: "a sweep found an account without its member role, or a region without its forwarding rules: the remediator cannot read or fix it there, or never hears of what happens there"},
 }
 

@@ -581,6 +581,9 @@ func (a *analysis) iamTodos(d detail, open []item) []todo {
 		switch {
 		case len(keys) == 0:
 			w.say("The key ARN is not known; the logs for request %s have the details.", orNone(a.ctx.RequestID))
+		case p.kind == "role" && identityCenter(arn):
+			pp, _ := awsid.ParsePrincipal(arn)
+			t = a.identityCenterTodo(t, pp, keys, &w, &more)
 		case p.kind == "service-linked-role":
 			w.say("A service-linked role cannot take identity policies: a principal of that account allowed kms:CreateGrant on the key grants it instead:")
 			for _, key := range keys {
@@ -676,4 +679,10 @@ func orNoneSentence(s string) string {
 		return "(none)"
 	}
 	return cleanSentence(s)
+}
+
+// identityCenter reports whether arn is a role IAM Identity Center made for a permission set.
+func identityCenter(arn string) bool {
+	p, ok := awsid.ParsePrincipal(arn)
+	return ok && awsid.IsIdentityCenterRole(p)
 }

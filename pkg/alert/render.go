@@ -273,6 +273,8 @@ func actionNoun(typ string) string {
 		return "key-policy change"
 	case report.ActionIAMPolicy:
 		return "IAM policy change"
+	case report.ActionKMSGrant:
+		return "KMS grant"
 	}
 	return cleanValue(typ) + " action"
 }
@@ -452,6 +454,10 @@ func (a *analysis) writeAction(b *strings.Builder, act *report.Action, d detail,
 		fmt.Fprintf(b, ": %s", cleanSentence(act.Reason))
 	}
 	b.WriteString("\n")
+	if act.Type == report.ActionKMSGrant && act.GrantID != "" && strings.HasPrefix(act.Target, "arn:") {
+		fmt.Fprintf(b, "  undo, %s: aws kms revoke-grant --key-id %s --grant-id %s --region %s\n", keyOwner(act.Target),
+			shellArg(act.Target), shellArg(act.GrantID), shellArg(a.regionOf(act.Target, nil)))
+	}
 	if act.Diff == "" {
 		return
 	}

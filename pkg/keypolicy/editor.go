@@ -69,22 +69,10 @@ func EnsureAccountsForKey(doc []byte, key Key, accounts []string) (Edit, error) 
 		return Edit{Document: doc}, &RefusedError{Reason: "invalid-policy", Detail: err.Error()}
 	}
 	r := newReader(key, partitionOf(d, key.ARN))
-	var changes []Change
-	for _, n := range needs {
-		var missing []string
-		for _, a := range accounts {
-			if !r.allows(d, a, n) {
-				missing = append(missing, a)
-			}
-		}
-		if len(missing) == 0 {
-			continue
-		}
-		cs, err := r.add(d, n, missing)
-		if err != nil {
-			return Edit{Document: doc}, &RefusedError{Reason: "invalid-policy", Detail: err.Error()}
-		}
-		changes = append(changes, cs...)
+	changes, err := addMissing(accounts, func(a string, n need) bool { return r.allows(d, a, n) },
+		func(n need, missing []string) ([]Change, error) { return r.add(d, n, missing) })
+	if err != nil {
+		return Edit{Document: doc}, &RefusedError{Reason: "invalid-policy", Detail: err.Error()}
 	}
 	if len(changes) == 0 {
 		return Edit{Document: doc, Changes: []Change{}}, nil
@@ -96,14 +84,7 @@ func EnsureAccountsForKey(doc []byte, key Key, accounts []string) (Edit, error) 
 			}
 		}
 	}
-	out := d.Bytes()
-	if len(out) > MaxPolicyBytes {
-		return Edit{Document: doc}, &RefusedError{Reason: "too-large", Detail: fmt.Sprintf("the edited policy would be %d bytes, over KMS's limit of %d", len(out), MaxPolicyBytes)}
-	}
-	if off, r, ok := kmsCharacters(out); !ok {
-		return Edit{Document: doc}, &RefusedError{Reason: "invalid-characters", Detail: fmt.Sprintf("byte offset %d holds %s, which KMS does not accept in a key policy", off, r)}
-	}
-	return Edit{Document: out, Changes: changes, Changed: true}, nil
+	return finish(doc, d, changes)
 }
 
 // reader asks the evaluator what the policy gives an account's root through EC2.
@@ -113,11 +94,11 @@ type reader struct {
 	requests  map[requestKey]evaluate.Request // built once per account and action
 }
 
-// requestKey: EC2's requests for one account differ only by action, and their context only by
+// requestKey: EC2's requests for one principal differ only by action, and their context only by
 // whether they are grant operations (CreateGrant has parameters of its own) made for an AWS
 // resource.
 type requestKey struct {
-	account        string
+	principal      string
 	class          int8 // 0 other, 1 grant operation, 2 CreateGrant
 	forAWSResource bool
 }
@@ -132,7 +113,12 @@ func (r *reader) root(account string) string { return RootARN(r.partition, accou
 // read in EC2Context's context, its region (kms:ViaService) not known, against a resource that
 // only "*" covers.
 func (r *reader) request(account, action string, forAWSResource bool) evaluate.Request {
-	k := requestKey{account: account, forAWSResource: forAWSResource}
+	return r.requestFor(r.root(account), action, forAWSResource)
+}
+
+// requestFor is request for any principal: an account's root, or a role the editor adds itself.
+func (r *reader) requestFor(principal, action string, forAWSResource bool) evaluate.Request {
+	k := requestKey{principal: principal, forAWSResource: forAWSResource}
 	switch {
 	case strings.EqualFold(action, "kms:CreateGrant"):
 		k.class = 2
@@ -141,25 +127,24 @@ func (r *reader) request(account, action string, forAWSResource bool) evaluate.R
 	}
 	req, ok := r.requests[k]
 	if !ok {
-		req = r.build(account, action, forAWSResource)
+		req = r.build(principal, action, forAWSResource)
 		r.requests[k] = req
 	}
 	req.Action = action
 	return req
 }
 
-func (r *reader) build(account, action string, forAWSResource bool) evaluate.Request {
-	root := r.root(account)
+func (r *reader) build(principal, action string, forAWSResource bool) evaluate.Request {
 	if r.key.ARN == "" {
-		ctx := evaluate.EC2Context("", root, forAWSResource)
+		ctx := evaluate.EC2Context("", principal, forAWSResource)
 		delete(ctx, "kms:ViaService")
-		return evaluate.Request{PrincipalARN: root, Action: action, Resource: "", Context: ctx, Unknown: []string{"kms:ViaService"}}
+		return evaluate.Request{PrincipalARN: principal, Action: action, Resource: "", Context: ctx, Unknown: []string{"kms:ViaService"}}
 	}
 	var org *evaluate.Org
-	if o, ok := r.key.Orgs[account]; ok {
+	if o, ok := r.key.Orgs[principalAccount(principal)]; ok {
 		org = &o
 	}
-	req := evaluate.EC2Request(r.key.ARN, root, action, org)
+	req := evaluate.EC2Request(r.key.ARN, principal, action, org)
 	if !forAWSResource {
 		req.Context["kms:GrantIsForAWSResource"] = nil
 	}
@@ -240,43 +225,78 @@ func candidate(s policy.Statement, n need) bool {
 // add gives the missing accounts need n: each joins the statement the evaluator says extends to
 // it, the others share one new statement in AWS's default form.
 func (r *reader) add(d *policy.Document, n need, missing []string) ([]Change, error) {
-	stmts := d.Statements()
-	byStatement := map[int][]string{}
-	var order []int
-	var rest []string
-	for _, a := range missing {
-		target := -1
-		for _, s := range stmts {
-			if (target < 0 || (s.Sid == n.sid && stmts[target].Sid != n.sid)) && r.extends(d, s, a, n) {
-				target = s.Index
+	return join(d, n.sid, n.what, missing, r.roots, func(s policy.Statement, a string) bool { return r.extends(d, s, a, n) },
+		func(arns []string) ([]Change, error) { return r.appendFor(d, n, arns, n.what) })
+}
+
+// addMissing gives, need by need, each of who that allowed says lacks it what add adds.
+func addMissing(who []string, allowed func(string, need) bool, add func(need, []string) ([]Change, error)) ([]Change, error) {
+	var changes []Change
+	for _, n := range needs {
+		var missing []string
+		for _, w := range who {
+			if !allowed(w, n) {
+				missing = append(missing, w)
 			}
 		}
-		if target < 0 {
-			rest = append(rest, a)
+		if len(missing) == 0 {
 			continue
 		}
-		if _, ok := byStatement[target]; !ok {
-			order = append(order, target)
-		}
-		byStatement[target] = append(byStatement[target], a)
-	}
-	slices.Sort(order)
-	var changes []Change
-	for _, target := range order {
-		cs, err := r.extend(d, stmts[target], n, byStatement[target])
-		if err != nil {
-			return nil, err
-		}
-		changes = append(changes, cs...)
-	}
-	if len(rest) > 0 {
-		cs, err := r.appendStatement(d, n, rest)
+		cs, err := add(n, missing)
 		if err != nil {
 			return nil, err
 		}
 		changes = append(changes, cs...)
 	}
 	return changes, nil
+}
+
+// join adds each of who (as arns(who): its principal ARNs) to the statement place finds for it,
+// and the rest with appendRest (a new statement).
+func join(d *policy.Document, sid, what string, who []string, arns func([]string) []string,
+	extends func(policy.Statement, string) bool, appendRest func([]string) ([]Change, error)) ([]Change, error) {
+	order, by, rest := place(d.Statements(), sid, who, extends)
+	stmts := d.Statements()
+	var changes []Change
+	for _, target := range order {
+		cs, err := addPrincipals(d, stmts[target], arns(by[target]), what)
+		if err != nil {
+			return nil, err
+		}
+		changes = append(changes, cs...)
+	}
+	if len(rest) > 0 {
+		cs, err := appendRest(arns(rest))
+		if err != nil {
+			return nil, err
+		}
+		changes = append(changes, cs...)
+	}
+	return changes, nil
+}
+
+// place finds, for each of who, the statement that extends to it (one with Sid sid first, then
+// document order). It returns those statements in order, who joins each, and who joins none.
+func place(stmts []policy.Statement, sid string, who []string, extends func(policy.Statement, string) bool) (order []int, by map[int][]string, rest []string) {
+	by = map[int][]string{}
+	for _, w := range who {
+		target := -1
+		for _, s := range stmts {
+			if (target < 0 || (s.Sid == sid && stmts[target].Sid != sid)) && extends(s, w) {
+				target = s.Index
+			}
+		}
+		if target < 0 {
+			rest = append(rest, w)
+			continue
+		}
+		if _, ok := by[target]; !ok {
+			order = append(order, target)
+		}
+		by[target] = append(by[target], w)
+	}
+	slices.Sort(order)
+	return order, by, rest
 }
 
 func (r *reader) roots(accounts []string) []string {
@@ -287,59 +307,12 @@ func (r *reader) roots(accounts []string) []string {
 	return arns
 }
 
-func (r *reader) extend(d *policy.Document, s policy.Statement, n need, accounts []string) ([]Change, error) {
-	arns := r.roots(accounts)
-	var err error
-	if _, ok := s.Principal.By["AWS"]; ok {
-		err = d.AppendStrings(s.Index, []string{"Principal", "AWS"}, arns...)
-	} else {
-		err = d.AddMember(s.Index, []string{"Principal"}, "AWS", principalValue(arns))
+// principalAccount is the account of a principal ARN ("" when it has none).
+func principalAccount(arn string) string {
+	if p, ok := awsid.ParsePrincipal(arn); ok {
+		return p.Account
 	}
-	if err != nil {
-		return nil, fmt.Errorf("add %s to statement %d: %w", strings.Join(arns, ", "), s.Index, err)
-	}
-	return describe("add-principal", s.Sid, s.Index, n, accounts, arns), nil
-}
-
-func (r *reader) appendStatement(d *policy.Document, n need, accounts []string) ([]Change, error) {
-	arns := r.roots(accounts)
-	sid := freeSid(d.Statements(), n.sid)
-	members := []policy.Member{
-		{Key: "Sid", Value: policy.String(sid)},
-		{Key: "Effect", Value: policy.String("Allow")},
-		{Key: "Principal", Value: policy.Object(policy.Member{Key: "AWS", Value: principalValue(arns)})},
-		{Key: "Action", Value: policy.Strings(n.actions...)},
-		{Key: "Resource", Value: policy.String("*")},
-	}
-	if n.grant {
-		members = append(members, policy.Member{Key: "Condition", Value: policy.Object(policy.Member{
-			Key: "Bool", Value: policy.Object(policy.Member{Key: "kms:GrantIsForAWSResource", Value: policy.String("true")}),
-		})})
-	}
-	target, err := d.AppendStatement(policy.Object(members...))
-	if err != nil {
-		return nil, fmt.Errorf("append statement %q: %w", sid, err)
-	}
-	return describe("add-statement", sid, target, n, accounts, arns), nil
-}
-
-func describe(kind, sid string, target int, n need, accounts, arns []string) []Change {
-	verb := "added to"
-	if kind == "add-statement" {
-		verb = "added new"
-	}
-	changes := make([]Change, len(accounts))
-	for i, a := range accounts {
-		changes[i] = Change{
-			Kind:      kind,
-			Sid:       sid,
-			Statement: target,
-			Account:   a,
-			Description: fmt.Sprintf("allow %s to %s: %s statement %d %s",
-				arns[i], n.what, verb, target, strconv.Quote(sid)),
-		}
-	}
-	return changes
+	return ""
 }
 
 // RootARN is the principal the editor adds for an account.

@@ -89,35 +89,7 @@ func TestEnsureAccountsGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			changes, err := json.MarshalIndent(edit.Changes, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			changes = append(changes, '\n')
-			docFile := filepath.Join("testdata/golden", name+".json")
-			changesFile := filepath.Join("testdata/golden", name+".changes.json")
-			if *update {
-				if err := os.WriteFile(docFile, edit.Document, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(changesFile, changes, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			wantDoc, err := os.ReadFile(docFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantChanges, err := os.ReadFile(changesFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(edit.Document, wantDoc) {
-				t.Errorf("document differs from %s:\n%s", docFile, edit.Document)
-			}
-			if !bytes.Equal(changes, wantChanges) {
-				t.Errorf("changes differ from %s:\n%s", changesFile, changes)
-			}
+			compareGolden(t, name, edit)
 			if edit.Changed != !bytes.Equal(src, edit.Document) || edit.Changed != (len(edit.Changes) > 0) {
 				t.Errorf("Changed = %v with %d changes", edit.Changed, len(edit.Changes))
 			}

@@ -182,7 +182,7 @@ func defaultsIneffective(t *testing.T, doc []byte, accounts []string) bool {
 	}
 	r := newReader(Key{}, partitionOf(d, ""))
 	for _, n := range needs {
-		if _, err := r.appendStatement(d, n, accounts); err != nil {
+		if _, err := r.appendFor(d, n, r.roots(accounts), n.what); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -41,10 +41,12 @@ const MaxPolicyBytes = 32768
 
 // Change is one edit the planner made.
 type Change struct {
-	Kind        string `json:"kind"` // "add-principal" | "add-statement"
-	Sid         string `json:"sid,omitempty"`
-	Statement   int    `json:"statement"` // index in the new document
-	Account     string `json:"account"`
+	Kind      string `json:"kind"` // "add-principal" | "add-statement"
+	Sid       string `json:"sid,omitempty"`
+	Statement int    `json:"statement"` // index in the new document
+	Account   string `json:"account"`
+	// Principal is the role added, when it is not the account's root.
+	Principal   string `json:"principal,omitempty"`
 	Description string `json:"description"` // human-readable
 }
 

@@ -89,18 +89,19 @@ const reasonOtherWriter = "another writer already added these accounts"
 
 func (r *run) applyKey(ctx context.Context, n *keyNeed) report.Action {
 	k := n.key
-	accounts := sortedKeys(n.accounts)
-	act := report.Action{Type: report.ActionKeyPolicy, Target: k.ARN, Accounts: accounts}
-	for _, a := range accounts {
+	w := wantOf(n)
+	act := report.Action{Type: report.ActionKeyPolicy, Target: k.ARN, Accounts: actionAccounts(w)}
+	for _, a := range w.Accounts {
 		if !awsid.IsAccountID(a) { // defence in depth: the editor refuses these too
 			return ended(act, refuse(fmt.Errorf("%q is not an account ID", a)))
 		}
 	}
 	// The editor reads the policy as the evaluator does, for this key (its ARN: the replica's in
-	// the launch region for a multi-Region key) and what is known of each account's organization:
-	// it extends a statement only when that makes the account allowed.
-	target := keypolicy.Key{ARN: k.ARN, Orgs: r.orgsOf(ctx, accounts, k.Doc)}
-	edit, err := keypolicy.EnsureAccountsForKey(k.Policy, target, accounts)
+	// the launch region for a multi-Region key) and what is known of each account's organization
+	// (the accounts added, and those of the roles and grantees): it extends a statement only when
+	// that makes the account allowed.
+	target := keypolicy.Key{ARN: k.ARN, Orgs: r.orgsOf(ctx, actionAccounts(w), k.Doc)}
+	edit, err := keypolicy.EnsureForKey(k.Policy, target, w)
 	if err != nil {
 		return ended(act, refuse(err))
 	}
@@ -120,20 +121,21 @@ func (r *run) applyKey(ctx context.Context, n *keyNeed) report.Action {
 		return ended(act, errDeadline)
 	}
 	defer r.coord.lockKey(k.ARN)()
-	if err := r.writeKeyPolicy(ctx, &act, k, target, accounts, edit); err != nil {
+	if err := r.writeKeyPolicy(ctx, &act, k, target, w, edit); err != nil {
 		return ended(act, err)
 	}
 	return act
 }
 
 // writeKeyPolicy puts the planned policy, reads it back and proves it: the policy KMS now holds
-// must allow every account (the same evaluation the diagnosis made). When another writer changed
-// the policy in between, it re-plans from the fresh policy (bounded). When the policy read back is
-// the one written and still does not allow them, the write was ineffective: the action fails for
-// good (a redelivery would write the same thing) and the findings stay. A write this delivery
-// made is never reported as another writer's. On success it sets act's status (applied, or
-// unchanged because another writer made the change) and reason.
-func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, target keypolicy.Key, accounts []string, edit keypolicy.Edit) error {
+// must allow every account, role and launch grant it was written for (the same evaluation the
+// diagnosis made). When another writer changed the policy in between, it re-plans from the fresh
+// policy (bounded). When the policy read back is the one written and still does not allow them,
+// the write was ineffective: the action fails for good (a redelivery would write the same thing)
+// and the findings stay. A write this delivery made is never reported as another writer's. On
+// success it sets act's status (applied, or unchanged because another writer made the change)
+// and reason.
+func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, target keypolicy.Key, w keypolicy.Want, edit keypolicy.Edit) error {
 	cl, err := r.clients.KMS(ctx, k.Account, k.Region)
 	if err != nil {
 		return err
@@ -171,11 +173,11 @@ func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, ta
 			}
 		}
 		if attempt > 1 || !bytes.Equal(current, k.Policy) {
-			if edit, err = keypolicy.EnsureAccountsForKey(current, target, accounts); err != nil {
+			if edit, err = keypolicy.EnsureForKey(current, target, w); err != nil {
 				return refuse(err)
 			}
 			if !edit.Changed {
-				if err := verifyKeyPolicy(current, k, target, accounts); err != nil {
+				if err := verifyKeyPolicy(current, k, target, w); err != nil {
 					return fmt.Errorf("key policy %s: %w", k.ARN, err)
 				}
 				if len(done) > 0 { // our write is there, whoever wrote after it
@@ -199,7 +201,7 @@ func (r *run) writeKeyPolicy(ctx context.Context, act *report.Action, k *key, ta
 		wrote = true
 		done = append(done, edit.Changes...)
 		r.coord.setKeyPolicy(k.ARN, edit.Document)
-		fresh, unverified, err := r.readBack(ctx, cl, k, target, accounts)
+		fresh, unverified, err := r.readBack(ctx, cl, k, target, w)
 		if err != nil {
 			return err
 		}
@@ -226,28 +228,64 @@ func getKeyPolicy(ctx context.Context, cl awsapi.KMS, keyARN string) ([]byte, er
 	return []byte(aws.ToString(out.Policy)), nil
 }
 
+// wantOf is what a key's policy must gain for the batch.
+func wantOf(n *keyNeed) keypolicy.Want {
+	return keypolicy.Want{Accounts: sortedKeys(n.accounts), ServiceLinkedRoles: sortedKeys(n.roles), LaunchGrantees: sortedKeys(n.grantees)}
+}
+
+// actionAccounts are the accounts a key-policy action is about: the accounts added, and the
+// accounts of the roles and grantees.
+func actionAccounts(w keypolicy.Want) []string {
+	set := map[string]bool{}
+	for _, a := range w.Accounts {
+		set[a] = true
+	}
+	for _, p := range append(append([]string{}, w.ServiceLinkedRoles...), w.LaunchGrantees...) {
+		if a, ok := awsid.ParsePrincipal(p); ok {
+			set[a.Account] = true
+		}
+	}
+	return sortedKeys(set)
+}
+
 // errNotProven: the policy read back does not allow every account it was written for.
 var errNotProven = errors.New("the policy read back does not allow every account")
 
-// verifyKeyPolicy checks a policy read back from KMS: it parses, and it allows every account the
-// use and grant requests EC2 makes, evaluated exactly as the diagnosis evaluates them.
-func verifyKeyPolicy(fresh []byte, k *key, target keypolicy.Key, accounts []string) error {
+// verifyKeyPolicy checks a policy read back from KMS: it parses; it allows every account the use
+// and grant requests EC2 makes, every role its own, evaluated exactly as the diagnosis evaluates
+// them; and it lets every grantee's account create its launch grant.
+func verifyKeyPolicy(fresh []byte, k *key, target keypolicy.Key, w keypolicy.Want) error {
 	doc, err := policy.Parse(fresh)
 	if err != nil {
 		return fmt.Errorf("%w: it does not parse: %v", errNotProven, err)
 	}
 	check := *k
 	check.Doc = doc
-	for _, a := range accounts {
-		var org *evaluate.Org
-		if o, ok := target.Orgs[a]; ok {
-			org = &o
+	orgOf := func(account string) *evaluate.Org {
+		if o, ok := target.Orgs[account]; ok {
+			return &o
 		}
-		use, grant := evaluateKey(&check, "arn:"+partitionOf(k.ARN)+":iam::"+a+":root", org)
+		return nil
+	}
+	for _, a := range w.Accounts {
+		use, grant := evaluateKey(&check, "arn:"+partitionOf(k.ARN)+":iam::"+a+":root", orgOf(a))
 		for _, res := range []evaluate.KMSResult{use, grant} {
 			if res.KeyPolicy.Decision != evaluate.Allow {
 				return fmt.Errorf("%w: account %s is not allowed (%s)", errNotProven, a, clip(strings.Join(res.KeyPolicy.Reasons, "; "), 300))
 			}
+		}
+	}
+	for _, role := range w.ServiceLinkedRoles {
+		org := orgOf(check.Account)
+		if !roleAllowedByKeyPolicy(&check, role, useRequests, org) || !roleAllowedByKeyPolicy(&check, role, grantRequests, org) {
+			return fmt.Errorf("%w: %s is not allowed", errNotProven, role)
+		}
+	}
+	for _, g := range w.LaunchGrantees {
+		p, _ := awsid.ParsePrincipal(g)
+		req := evaluate.GrantRequest(k.ARN, keypolicy.RootARN(partitionOf(k.ARN), p.Account), g, keypolicy.LaunchGrantOperations, orgOf(p.Account))
+		if evaluate.KeyPolicyDecision(doc, req) != evaluate.Allow {
+			return fmt.Errorf("%w: account %s may not create the grant for %s", errNotProven, p.Account, g)
 		}
 	}
 	return nil

@@ -49,12 +49,12 @@ func (r *run) freshKeyPolicy(ctx context.Context, cl awsapi.KMS, k *key) ([]byte
 // keySettle (never past the write margin of the deadline) and reads and verifies it again. It
 // returns the policy last read and why it does not verify (nil when it does); err is a failed
 // read.
-func (r *run) readBack(ctx context.Context, cl awsapi.KMS, k *key, target keypolicy.Key, accounts []string) (policy []byte, unverified, err error) {
+func (r *run) readBack(ctx context.Context, cl awsapi.KMS, k *key, target keypolicy.Key, w keypolicy.Want) (policy []byte, unverified, err error) {
 	policy, err = getKeyPolicy(ctx, cl, k.ARN)
 	if err != nil {
 		return nil, nil, fmt.Errorf("verify key policy %s: %w", k.ARN, err)
 	}
-	if unverified = verifyKeyPolicy(policy, k, target, accounts); unverified != nil || r.keySettle <= 0 || r.store != nil {
+	if unverified = verifyKeyPolicy(policy, k, target, w); unverified != nil || r.keySettle <= 0 || r.store != nil {
 		return policy, unverified, nil
 	}
 	pause := r.keySettle
@@ -70,7 +70,7 @@ func (r *run) readBack(ctx context.Context, cl awsapi.KMS, k *key, target keypol
 	if err != nil {
 		return nil, nil, fmt.Errorf("verify key policy %s again: %w", k.ARN, err)
 	}
-	if unverified = verifyKeyPolicy(policy, k, target, accounts); unverified != nil {
+	if unverified = verifyKeyPolicy(policy, k, target, w); unverified != nil {
 		unverified = fmt.Errorf("after %s: %w", pause.Round(time.Millisecond), unverified)
 	}
 	return policy, unverified, nil

@@ -34,16 +34,27 @@ func (r *run) diagnose(ctx context.Context, it *item) error {
 	return d.Diagnose(ctx, diagnosis{r: r, it: it}, it.trig)
 }
 
-// checkRequestedKey checks a key a request named (CopyImage's kmsKeyId) for the targets. A key
-// of another account than the requesting one is reported, never fixed (reportForeignCopyKey).
+// checkRequestedKey checks a key a request named (CopyImage's kmsKeyId: the copy's destination
+// key) for the targets. A key of another account than the requesting one is reported, never
+// fixed (reportKey): a CopyImage request names its key freely (EC2 checks it only when the copy
+// runs), so it is no evidence that anyone should use that key, and fixing it would let whoever
+// may call ec2:CopyImage in a trusted account (or put such an event on the bus) obtain the use of
+// any key the remediator can edit (SECURITY.md). Keys of the copying account itself, and the
+// keys of images (their snapshots), are checked as usual.
 func (r *run) checkRequestedKey(ctx context.Context, it *item, keyID, account, region string, targets []string) error {
 	k, err := r.inv.key(ctx, keyID, account, region)
 	if err != nil {
 		return err
 	}
+	prev := it.tag
+	it.tag.role = report.KeyRoleDestination
+	defer func() { it.tag = prev }()
 	if k.Err == nil && k.Account != account && k.Manager != kmstypes.KeyManagerTypeAws && k.State == kmstypes.KeyStateEnabled {
 		// Not in it.keys either: the IAM side does not write a usage policy for such a key.
-		r.reportForeignCopyKey(ctx, it, k, targets)
+		r.reportKey(ctx, it, k, targets, fmt.Sprintf("the copy %s names key %s of account %s, which the copying account %s does not own: a CopyImage request can name any key, so it is never fixed automatically; add the account by hand if it should use this key",
+			clip(it.trig.ImageID, 64), k.ARN, k.Account, it.trig.Account))
+		r.log.Info().Str("event_id", clip(it.rec.EventID, 256)).Str("key", k.ARN).Str("account", it.trig.Account).
+			Str("decision", "foreign-copy-key").Msg("copy names another account's key: reported, not fixed")
 		return nil
 	}
 	it.keys = append(it.keys, k)
@@ -51,39 +62,39 @@ func (r *run) checkRequestedKey(ctx context.Context, it *item, keyID, account, r
 	return nil
 }
 
-// reportForeignCopyKey reports, never fixes, what the key policy of a copy's key misses when the
-// key belongs to another account than the one copying. A CopyImage request names its key freely
-// (EC2 checks it only when the copy runs), so it is no evidence that anyone should use that key:
-// fixing it would let whoever may call ec2:CopyImage in a trusted account (or put such an event
-// on the bus) obtain the use of any key the remediator can edit (SECURITY.md). Keys of
-// the copying account itself, and the keys of images (their snapshots), are checked as usual.
-func (r *run) reportForeignCopyKey(ctx context.Context, it *item, k *key, targets []string) {
+// reportKey reports, never fixes, what key k misses for each target account: its state, then
+// what its key policy does not allow the target's launching principal (or its root). why says,
+// first in every message, why the key is only reported.
+func (r *run) reportKey(ctx context.Context, it *item, k *key, targets []string, why string) {
 	seen := map[string]bool{}
 	for _, target := range targets {
-		if seen[target] || !awsid.IsAccountID(target) || target == k.Account {
+		if seen[target] || !awsid.IsAccountID(target) {
 			continue
 		}
 		seen[target] = true
 		it.targets = appendUnique(it.targets, target)
+		if r.keyStateFindings(it, k, target) || target == k.Account {
+			continue
+		}
 		principal := "arn:aws:iam::" + target + ":root"
+		if p := it.trig.Principal; p != nil && p.Account == target && p.ARN != "" && p.Type != trigger.PrincipalServiceLinkedRole {
+			principal = p.ARN
+		}
 		use, grant := evaluateKey(k, principal, r.orgOf(ctx, target, k.Doc))
-		why := fmt.Sprintf("the copy %s names key %s of account %s, which the copying account %s does not own: a CopyImage request can name any key, so it is never fixed automatically; add the account by hand if it should use this key",
-			clip(it.trig.ImageID, 64), k.ARN, k.Account, it.trig.Account)
-		switch {
-		case use.Decision == evaluate.ExplicitDeny || grant.Decision == evaluate.ExplicitDeny:
+		if use.Decision == evaluate.ExplicitDeny || grant.Decision == evaluate.ExplicitDeny {
 			it.addFinding(report.Finding{Code: report.ExplicitDeny, Account: target, KeyARN: k.ARN, PrincipalARN: principal,
-				Message: fmt.Sprintf("a Deny in the key policy of %s blocks %s: never fixed automatically", k.ARN, principal)})
+				Message: fmt.Sprintf("%s; a Deny in its key policy blocks %s", why, principal)})
 			continue
 		}
 		if use.KeyPolicy.Decision != evaluate.Allow {
-			it.addFinding(report.Finding{Code: report.KeyPolicyMissingUse, Account: target, KeyARN: k.ARN, PrincipalARN: principal, Message: why})
+			it.addFinding(report.Finding{Code: report.KeyPolicyMissingUse, Account: target, KeyARN: k.ARN, PrincipalARN: principal,
+				Message: why + "; its key policy does not let account " + target + " use it"})
 		}
 		if grant.KeyPolicy.Decision != evaluate.Allow {
-			it.addFinding(report.Finding{Code: report.KeyPolicyMissingGrant, Account: target, KeyARN: k.ARN, PrincipalARN: principal, Message: why})
+			it.addFinding(report.Finding{Code: report.KeyPolicyMissingGrant, Account: target, KeyARN: k.ARN, PrincipalARN: principal,
+				Message: why + "; its key policy does not let account " + target + " create grants for EC2"})
 		}
 	}
-	r.log.Info().Str("event_id", clip(it.rec.EventID, 256)).Str("key", k.ARN).Str("account", it.trig.Account).
-		Str("decision", "foreign-copy-key").Msg("copy names another account's key: reported, not fixed")
 }
 
 // diagnoseImage reads the image as c.Viewer, then checks every encrypted snapshot's key for
@@ -93,6 +104,9 @@ func (r *run) diagnoseImage(ctx context.Context, it *item, c trigger.ImageCheck)
 	if imageID == "" {
 		return errors.New("no image to check")
 	}
+	prev := it.tag
+	it.tag.role = report.KeyRoleSource
+	defer func() { it.tag = prev }()
 	img, err := r.inv.image(ctx, viewer, region, imageID)
 	if err != nil {
 		if errors.Is(err, errImageNotFound) || awsapi.IsNotFound(err) {
@@ -196,30 +210,19 @@ func (r *run) checkKey(ctx context.Context, it *item, k *key, imageOwner string,
 
 func (r *run) checkKeyForAccount(ctx context.Context, it *item, k *key, imageOwner, target string) {
 	log := r.log.With().Str("event_id", clip(it.rec.EventID, 256)).Str("image", clip(it.rec.ImageID, 256)).Str("key", k.ARN).Str("account", target).Logger()
-	switch {
-	case k.Err != nil:
-		it.addFinding(report.Finding{Code: k.Problem, Account: target, KeyARN: k.ARN, Message: keyProblemMessage(k)})
+	if r.keyStateFindings(it, k, target) {
 		return
-	case k.Manager == kmstypes.KeyManagerTypeAws:
-		if target != k.Account {
-			it.addFinding(report.Finding{Code: report.AWSManagedKey, Account: target, KeyARN: k.ARN,
-				Message: fmt.Sprintf("snapshots of %s use the AWS managed key %s, which no other account can use; copy the image with a customer managed key", it.rec.ImageID, k.ARN)})
-		}
-		return
-	case k.State == kmstypes.KeyStatePendingDeletion || k.State == kmstypes.KeyStatePendingReplicaDeletion:
-		it.addFinding(report.Finding{Code: report.KeyPendingDeletion, Account: target, KeyARN: k.ARN,
-			Message: fmt.Sprintf("key %s is %s: cancel the deletion (aws kms cancel-key-deletion) before anyone can launch", k.ARN, k.State)})
-		return
-	case k.State != kmstypes.KeyStateEnabled:
-		it.addFinding(report.Finding{Code: report.KeyDisabled, Account: target, KeyARN: k.ARN,
-			Message: fmt.Sprintf("key %s is %s: enable it (aws kms enable-key) before anyone can launch", k.ARN, k.State)})
-		return
+	}
+	p := it.trig.Principal
+	role, launcher := launchRole(p, target)
+	if launcher {
+		r.checkKeyForLaunchRole(ctx, it, k, p, role, log)
 	}
 	if target == k.Account {
-		return // the key's own account: its IAM decides (the IAM check covers it)
+		return // the key's own account: its IAM decides (the IAM check covers it), or the role's key policy above
 	}
 	principal := "arn:aws:iam::" + target + ":root"
-	if p := it.trig.Principal; p != nil && p.Account == target && p.ARN != "" {
+	if p != nil && p.Account == target && p.ARN != "" && !launcher {
 		principal = p.ARN
 	}
 	use, grant := evaluateKey(k, principal, r.orgOf(ctx, target, k.Doc))
@@ -240,11 +243,7 @@ func (r *run) checkKeyForAccount(ctx context.Context, it *item, k *key, imageOwn
 		return
 	}
 	fixable := trusted
-	if !trusted && !it.untrusted[target] {
-		it.untrusted[target] = true
-		it.addFinding(report.Finding{Code: report.UntrustedAccount, Account: target, KeyARN: k.ARN,
-			Message: fmt.Sprintf("account %s is not in TRUSTED_ACCOUNT_IDS or the trusted organization: the key policy is not changed for it", target)})
-	}
+	r.untrustedFinding(it, k, target, trusted)
 	if missingUse {
 		it.addFinding(report.Finding{Code: report.KeyPolicyMissingUse, Account: target, KeyARN: k.ARN, PrincipalARN: principal, Fixable: fixable,
 			Message: fmt.Sprintf("the key policy of %s does not let account %s use the key (kms:Decrypt, kms:ReEncrypt*, kms:GenerateDataKey*, kms:DescribeKey)", k.ARN, target)})
@@ -257,6 +256,77 @@ func (r *run) checkKeyForAccount(ctx context.Context, it *item, k *key, imageOwn
 	if fixable {
 		r.need(k, target, it)
 	}
+}
+
+// untrustedFinding says, once per record and account, that the account is not trusted.
+func (r *run) untrustedFinding(it *item, k *key, target string, trusted bool) {
+	if trusted || it.untrusted[target] {
+		return
+	}
+	it.untrusted[target] = true
+	it.addFinding(report.Finding{Code: report.UntrustedAccount, Account: target, KeyARN: k.ARN,
+		Message: fmt.Sprintf("account %s is not in TRUSTED_ACCOUNT_IDS or the trusted organization: the key policy is not changed for it", target)})
+}
+
+// keyStateFindings reports a key EC2 cannot use for target whatever the policies say: unreadable,
+// AWS managed (from another account), or in a state other than Enabled. It reports whether it
+// found one. Each state's remedy is the one the KMS key-states documentation gives:
+//   - PendingDeletion: cancel the deletion (the key is then Disabled: enable it);
+//   - PendingReplicaDeletion: a multi-Region primary key scheduled for deletion that still has
+//     replicas (it turns PendingDeletion when they are gone): cancel its deletion, then enable it;
+//   - Disabled: enable it;
+//   - PendingImport: its imported key material is missing or expired: import it again;
+//   - Unavailable: its custom key store is disconnected: connect it;
+//   - Creating (a replica being made) and Updating (its primary Region changing): transient
+//     states of multi-Region keys: wait, then launch again.
+//
+// https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html
+// https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys-cancelling-key-deletion.html
+func (r *run) keyStateFindings(it *item, k *key, target string) bool {
+	f := report.Finding{Account: target, KeyARN: k.ARN, KeyState: string(k.State)}
+	switch {
+	case k.Err != nil:
+		f.Code, f.KeyState = k.Problem, ""
+		f.Message = keyProblemMessage(k)
+	case k.Manager == kmstypes.KeyManagerTypeAws:
+		if target == k.Account {
+			return true
+		}
+		f.Code, f.KeyState = report.AWSManagedKey, ""
+		f.Message = fmt.Sprintf("snapshots of %s use the AWS managed key %s, which no other account can use; copy the image with a customer managed key", it.rec.ImageID, k.ARN)
+	case k.State == kmstypes.KeyStateEnabled:
+		return false
+	case k.State == kmstypes.KeyStatePendingDeletion:
+		f.Code = report.KeyPendingDeletion
+		f.Message = fmt.Sprintf("key %s is scheduled for deletion (PendingDeletion): cancel the deletion (aws kms cancel-key-deletion), then enable it, before anyone can launch", k.ARN)
+	case k.State == kmstypes.KeyStatePendingReplicaDeletion:
+		f.Code = report.KeyPendingDeletion
+		f.Message = fmt.Sprintf("key %s is a multi-Region primary key scheduled for deletion (PendingReplicaDeletion: it is deleted once its replicas are): cancel its deletion (aws kms cancel-key-deletion), then enable it, before anyone can launch", k.ARN)
+	case k.State == kmstypes.KeyStateDisabled:
+		f.Code, f.KeyState = report.KeyDisabled, ""
+		f.Message = fmt.Sprintf("key %s is Disabled: enable it (aws kms enable-key) before anyone can launch", k.ARN)
+	default:
+		f.Code = report.KeyUnusableState
+		f.Message = fmt.Sprintf("key %s is %s: %s", k.ARN, k.State, unusableStateRemedy(k.State))
+	}
+	it.addFinding(f)
+	return true
+}
+
+// unusableStateRemedy says what ends a key state that is neither Enabled, Disabled nor pending
+// deletion (enabling the key does not).
+func unusableStateRemedy(s kmstypes.KeyState) string {
+	switch s {
+	case kmstypes.KeyStatePendingImport:
+		return "its imported key material is missing or expired: import it again (aws kms get-parameters-for-import, then aws kms import-key-material) before anyone can launch"
+	case kmstypes.KeyStateUnavailable:
+		return "its custom key store is disconnected: connect it (aws kms connect-custom-key-store) before anyone can launch"
+	case kmstypes.KeyStateCreating:
+		return "a multi-Region replica key still being created: wait until it is Enabled, then launch again"
+	case kmstypes.KeyStateUpdating:
+		return "a multi-Region key whose primary Region is changing: wait until it is Enabled again, then launch again"
+	}
+	return "EC2 cannot use a key in this state; see the KMS key-states table"
 }
 
 // keyProblemMessage says what went wrong reading k, and in which account's name the remediator
@@ -299,14 +369,28 @@ func evaluateAll(k *key, principal string, actions []string, org *evaluate.Org) 
 }
 
 func (r *run) need(k *key, account string, it *item) {
+	r.needIn(k, it, func(n *keyNeed) { n.accounts[account] = true })
+}
+
+// needRole records that k's policy must name an Auto Scaling group's service-linked role itself.
+func (r *run) needRole(k *key, role string, it *item) {
+	r.needIn(k, it, func(n *keyNeed) { n.roles[role] = true })
+}
+
+// needLaunchGrantee records that k's policy must let grantee's account create its launch grant.
+func (r *run) needLaunchGrantee(k *key, grantee string, it *item) {
+	r.needIn(k, it, func(n *keyNeed) { n.grantees[grantee] = true })
+}
+
+func (r *run) needIn(k *key, it *item, add func(*keyNeed)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n, ok := r.needs[k.ARN]
 	if !ok {
-		n = &keyNeed{key: k, accounts: map[string]bool{}}
+		n = &keyNeed{key: k, accounts: map[string]bool{}, roles: map[string]bool{}, grantees: map[string]bool{}}
 		r.needs[k.ARN] = n
 	}
-	n.accounts[account] = true
+	add(n)
 	for _, x := range n.items {
 		if x == it {
 			return
@@ -315,9 +399,18 @@ func (r *run) need(k *key, account string, it *item) {
 	n.items = append(n.items, it)
 }
 
+// addFinding adds f once; a finding about a key that does not say its role or template gets
+// what is being checked (it.tag).
 func (it *item) addFinding(f report.Finding) {
+	if f.KeyARN != "" && f.KeyRole == "" {
+		f.KeyRole = it.tag.role
+	}
+	if f.LaunchTemplate == "" {
+		f.LaunchTemplate = it.tag.template
+	}
 	for _, g := range it.rec.Findings {
-		if g.Code == f.Code && g.Account == f.Account && g.KeyARN == f.KeyARN && g.PrincipalARN == f.PrincipalARN {
+		if g.Code == f.Code && g.Account == f.Account && g.KeyARN == f.KeyARN && g.PrincipalARN == f.PrincipalARN &&
+			g.KeyRole == f.KeyRole && g.LaunchTemplate == f.LaunchTemplate {
 			return
 		}
 	}

@@ -3,6 +3,8 @@ package remediate
 import (
 	"context"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
@@ -26,12 +28,17 @@ func (d diagnosis) CheckRequestedKey(ctx context.Context, keyID, account, region
 	return d.r.checkRequestedKey(ctx, d.it, keyID, account, region, targets)
 }
 
-func (d diagnosis) ImageState(ctx context.Context, account, region, imageID string) (string, error) {
-	img, err := d.r.inv.image(ctx, account, region, imageID)
+func (d diagnosis) CheckLaunch(ctx context.Context, l trigger.LaunchCheck) error {
+	return d.r.checkLaunch(ctx, d.it, l)
+}
+
+func (d diagnosis) Image(ctx context.Context, account, region, imageID string) (trigger.ImageInfo, error) {
+	im, err := d.r.inv.described(ctx, account, region, imageID)
 	if err != nil {
-		return "", err
+		return trigger.ImageInfo{}, err
 	}
-	return img.State, nil
+	return trigger.ImageInfo{Owner: aws.ToString(im.OwnerId), State: string(im.State),
+		SourceImageID: aws.ToString(im.SourceImageId), SourceRegion: aws.ToString(im.SourceImageRegion)}, nil
 }
 
 func (d diagnosis) SharedWith(ctx context.Context, owner, region, imageID string) ([]string, error) {
@@ -47,15 +54,19 @@ func (d diagnosis) Instance(ctx context.Context, account, region, instanceID str
 	if err != nil {
 		return trigger.Instance{}, err
 	}
-	return trigger.Instance{ImageID: in.ImageID, StateReasonCode: in.StateReasonCode, StateReasonMessage: in.StateReasonMessage}, nil
+	out := trigger.Instance{ImageID: in.ImageID, StateReasonCode: in.StateReasonCode, StateReasonMessage: in.StateReasonMessage}
+	if in.LaunchTemplateID != "" {
+		out.LaunchTemplate = &trigger.LaunchTemplate{ID: in.LaunchTemplateID, Version: in.LaunchTemplateVersion}
+	}
+	return out, nil
 }
 
 func (d diagnosis) Launcher(ctx context.Context, account, region, instanceID string) (*trigger.Principal, error) {
 	return d.r.launcher(ctx, d.it, account, region, instanceID)
 }
 
-func (d diagnosis) GroupImage(ctx context.Context, account, region, group string) (string, error) {
-	return d.r.asgImage(ctx, account, region, group)
+func (d diagnosis) Group(ctx context.Context, account, region, name string) (trigger.GroupInfo, error) {
+	return d.r.group(ctx, d.it, account, region, name)
 }
 
 func (d diagnosis) SetImage(imageID string) { d.it.rec.ImageID = imageID }
@@ -68,6 +79,8 @@ func (d diagnosis) SetPrincipal(p *trigger.Principal) {
 }
 
 func (d diagnosis) AddFinding(f report.Finding) { d.it.addFinding(f) }
+
+func (d diagnosis) Note(note string) { d.it.addNote(clip(note, 600)) }
 
 func (d diagnosis) Ignore(reason string) { d.it.rec.IgnoredReason = reason }
 

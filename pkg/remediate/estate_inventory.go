@@ -72,11 +72,13 @@ func anyTrue(m map[string]bool) bool {
 	return false
 }
 
-// imageOf is what DescribeImages says of an image: the image (without snapshots), the IDs of its
-// EBS snapshots in device order, and which of them are encrypted.
+// imageOf is what DescribeImages says of an image: the image (its snapshots with their IDs and
+// devices only, until DescribeSnapshots is read), the IDs of its EBS snapshots in device order,
+// and which of them are encrypted.
 func imageOf(im ec2types.Image, region string) (*image, []string, map[string]bool) {
 	img := &image{ID: aws.ToString(im.ImageId), Region: region, Owner: aws.ToString(im.OwnerId), Name: aws.ToString(im.Name),
-		State: string(im.State), Public: aws.ToBool(im.Public)}
+		State: string(im.State), Public: aws.ToBool(im.Public),
+		SourceImageID: aws.ToString(im.SourceImageId), SourceRegion: aws.ToString(im.SourceImageRegion)}
 	var ids []string
 	encrypted := map[string]bool{}
 	for _, bdm := range im.BlockDeviceMappings {
@@ -86,8 +88,25 @@ func imageOf(im ec2types.Image, region string) (*image, []string, map[string]boo
 		id := aws.ToString(bdm.Ebs.SnapshotId)
 		ids = append(ids, id)
 		encrypted[id] = aws.ToBool(bdm.Ebs.Encrypted)
+		// The device, until the snapshots are read (withDevices keeps it).
+		img.Snapshots = append(img.Snapshots, snapshot{ID: id, Device: aws.ToString(bdm.DeviceName), Encrypted: encrypted[id]})
 	}
 	return img, ids, encrypted
+}
+
+// withDevices is snaps (as read from DescribeSnapshots) with the device names of the image's
+// block device mappings (as imageOf read them).
+func withDevices(mapped, snaps []snapshot) []snapshot {
+	device := map[string]string{}
+	for _, m := range mapped {
+		device[m.ID] = m.Device
+	}
+	out := make([]snapshot, len(snaps))
+	for i, sn := range snaps {
+		sn.Device = device[sn.ID]
+		out[i] = sn
+	}
+	return out
 }
 
 // primeSnapshots reads the snapshots of listed images as their owner, in batches, and keeps the
@@ -133,7 +152,8 @@ func (inv *inventory) primeSnapshots(ctx context.Context, owner, region string, 
 				snaps = append(snaps, sn)
 			}
 			img := *l.img
-			img.Snapshots = snaps
+			img.Snapshots = withDevices(l.img.Snapshots, snaps)
+			snaps = img.Snapshots
 			prime(inv, inv.snapshots, owner+"/"+region+"/"+img.ID, snaps)
 			prime(inv, inv.images, owner+"/"+region+"/"+img.ID, &img)
 		}

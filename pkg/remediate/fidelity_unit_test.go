@@ -89,7 +89,7 @@ func TestIneffectiveWriteFailsForGood(t *testing.T) {
 	// the evaluator would produce.
 	useless := keypolicy.Edit{Changed: true, Document: append(append([]byte{}, k.Policy...), ' ')}
 	act := report.Action{Type: report.ActionKeyPolicy, Target: keyARN, Accounts: []string{scenario.Target}}
-	err = r.writeKeyPolicy(context.Background(), &act, k, keypolicy.Key{ARN: keyARN}, []string{scenario.Target}, useless)
+	err = r.writeKeyPolicy(context.Background(), &act, k, keypolicy.Key{ARN: keyARN}, keypolicy.Want{Accounts: []string{scenario.Target}}, useless)
 	if !errors.Is(err, errNotProven) {
 		t.Fatalf("err = %v, want the write not proven", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -28,7 +29,9 @@ import (
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/evaluate"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/keypolicy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"
 )
@@ -257,9 +260,12 @@ func makePublic(t *testing.T, image string) {
 // checkWrites asserts what must hold for every PutKeyPolicy that reached KMS, whatever the
 // input: the lockout safety check is not bypassed; the document is at most 32 KB and parses;
 // every statement of the policy before it is still there, byte for byte, except that its AWS
-// principal may gain values (a string principal becoming a list); nothing was removed; and the only principals added are the
-// roots of accounts in mayAdd[key]. initial is each key's policy before the test; a write to
-// any other key fails the test. Writes must be in per-key order (the process-wide key lock).
+// principal may gain values (a string principal becoming a list); nothing was removed; the only
+// principals added are the roots of the 12-digit accounts in mayAdd[key] and the Auto Scaling
+// service-linked roles of the key's own account that mayAdd[key] names by exact ARN (the roles
+// the test's groups report); and no principal gained a power beyond EC2's launch (launchPowers).
+// initial is each key's policy before the test; a write to any other key fails the test. Writes
+// must be in per-key order (the process-wide key lock).
 func checkWrites(t *testing.T, writes []keyWrite, initial map[string]string, mayAdd map[string][]string) {
 	t.Helper()
 	current := map[string]string{}
@@ -287,10 +293,14 @@ func checkWrites(t *testing.T, writes []keyWrite, initial map[string]string, may
 		if err := statementsKept(before, w.Policy); err != nil {
 			t.Errorf("write %d to %s: %v\nbefore:\n%s\nafter:\n%s", i, w.KeyID, err, before, w.Policy)
 		}
-		for _, p := range addedPrincipals(before, w.Policy) {
-			if !allowedRoot(p, mayAdd[w.KeyID]) {
-				t.Errorf("write %d to %s adds principal %q (may add only the roots of %v)", i, w.KeyID, p, mayAdd[w.KeyID])
+		added := addedPrincipals(before, w.Policy)
+		for _, p := range added {
+			if !allowedPrincipal(p, w.KeyID, mayAdd[w.KeyID]) {
+				t.Errorf("write %d to %s adds principal %q (may add only the roots of the accounts and the Auto Scaling service-linked roles of %v)", i, w.KeyID, p, mayAdd[w.KeyID])
 			}
+		}
+		for _, err := range launchPowers(w.KeyID, before, w.Policy, added) {
+			t.Errorf("write %d to %s: %v\nafter:\n%s", i, w.KeyID, err, w.Policy)
 		}
 		current[w.KeyID] = w.Policy
 	}
@@ -298,17 +308,104 @@ func checkWrites(t *testing.T, writes []keyWrite, initial map[string]string, may
 
 var rootARN = regexp.MustCompile(`^arn:aws:iam::([0-9]{12}):root$`)
 
-func allowedRoot(p string, accounts []string) bool {
-	m := rootARN.FindStringSubmatch(p)
-	if m == nil {
+// allowedPrincipal: p is the root of an account of allowed, or an Auto Scaling service-linked
+// role of keyARN's account that allowed names exactly (SECURITY.md: the only principal other than
+// an account root ever added to a key policy).
+func allowedPrincipal(p, keyARN string, allowed []string) bool {
+	if m := rootARN.FindStringSubmatch(p); m != nil {
+		return slices.Contains(allowed, m[1])
+	}
+	if !slices.Contains(allowed, p) {
 		return false
 	}
-	for _, a := range accounts {
-		if a == m[1] {
-			return true
+	pr, ok := awsid.ParsePrincipal(p)
+	r, launching := awsid.LaunchRoleOf(pr)
+	return ok && launching && r.Service == awsid.AutoScalingService && pr.Account == evaluate.KeyAccount(keyARN)
+}
+
+// launchPowers checks what a write lets the principals it added do beyond EC2's launch, by
+// evaluating the policy before and after: a service-linked role never gains a CreateGrant of its
+// own (only for AWS resources, through EC2); an account root never gains a grant for another
+// account's principal, or one with an operation beyond keypolicy.LaunchGrantOperations; and an
+// added AllowEC2LaunchGrants statement has exactly the documented shape.
+func launchPowers(keyARN, before, after string, added []string) []error {
+	if !strings.HasPrefix(keyARN, "arn:") {
+		return []error{fmt.Errorf("the write names the key %q, not its ARN", keyARN)}
+	}
+	was, err1 := policy.Parse([]byte(before))
+	now, err2 := policy.Parse([]byte(after))
+	if err1 != nil || err2 != nil {
+		return nil // reported by checkWrites
+	}
+	var errs []error
+	gained := func(req evaluate.Request) bool {
+		return evaluate.KeyPolicyDecision(now, req) == evaluate.Allow && evaluate.KeyPolicyDecision(was, req) != evaluate.Allow
+	}
+	// A service-linked role has no identity policy for the key: only an allow that names it
+	// (not one that delegates to its account) gives it anything.
+	direct := func(doc *policy.Document, req evaluate.Request) bool {
+		r := evaluate.KeyPolicy(doc, req)
+		return r.Decision == evaluate.Allow && !r.Delegates
+	}
+	for _, p := range added {
+		pr, ok := awsid.ParsePrincipal(p)
+		if !ok {
+			continue
+		}
+		own := "arn:aws:iam::" + pr.Account + ":role/x"
+		other := "arn:aws:iam::999988887777:role/x"
+		wider := append(slices.Clone(keypolicy.LaunchGrantOperations), "RetireGrant")
+		switch {
+		case pr.Kind == awsid.PrincipalServiceLinkedRole:
+			if req := evaluate.GrantRequest(keyARN, p, own, []string{"Decrypt"}, nil); direct(now, req) && !direct(was, req) {
+				errs = append(errs, fmt.Errorf("%s may now create grants itself, not only for AWS resources", p))
+			}
+		default:
+			if gained(evaluate.GrantRequest(keyARN, p, other, []string{"Decrypt"}, nil)) {
+				errs = append(errs, fmt.Errorf("%s may now grant the key to another account's principal", p))
+			}
+			if gained(evaluate.GrantRequest(keyARN, p, own, wider, nil)) {
+				errs = append(errs, fmt.Errorf("%s may now create grants with operations beyond EC2's", p))
+			}
 		}
 	}
-	return false
+	old := map[string]bool{}
+	for _, st := range was.Statements() {
+		old[st.Sid] = true
+	}
+	for _, st := range now.Statements() {
+		if !strings.HasPrefix(st.Sid, keypolicy.LaunchGrantSid) || old[st.Sid] {
+			continue
+		}
+		raw, _ := rawStatements(after)
+		var got map[string]any
+		if st.Index >= len(raw) || decodeNumber(raw[st.Index], &got) != nil {
+			errs = append(errs, fmt.Errorf("statement %q cannot be read", st.Sid))
+			continue
+		}
+		want := map[string]any{"Sid": st.Sid, "Effect": "Allow", "Principal": got["Principal"], "Action": "kms:CreateGrant", "Resource": "*",
+			"Condition": map[string]any{
+				"ForAllValues:StringEquals": map[string]any{"kms:GrantOperations": anyStrings(keypolicy.LaunchGrantOperations)},
+				"StringLike":                map[string]any{"kms:GranteePrincipal": "arn:aws:iam::${aws:PrincipalAccount}:*"}}}
+		if !reflect.DeepEqual(got, want) {
+			errs = append(errs, fmt.Errorf("statement %q is not the launch-grant statement: %s", st.Sid, raw[st.Index]))
+		}
+		pr, _ := got["Principal"].(map[string]any)
+		for _, v := range awsValues(pr["AWS"]) {
+			if s, _ := v.(string); !rootARN.MatchString(s) || len(pr) != 1 {
+				errs = append(errs, fmt.Errorf("statement %q names %v: only account roots may create launch grants", st.Sid, pr))
+			}
+		}
+	}
+	return errs
+}
+
+func anyStrings(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }
 
 // statementsKept: every byte of before survives in order, and every statement of before is in

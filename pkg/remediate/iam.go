@@ -205,6 +205,7 @@ const (
 	untrustedAccount
 	otherAccount
 	ownMemberRole
+	identityCenterRole
 	blockedByBoundary
 	keyOwnerUnconfirmed
 	keyOwnerUntrusted
@@ -225,6 +226,8 @@ func (c *iamRun) whyNotFixable(ctx context.Context, it *item, p *trigger.Princip
 		return obstacle{otherAccount, fmt.Sprintf("the principal's account %s is not the event's account %s", p.Account, it.trig.Account)}
 	case p.Type == trigger.PrincipalRole && strings.EqualFold(identityPrincipal(p).Name, c.cfg.MemberRoleName):
 		return obstacle{ownMemberRole, "the principal is the remediator's own member role"}
+	case isIdentityCenterRole(p):
+		return obstacle{identityCenterRole, identityCenterWhy(p)}
 	case g.boundaryBlocks():
 		return obstacle{blockedByBoundary, whyBoundary(set)}
 	}
@@ -410,4 +413,25 @@ func (c *iamRun) sortedNeeds() []*iamNeed {
 		return out[i].principal.ARN < out[j].principal.ARN
 	})
 	return out
+}
+
+// isIdentityCenterRole: a role IAM Identity Center made for a permission set. Identity Center
+// manages it: a policy attached in IAM is undone when the permission set is provisioned again,
+// and the role is replaced (with a new suffix) when the set is assigned anew.
+// https://docs.aws.amazon.com/singlesignon/latest/userguide/referencingpermissionsets.html
+func isIdentityCenterRole(p *trigger.Principal) bool {
+	a, ok := awsid.ParsePrincipal(p.ARN)
+	return ok && awsid.IsIdentityCenterRole(a)
+}
+
+func identityCenterWhy(p *trigger.Principal) string {
+	a, _ := awsid.ParsePrincipal(p.ARN)
+	set := awsid.PermissionSetName(a.Name)
+	if set == "" {
+		set = "its permission set"
+	} else {
+		set = "the permission set " + set
+	}
+	return "it is an IAM Identity Center role, which Identity Center manages: the remediator never attaches to it; add the statements of the usage policy to " +
+		set + "'s inline policy (the alert gives them)"
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
-	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/localaws"
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
@@ -532,8 +531,10 @@ func TestAlertModePlansTheUsagePolicy(t *testing.T) {
 	}
 }
 
-// The Auto Scaling service-linked role is never changed: the finding says the fix is a grant
-// (the key is in another account); once a grant names the role, nothing is reported.
+// A launching service-linked role of another account is never changed and takes no identity
+// policy: AWS's cross-account procedure is the fix. The key policy (which already lets the
+// account use the key) gains AllowEC2LaunchGrants, the grant is created from the role's account
+// and listed in the key's; the role then launches; the same event again changes nothing.
 func TestServiceLinkedRoleNeedsAGrant(t *testing.T) {
 	needsLocalAWS(t)
 	ctx := context.Background()
@@ -548,27 +549,33 @@ func TestServiceLinkedRoleNeedsAGrant(t *testing.T) {
 	res := invokeRaw(t, rm, raw)
 
 	rec := res.Records[0]
-	fs := iamFindings(rec)
-	if len(fs) != 2 {
-		t.Fatalf("findings: %+v (notes %v)", rec.Findings, rec.Notes)
+	if got := joined(codes(rec)); got != "key-policy-missing-launch-grant,slr-missing-grant" {
+		t.Fatalf("findings %s: %+v (notes %v)", got, rec.Findings, rec.Notes)
 	}
-	for _, fd := range fs {
-		if fd.Fixable || fd.PrincipalARN != slr || !strings.Contains(fd.Message, "service-linked role") || !strings.Contains(fd.Message, "aws kms create-grant") {
+	for _, fd := range rec.Findings {
+		if !fd.Fixable || fd.PrincipalARN != slr || fd.Account != scenario.Target || fd.KeyRole != report.KeyRoleSource {
 			t.Errorf("finding: %+v", fd)
 		}
 	}
-	if len(res.Actions) != 0 || iamWrites(res.Stats) != 0 {
-		t.Errorf("changed something for a service-linked role: %+v", res.Actions)
+	if len(res.Actions) != 2 || res.Actions[0].Type != report.ActionKeyPolicy || res.Actions[0].Status != report.StatusApplied ||
+		res.Actions[1].Type != report.ActionKMSGrant || res.Actions[1].Status != report.StatusApplied || res.Actions[1].GrantID == "" {
+		t.Fatalf("actions: %+v", res.Actions)
+	}
+	if iamWrites(res.Stats) != 0 {
+		t.Errorf("IAM changed for a service-linked role: %v", res.Stats)
+	}
+	grants, err := world.KMS(scenario.Owner, scenario.Region).ListGrants(ctx, &kms.ListGrantsInput{KeyId: aws.String(f.key)})
+	if err != nil || len(grants.Grants) != 1 || aws.ToString(grants.Grants[0].GranteePrincipal) != slr ||
+		aws.ToString(grants.Grants[0].GrantId) != res.Actions[1].GrantID || !hasOperations(grants.Grants[0].Operations, launchGrantOperations()) {
+		t.Fatalf("grants in the key's account: %+v %v", grants, err)
+	}
+	if p := keyPolicy(t, f.key); !strings.Contains(p, `"AllowEC2LaunchGrants"`) || !strings.Contains(p, "${aws:PrincipalAccount}") {
+		t.Fatalf("key policy:\n%s", p)
 	}
 
-	var ops []kmstypes.GrantOperation
-	ops = append(ops, slrGrantOperations...)
-	if _, err := world.KMS(scenario.Owner, scenario.Region).CreateGrant(ctx, &kms.CreateGrantInput{KeyId: aws.String(f.key), GranteePrincipal: aws.String(slr), Operations: ops}); err != nil {
-		t.Fatal(err)
-	}
 	again := invokeRaw(t, rm, raw)
-	if fs := iamFindings(again.Records[0]); len(fs) != 0 {
-		t.Errorf("grant exists, still reported: %+v", fs)
+	if len(again.Records[0].Findings) != 0 || len(again.Actions) != 0 || again.Stats["KMS:PutKeyPolicy"]+again.Stats["KMS:CreateGrant"] != 0 {
+		t.Errorf("the same event again: %+v %+v %v", again.Records[0].Findings, again.Actions, again.Stats)
 	}
 }
 

@@ -25,10 +25,14 @@ type image struct {
 	ID, Region, Owner, Name, State string
 	Public                         bool
 	Snapshots                      []snapshot
+	// SourceImageID and SourceRegion: what a CopyImage made this image from (EC2 reports them
+	// for copies only).
+	SourceImageID, SourceRegion string
 }
 
 type snapshot struct {
 	ID        string
+	Device    string // the image's device name for it
 	Encrypted bool
 	KMSKeyID  string // ARN as DescribeSnapshots reports it
 }
@@ -52,14 +56,17 @@ type key struct {
 type inventory struct {
 	clients awsapi.Factory
 
-	mu         sync.Mutex
-	images     map[string]*cached[*image]        // account/region/imageID
-	snapshots  map[string]*cached[[]snapshot]    // owner/region/imageID: the same for every viewer
-	shares     map[string]*cached[[]share]       // owner/region/imageID
-	keys       map[string]*cached[*key]          // key ARN (or account/region/id for unresolved ids)
-	instances  map[string]*cached[instance]      // account/region/instanceID
-	membership map[string]*cached[bool]          // account -> member of the trusted org
-	orgs       map[string]*cached[*evaluate.Org] // account -> its organization, when known
+	mu     sync.Mutex
+	images map[string]*cached[*image] // account/region/imageID
+	// describedImages: DescribeImages answers, account/region/imageID.
+	describedImages map[string]*cached[ec2types.Image]
+	snapshots       map[string]*cached[[]snapshot]    // owner/region/imageID: the same for every viewer
+	shares          map[string]*cached[[]share]       // owner/region/imageID
+	keys            map[string]*cached[*key]          // key ARN (or account/region/id for unresolved ids)
+	instances       map[string]*cached[instance]      // account/region/instanceID
+	membership      map[string]*cached[bool]          // account -> member of the trusted org
+	orgs            map[string]*cached[*evaluate.Org] // account -> its organization, when known
+	launch          launchReads                       // launch templates, groups, default keys, grants
 }
 
 type cached[T any] struct {
@@ -70,14 +77,16 @@ type cached[T any] struct {
 
 func newInventory(c awsapi.Factory) *inventory {
 	return &inventory{
-		clients:    c,
-		images:     map[string]*cached[*image]{},
-		snapshots:  map[string]*cached[[]snapshot]{},
-		shares:     map[string]*cached[[]share]{},
-		keys:       map[string]*cached[*key]{},
-		instances:  map[string]*cached[instance]{},
-		membership: map[string]*cached[bool]{},
-		orgs:       map[string]*cached[*evaluate.Org]{},
+		clients:         c,
+		images:          map[string]*cached[*image]{},
+		describedImages: map[string]*cached[ec2types.Image]{},
+		snapshots:       map[string]*cached[[]snapshot]{},
+		shares:          map[string]*cached[[]share]{},
+		keys:            map[string]*cached[*key]{},
+		instances:       map[string]*cached[instance]{},
+		membership:      map[string]*cached[bool]{},
+		orgs:            map[string]*cached[*evaluate.Org]{},
+		launch:          newLaunchReads(),
 	}
 }
 
@@ -94,22 +103,33 @@ func load[T any](inv *inventory, m map[string]*cached[T], k string, fill func() 
 	return c.val, c.err
 }
 
+// described is DescribeImages of imageID as seen from account, once per invocation.
+func (inv *inventory) described(ctx context.Context, account, region, imageID string) (ec2types.Image, error) {
+	return load(inv, inv.describedImages, account+"/"+region+"/"+imageID, func() (ec2types.Image, error) {
+		cl, err := inv.clients.EC2(ctx, account, region)
+		if err != nil {
+			return ec2types.Image{}, err
+		}
+		out, err := cl.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{imageID}})
+		if err != nil {
+			return ec2types.Image{}, fmt.Errorf("describe image %s in %s/%s: %w", imageID, account, region, err)
+		}
+		if len(out.Images) == 0 {
+			return ec2types.Image{}, fmt.Errorf("describe image %s in %s/%s: %w", imageID, account, region, errImageNotFound)
+		}
+		return out.Images[0], nil
+	})
+}
+
 // image describes imageID as seen from account (the owner, or an account it is shared with), then
 // reads its snapshots as the owner: DescribeImages does not report KMS keys.
 func (inv *inventory) image(ctx context.Context, account, region, imageID string) (*image, error) {
 	return load(inv, inv.images, account+"/"+region+"/"+imageID, func() (*image, error) {
-		cl, err := inv.clients.EC2(ctx, account, region)
+		im, err := inv.described(ctx, account, region, imageID)
 		if err != nil {
 			return nil, err
 		}
-		out, err := cl.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{imageID}})
-		if err != nil {
-			return nil, fmt.Errorf("describe image %s in %s/%s: %w", imageID, account, region, err)
-		}
-		if len(out.Images) == 0 {
-			return nil, fmt.Errorf("describe image %s in %s/%s: %w", imageID, account, region, errImageNotFound)
-		}
-		img, ids, encrypted := imageOf(out.Images[0], region)
+		img, ids, encrypted := imageOf(im, region)
 		img.ID = imageID
 		if len(ids) == 0 {
 			return img, nil
@@ -121,7 +141,7 @@ func (inv *inventory) image(ctx context.Context, account, region, imageID string
 		if err != nil {
 			return nil, err
 		}
-		img.Snapshots = snaps
+		img.Snapshots = withDevices(img.Snapshots, snaps)
 		return img, nil
 	})
 }
@@ -252,6 +272,7 @@ func unreadableOrMissing(err error) report.Code {
 // instance is the part of DescribeInstances the remediator reads.
 type instance struct {
 	ImageID, StateReasonCode, StateReasonMessage string
+	LaunchTemplateID, LaunchTemplateVersion      string
 }
 
 func (inv *inventory) instance(ctx context.Context, account, region, instanceID string) (instance, error) {
@@ -271,6 +292,17 @@ func (inv *inventory) instance(ctx context.Context, account, region, instanceID 
 		in := instance{ImageID: aws.ToString(i.ImageId)}
 		if i.StateReason != nil {
 			in.StateReasonCode, in.StateReasonMessage = aws.ToString(i.StateReason.Code), aws.ToString(i.StateReason.Message)
+		}
+		// EC2 tags an instance launched from a template with the template's ID and version (the
+		// aws: prefix is reserved to AWS).
+		// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-launch-templates.html
+		for _, t := range i.Tags {
+			switch aws.ToString(t.Key) {
+			case "aws:ec2launchtemplate:id":
+				in.LaunchTemplateID = aws.ToString(t.Value)
+			case "aws:ec2launchtemplate:version":
+				in.LaunchTemplateVersion = aws.ToString(t.Value)
+			}
 		}
 		return in, nil
 	})

@@ -50,7 +50,7 @@ func causeOf(err error) report.Cause {
 		return report.CauseDeadline
 	case errors.Is(err, errConcurrentWriter):
 		return report.CauseConcurrentWriter
-	case awsapi.Transient(err), errors.Is(err, store.ErrLeaseHeld):
+	case awsapi.Transient(err), errors.Is(err, errGrantNotAllowedYet), errors.Is(err, store.ErrLeaseHeld):
 		return report.CauseTransient
 	}
 	return report.CauseNone

@@ -217,7 +217,7 @@ func TestSeparateProcessesOnOneKey(t *testing.T) {
 			t.Errorf("write %d: %v", i, err)
 		}
 		for _, p := range addedPrincipals(before, w.Policy) {
-			if !allowedRoot(p, accounts) {
+			if !allowedPrincipal(p, f.key, accounts) {
 				t.Errorf("write %d adds %q", i, p)
 			}
 		}

@@ -99,6 +99,18 @@ type item struct {
 	missing    []missingPart // optional parts that could not be done
 	told       bool          // the alert of this invocation tells about the record (settle decides)
 	last       bool          // this is the record's last delivery: nothing redelivers it
+
+	// groupRole is the service-linked role ARN DescribeAutoScalingGroups gave for the record's
+	// group: the only role other than an account root a key policy may gain (asg.go).
+	groupRole string
+	// tag is what the findings being added are about (see addFinding).
+	tag findingTag
+}
+
+// findingTag is the part a key plays in what is being checked, and the launch template it comes
+// from: addFinding puts them on the findings that do not say.
+type findingTag struct {
+	role, template string
 }
 
 // newItem is a record on its way: its report starts from what its trigger says.
@@ -119,24 +131,30 @@ type run struct {
 	log   zerolog.Logger
 	items []*item
 
-	mu      sync.Mutex
-	needs   map[string]*keyNeed // key ARN -> accounts to add
-	spawned []*item             // records spawned in the current round (estate.go)
-	started time.Time
-	estate  *estateOutcome // what the estate store made of the findings
+	mu         sync.Mutex
+	needs      map[string]*keyNeed   // key ARN -> what its policy must gain
+	grantNeeds map[string]*grantNeed // key ARN + " " + grantee -> the grant to create
+	spawned    []*item               // records spawned in the current round (estate.go)
+	started    time.Time
+	estate     *estateOutcome // what the estate store made of the findings
 }
 
-// keyNeed collects, across the batch, the accounts one key policy must gain.
+// keyNeed collects, across the batch, what one key policy must gain: accounts (their roots, for
+// EC2's use), Auto Scaling service-linked roles of the key's own account (for EC2's use, by the
+// role itself), and principals of other accounts whose account must be able to create a launch
+// grant for them.
 type keyNeed struct {
 	key      *key
 	accounts map[string]bool
+	roles    map[string]bool
+	grantees map[string]bool
 	items    []*item
 }
 
 // Handle processes one decoded invocation.
 func (rm *Remediator) Handle(ctx context.Context, in trigger.Invocation) Outcome {
 	ctx, counter := awsapi.WithCounter(ctx)
-	r := &run{Remediator: rm, inv: newInventory(rm.clients), log: rm.log, needs: map[string]*keyNeed{}, started: rm.now()}
+	r := &run{Remediator: rm, inv: newInventory(rm.clients), log: rm.log, needs: map[string]*keyNeed{}, grantNeeds: map[string]*grantNeed{}, started: rm.now()}
 	partition := awsid.RegionPartition(rm.clients.Region())
 	for _, rec := range in.Records {
 		it := newItem(rec.MessageID, rec.Trigger)
@@ -159,6 +177,7 @@ func (rm *Remediator) Handle(ctx context.Context, in trigger.Invocation) Outcome
 	r.diagnoseAll(ctx)
 	var actions []report.Action
 	r.stage("key policies", func() { actions = append(actions, r.applyKeyPolicies(ctx)...) })
+	r.stage("grants", func() { actions = append(actions, r.applyGrants(ctx, actions)...) })
 	r.stage("identity policies", func() { actions = append(actions, r.applyIAM(ctx)...) })
 	for _, it := range r.items {
 		r.settle(it, r.lastDelivery(in.FromSQS, it))

@@ -92,7 +92,13 @@ func TestASGLaunchFailureResolvesTheImage(t *testing.T) {
 	if rec.Trigger != "asg-launch-failed" || rec.ImageID != f.image || !hasCode(rec, report.KeyPolicyMissingGrant) {
 		t.Fatalf("record: %+v", rec)
 	}
-	if len(res.Actions) != 1 || res.Actions[0].Status != report.StatusPlanned {
+	// The group's service-linked role is of another account than the key: AWS's cross-account
+	// procedure, planned (alert mode): the key policy, then the grant.
+	if !hasCode(rec, report.SLRMissingGrant) || !hasCode(rec, report.KeyPolicyMissingLaunchGrant) {
+		t.Errorf("findings: %+v", rec.Findings)
+	}
+	if len(res.Actions) != 2 || res.Actions[0].Type != report.ActionKeyPolicy || res.Actions[1].Type != report.ActionKMSGrant ||
+		res.Actions[0].Status != report.StatusPlanned || res.Actions[1].Status != report.StatusPlanned {
 		t.Errorf("actions: %+v", res.Actions)
 	}
 }

@@ -20,7 +20,16 @@ const (
 	UntrustedAccount      Code = "untrusted-account"
 	PublicImage           Code = "public-image"
 	ExplicitDeny          Code = "explicit-deny"
-	MemberStackMissing    Code = "member-stack-missing"
+	// KeyUnusableState: the key is in a state other than Enabled, Disabled or PendingDeletion
+	// (Finding.KeyState says which).
+	KeyUnusableState Code = "key-unusable-state"
+	// KeyPolicyMissingLaunchGrant: the key policy does not let the account create, itself, the
+	// grant its launching service-linked role needs (AllowEC2LaunchGrants).
+	KeyPolicyMissingLaunchGrant Code = "key-policy-missing-launch-grant"
+	// SLRMissingGrant: a launching service-linked role of another account than the key's has no
+	// grant on the key.
+	SLRMissingGrant    Code = "slr-missing-grant"
+	MemberStackMissing Code = "member-stack-missing"
 )
 
 // Failure codes: a record that ended in an error carries one finding of one of these codes,

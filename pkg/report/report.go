@@ -6,6 +6,9 @@ package report
 const (
 	ActionKeyPolicy = "key-policy"
 	ActionIAMPolicy = "iam-policy"
+	// ActionKMSGrant creates a grant on a key for a principal of another account, from that
+	// account (Target is the key, Accounts the grantee's account, Principal the grantee).
+	ActionKMSGrant = "kms-grant"
 
 	StatusApplied   = "applied"
 	StatusPlanned   = "planned"
@@ -69,7 +72,21 @@ type Finding struct {
 	PrincipalARN string `json:"principal_arn"`
 	Message      string `json:"message"`
 	Fixable      bool   `json:"fixable"`
+	// KeyRole is the part the key plays in the launch or copy: KeyRoleSource (the image's
+	// snapshots are encrypted with it) or KeyRoleDestination (EC2 encrypts the new volumes or
+	// snapshots with it); "" for findings about no key.
+	KeyRole string `json:"key_role,omitempty"`
+	// LaunchTemplate is the launch template (and version) the finding comes from, "lt-ID:VERSION".
+	LaunchTemplate string `json:"launch_template,omitempty"`
+	// KeyState is the key's state, for key-unusable-state.
+	KeyState string `json:"key_state,omitempty"`
 }
+
+// Key roles.
+const (
+	KeyRoleSource      = "source"
+	KeyRoleDestination = "destination"
+)
 
 // Action is one write the remediator made, planned or refused.
 type Action struct {
@@ -83,8 +100,11 @@ type Action struct {
 	// format: they go to the alert only.
 	Diff     string `json:"-"`
 	Document string `json:"-"`
-	// Principal is the IAM principal an iam-policy action attaches to.
+	// Principal is the IAM principal an iam-policy action attaches to, or a kms-grant gives the
+	// key to.
 	Principal string `json:"-"`
+	// GrantID is the grant a kms-grant action created (or found): what undoing it needs.
+	GrantID string `json:"grant_id,omitempty"`
 	// Cause is why the action has its status, for the remediator's own decisions; Reason says it
 	// to people and no decision reads it. Not part of the result JSON.
 	Cause Cause `json:"-"`

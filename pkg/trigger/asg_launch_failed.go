@@ -21,8 +21,9 @@ const (
 
 func init() {
 	register(&Descriptor{
-		Kind:           ASGLaunchFailed,
-		Doc:            "finds the image through the group's launch template / configuration",
+		Kind: ASGLaunchFailed,
+		Doc: "reads the group (`DescribeAutoScalingGroups`): its service-linked role launches; checks the keys of every launch template it may use " +
+			"(its own and each mixed-instances override) or of its launch configuration",
 		Sample:         "events/asg-launch-failed.json",
 		Rule:           "AsgLaunchFailedRule",
 		EventBridge:    []EventBridgeMatch{{Source: SourceAutoScaling, DetailType: DetailTypeASGLaunchUnsuccessful}},
@@ -32,9 +33,11 @@ func init() {
 		Diagnose:       diagnoseASGLaunchFailed,
 		// The group and its launch template version, then the image seen from the member account
 		// (one AssumeRole), its snapshots as the owner, its key and its grants (a grant may give
-		// the service-linked role what the key policy does not); the alert.
+		// the service-linked role what the key policy does not); the account's default EBS key
+		// (the destination); the alert.
 		MinCalls: map[string]int{"Auto Scaling:DescribeAutoScalingGroups": 1, "EC2:DescribeLaunchTemplateVersions": 1, "STS:AssumeRole": 1,
-			"EC2:DescribeImages": 1, "EC2:DescribeSnapshots": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "KMS:ListGrants": 1, "SNS:Publish": 1},
+			"EC2:DescribeImages": 1, "EC2:DescribeSnapshots": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "KMS:ListGrants": 1,
+			"EC2:GetEbsDefaultKmsKeyId": 1, "SNS:Publish": 1},
 	})
 }
 
@@ -89,20 +92,41 @@ func decodeASGLaunchFailed(ev Event, tr Trigger) (Trigger, error) {
 	return tr, nil
 }
 
-// diagnoseASGLaunchFailed finds the image the group launches and checks it for the group's
-// account; the IAM check reports on the group's service-linked role.
+// diagnoseASGLaunchFailed reads the group: its service-linked role is who launches, and the
+// event does not say which of its launch templates (the group's own, or an override's of a
+// mixed instances policy) the failed launch used, so each is checked (findings name the
+// template). The identity check then reports on the group's role.
 func diagnoseASGLaunchFailed(ctx context.Context, d Diagnosis, t Trigger) error {
 	if t.ASGName == "" {
 		return errors.New("the Auto Scaling event names no group")
 	}
-	imageID, err := d.GroupImage(ctx, t.Account, t.Region, t.ASGName)
+	g, err := d.Group(ctx, t.Account, t.Region, t.ASGName)
 	if err != nil {
 		return err
 	}
-	if imageID == "" || strings.HasPrefix(imageID, "resolve:ssm:") {
-		d.Ignore(fmt.Sprintf("the launch template of %s names no literal image (%q): nothing to check", t.ASGName, imageID))
-		return nil
+	if g.ServiceLinkedRole != nil {
+		d.SetPrincipal(g.ServiceLinkedRole)
 	}
-	d.SetImage(imageID)
-	return d.CheckImage(ctx, ImageCheck{Viewer: t.Account, Region: t.Region, ImageID: imageID, Targets: []string{t.Account}})
+	checked := 0
+	for _, lt := range g.Templates {
+		err := d.CheckLaunch(ctx, LaunchCheck{Account: t.Account, Region: t.Region, Template: &lt})
+		switch {
+		case errors.Is(err, ErrNoImage):
+			d.Note(fmt.Sprintf("launch template %s of group %s: %v", lt, t.ASGName, err))
+		case err != nil:
+			return err
+		default:
+			checked++
+		}
+	}
+	if img := g.LaunchConfigurationImage; img != "" {
+		if err := d.CheckLaunch(ctx, LaunchCheck{Account: t.Account, Region: t.Region, ImageID: img}); err != nil {
+			return err
+		}
+		checked++
+	}
+	if checked == 0 {
+		d.Ignore(fmt.Sprintf("group %s launches no image that can be known (no launch template or configuration names one): nothing to check", t.ASGName))
+	}
+	return nil
 }

@@ -1,20 +1,40 @@
 package trigger
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 func TestDiagnoseASGLaunchFailed(t *testing.T) {
 	const acct = "444455556666"
 	trig := Trigger{Kind: ASGLaunchFailed, Account: acct, Region: "us-east-1", ASGName: "app-asg"}
-	group := "GroupImage 444455556666 us-east-1 app-asg"
+	group := "Group 444455556666 us-east-1 app-asg"
+	role := &Principal{ARN: "arn:aws:iam::444455556666:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling_web",
+		Account: acct, Type: PrincipalServiceLinkedRole, Name: "AWSServiceRoleForAutoScaling_web"}
+	own, override := LaunchTemplate{ID: "lt-own", Version: "$Latest"}, LaunchTemplate{ID: "lt-over", Version: "2"}
+	noImage := fmt.Errorf("lt-over: %w", ErrNoImage)
 	runDiagnoseCases(t, ASGLaunchFailed, map[string]diagnoseCase{
-		"the group's image": {
-			trig: trig, fake: fakeDiagnosis{groupImage: "ami-1"},
-			calls: []string{group, "CheckImage ami-1"}, checks: []ImageCheck{launchCheck(acct, "us-east-1", "ami-1")}, image: "ami-1",
+		"every template, by the group's role": {
+			trig: trig, fake: fakeDiagnosis{group: GroupInfo{ServiceLinkedRole: role, Templates: []LaunchTemplate{own, override}}},
+			calls:     []string{group, "CheckLaunch lt-own", "CheckLaunch lt-over"},
+			launches:  []LaunchCheck{{Account: acct, Region: "us-east-1", Template: &own}, {Account: acct, Region: "us-east-1", Template: &override}},
+			principal: role,
 		},
-		"an SSM parameter instead of an image": {
-			trig: trig, fake: fakeDiagnosis{groupImage: "resolve:ssm:/golden/ami"}, calls: []string{group}, ignored: "names no literal image",
+		"an override that names no image is noted": {
+			trig: trig, fake: fakeDiagnosis{group: GroupInfo{ServiceLinkedRole: role, Templates: []LaunchTemplate{own, override}}, launchErr: map[string]error{"lt-over": noImage}},
+			calls:     []string{group, "CheckLaunch lt-own", "CheckLaunch lt-over"},
+			launches:  []LaunchCheck{{Account: acct, Region: "us-east-1", Template: &own}, {Account: acct, Region: "us-east-1", Template: &override}},
+			principal: role, notes: []string{"launch template lt-over (version 2) of group app-asg"},
 		},
-		"no image at all": {trig: trig, calls: []string{group}, ignored: "names no literal image"},
-		"no group":        {trig: Trigger{Kind: ASGLaunchFailed, Account: acct}, wantErr: "names no group"},
+		"a launch configuration": {
+			trig: trig, fake: fakeDiagnosis{group: GroupInfo{ServiceLinkedRole: role, LaunchConfigurationImage: "ami-1"}},
+			calls: []string{group, "CheckLaunch ami-1"}, launches: []LaunchCheck{{Account: acct, Region: "us-east-1", ImageID: "ami-1"}}, principal: role,
+		},
+		"nothing names an image": {
+			trig: trig, fake: fakeDiagnosis{group: GroupInfo{Templates: []LaunchTemplate{override}}, launchErr: map[string]error{"lt-over": noImage}},
+			calls: []string{group, "CheckLaunch lt-over"}, launches: []LaunchCheck{{Account: acct, Region: "us-east-1", Template: &override}},
+			notes: []string{"lt-over"}, ignored: "launches no image that can be known",
+		},
+		"no group": {trig: Trigger{Kind: ASGLaunchFailed, Account: acct}, wantErr: "names no group"},
 	})
 }

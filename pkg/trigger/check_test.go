@@ -7,7 +7,7 @@ func TestDiagnoseCheck(t *testing.T) {
 	runDiagnoseCases(t, Check, map[string]diagnoseCase{
 		"the image for the account": {
 			trig:  Trigger{Kind: Check, Account: acct, Region: "eu-west-1", ImageID: "ami-1"},
-			calls: []string{"CheckImage ami-1"}, checks: []ImageCheck{launchCheck(acct, "eu-west-1", "ami-1")},
+			calls: []string{"CheckLaunch ami-1"}, launches: []LaunchCheck{{Account: acct, Region: "eu-west-1", ImageID: "ami-1"}},
 		},
 	})
 }

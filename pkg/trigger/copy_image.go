@@ -10,18 +10,20 @@ const CopyImage Kind = "copy-image"
 func init() {
 	register(&Descriptor{
 		Kind: CopyImage,
-		Doc: "with `kmsKeyId`: checks that key for the copier and the source image's accounts (a key of another account " +
-			"than the copier's is only reported: a request can name any key); without: waits for `ami-available`",
+		Doc: "a source image of another account: checks its keys for the copier at once; with `kmsKeyId`: checks that key for the copier " +
+			"and the source image's accounts (a key of another account than the copier's is only reported: a request can name any key); " +
+			"without: waits for `ami-available`",
 		Sample:         "events/copy-image.json",
 		Rule:           "CopyImageRule",
 		APICalls:       []APICall{{EventSource: eventSourceEC2, EventName: "CopyImage"}},
 		Decode:         decodeCopyImage,
 		NamesPrincipal: true,
 		Diagnose:       diagnoseCopyImage,
-		// The source image's shares and the named key. The key is the copying owner's own (its
-		// IAM decides); the copying role image-publisher does not exist in the seeded world, so
-		// the identity gather stops at GetRole.
-		MinCalls: map[string]int{"EC2:DescribeImageAttribute": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "IAM:GetRole": 1},
+		// The source image as the copying account sees it (its owner: a source of another account
+		// is checked at once), its shares and the named key. The key is the copying owner's own
+		// (its IAM decides); the copying role image-publisher does not exist in the seeded world,
+		// so the identity gather stops at GetRole.
+		MinCalls: map[string]int{"EC2:DescribeImages": 1, "EC2:DescribeImageAttribute": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "IAM:GetRole": 1},
 	})
 }
 
@@ -73,17 +75,45 @@ func copyImageCaller(ev Event, tr Trigger) (Trigger, error) {
 	return withPrincipal(ev, tr)
 }
 
-// diagnoseCopyImage checks the key a new copy will use. With a kmsKeyId in the request the key
-// is known now; otherwise the copy's snapshots say, once it is available.
+// diagnoseCopyImage checks what a copy needs of keys at once, before the asynchronous copy can
+// fail: a source image of another account must let the copying account use its keys (as
+// copy-image-failed checks once it has failed), and a kmsKeyId in the request is known now;
+// otherwise the copy's snapshots say, once it is available.
 func diagnoseCopyImage(ctx context.Context, d Diagnosis, t Trigger) error {
+	sourceChecked := false
+	if t.SourceImageID != "" && t.SourceRegion != "" {
+		src, err := d.Image(ctx, t.Account, t.SourceRegion, t.SourceImageID)
+		switch {
+		case err != nil && d.Transient(err):
+			return err
+		case err != nil:
+			d.Note("the source image " + t.SourceImageID + " could not be read in " + t.SourceRegion + ": " + err.Error())
+		case src.Owner != "" && src.Owner != t.Account:
+			if err := d.CheckImage(ctx, ImageCheck{Viewer: t.Account, Region: t.SourceRegion, ImageID: t.SourceImageID, Targets: []string{t.Account}}); err != nil {
+				return err
+			}
+			sourceChecked = true
+		}
+	}
 	targets := []string{t.Account}
 	if t.KMSKeyID == "" {
-		state, err := d.ImageState(ctx, t.Account, t.Region, t.ImageID)
+		if t.ImageID == "" {
+			if !sourceChecked {
+				d.Ignore("CopyImage without the new image's ID: nothing to check")
+			}
+			return nil
+		}
+		copied, err := d.Image(ctx, t.Account, t.Region, t.ImageID)
 		if err != nil {
 			return err
 		}
-		if state != "available" {
-			d.Ignore("copy " + t.ImageID + " is " + state + ": the AMI available event will finish the check")
+		if copied.State != "available" {
+			why := "copy " + t.ImageID + " is " + copied.State + ": the AMI available event will finish the check"
+			if sourceChecked {
+				d.Note(why)
+			} else {
+				d.Ignore(why)
+			}
 			return nil
 		}
 		return d.CheckImage(ctx, ImageCheck{Viewer: t.Account, Region: t.Region, ImageID: t.ImageID, Targets: targets, WithShares: true})

@@ -129,7 +129,9 @@ var corpusWant = map[string][]want{
 		kind: AMIAvailable, account: "012345678901", region: "us-east-1", image: "ami-0123456789example",
 	}},
 	"eventbridge/awsdocs-ec2-ami-state-change-deregistered.json": ig(`State Change" with State "deregistered"`, "012345678901", "us-east-1").list(),
-	"eventbridge/awsdocs-ec2-ami-state-change-failed.json":       ig(`State Change" with State "failed"`, "012345678901", "us-east-1").list(),
+	"eventbridge/awsdocs-ec2-ami-state-change-failed.json": {{
+		kind: AMIFailed, account: "012345678901", region: "us-east-1", image: "ami-0123456789example",
+	}},
 	"eventbridge/awsdocs-ec2-instance-state-change-pending.json": ig(`State-change Notification" with state "pending"`, "123456789012", "us-east-1").list(),
 	"eventbridge/awslambdago-asg-launch-successful.json":         ig(`"EC2 Instance Launch Successful"`, "123456789012", "us-west-2").list(),
 	"eventbridge/awslambdago-asg-launch-unsuccessful.json":       ig("does not point at KMS", "123456789012", "us-west-2").list(),

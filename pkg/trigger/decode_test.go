@@ -280,7 +280,7 @@ func TestCloudTrailFieldMapping(t *testing.T) {
 			detail: `{"eventSource":"ec2.amazonaws.com","eventName":"RunInstances","errorCode":"Client.UnauthorizedOperation",` + deployer + `,
 				"requestParameters":{"instancesSet":{"items":[{"minCount":1,"maxCount":1}]},"launchTemplate":{"launchTemplateId":"lt-0abc"}},"responseElements":null}`,
 			check: func(t *testing.T, tr Trigger) {
-				if tr.Kind != LaunchFailed || tr.ImageID != "" || len(tr.Notes) == 0 || !strings.Contains(tr.Notes[0], "lt-0abc") {
+				if tr.Kind != LaunchFailed || tr.ImageID != "" || tr.LaunchTemplate == nil || tr.LaunchTemplate.ID != "lt-0abc" {
 					t.Errorf("%+v", tr)
 				}
 			},

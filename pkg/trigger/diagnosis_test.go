@@ -13,13 +13,15 @@ import (
 
 // fakeDiagnosis answers a kind's Diagnose from its fields and records what it was asked.
 type fakeDiagnosis struct {
-	state      string
+	images     map[string]ImageInfo // by image ID; others: imageErr, or an available image
+	imageErr   error
 	shared     []string
 	sharedErr  error
 	instance   Instance
 	launcher   *Principal
-	groupImage string
-	transient  bool // what Transient answers
+	group      GroupInfo
+	launchErr  map[string]error // CheckLaunch's answer, by template ID (or image ID)
+	transient  bool             // what Transient answers
 	owned      []string
 	ownedErr   error
 	stack      MemberStack
@@ -29,7 +31,9 @@ type fakeDiagnosis struct {
 
 	calls     []string // every request, in order
 	checks    []ImageCheck
+	launches  []LaunchCheck
 	findings  []report.Finding
+	notes     []string
 	ignored   string
 	image     string
 	principal *Principal
@@ -52,9 +56,22 @@ func (f *fakeDiagnosis) CheckRequestedKey(_ context.Context, keyID, account, reg
 	return nil
 }
 
-func (f *fakeDiagnosis) ImageState(_ context.Context, account, region, imageID string) (string, error) {
-	f.ask("ImageState %s %s %s", account, region, imageID)
-	return f.state, nil
+func (f *fakeDiagnosis) CheckLaunch(_ context.Context, l LaunchCheck) error {
+	what := l.ImageID
+	if l.Template != nil {
+		what = l.Template.ID
+	}
+	f.ask("CheckLaunch %s", what)
+	f.launches = append(f.launches, l)
+	return f.launchErr[what]
+}
+
+func (f *fakeDiagnosis) Image(_ context.Context, account, region, imageID string) (ImageInfo, error) {
+	f.ask("Image %s %s %s", account, region, imageID)
+	if img, ok := f.images[imageID]; ok {
+		return img, nil
+	}
+	return ImageInfo{State: "available"}, f.imageErr
 }
 
 func (f *fakeDiagnosis) SharedWith(_ context.Context, owner, region, imageID string) ([]string, error) {
@@ -72,9 +89,9 @@ func (f *fakeDiagnosis) Launcher(_ context.Context, account, region, instanceID 
 	return f.launcher, nil
 }
 
-func (f *fakeDiagnosis) GroupImage(_ context.Context, account, region, group string) (string, error) {
-	f.ask("GroupImage %s %s %s", account, region, group)
-	return f.groupImage, nil
+func (f *fakeDiagnosis) Group(_ context.Context, account, region, name string) (GroupInfo, error) {
+	f.ask("Group %s %s %s", account, region, name)
+	return f.group, nil
 }
 
 func (f *fakeDiagnosis) OwnedImages(_ context.Context, account, region string, each func(string)) error {
@@ -105,6 +122,7 @@ func (f *fakeDiagnosis) Sweeps(account, region string) { f.sweeps = account + "/
 func (f *fakeDiagnosis) SetImage(imageID string)       { f.image = imageID }
 func (f *fakeDiagnosis) SetPrincipal(p *Principal)     { f.principal = p }
 func (f *fakeDiagnosis) AddFinding(x report.Finding)   { f.findings = append(f.findings, x) }
+func (f *fakeDiagnosis) Note(n string)                 { f.notes = append(f.notes, n) }
 func (f *fakeDiagnosis) Ignore(reason string)          { f.ignored = reason }
 func (f *fakeDiagnosis) Transient(error) bool          { return f.transient }
 
@@ -115,6 +133,8 @@ type diagnoseCase struct {
 	wantErr   string        // substring; "" = no error
 	calls     []string      // the requests, in order
 	checks    []ImageCheck  // the images checked
+	launches  []LaunchCheck // the launches checked
+	notes     []string      // substrings of the notes, in order
 	ignored   string        // substring of the ignore reason; "" = not ignored
 	image     string        // SetImage
 	principal *Principal    // SetPrincipal
@@ -141,6 +161,17 @@ func runDiagnoseCases(t *testing.T, kind Kind, tests map[string]diagnoseCase) {
 			}
 			if !reflect.DeepEqual(f.checks, tc.checks) {
 				t.Errorf("image checks:\n %+v\nwant\n %+v", f.checks, tc.checks)
+			}
+			if !reflect.DeepEqual(f.launches, tc.launches) {
+				t.Errorf("launch checks:\n %+v\nwant\n %+v", f.launches, tc.launches)
+			}
+			if len(f.notes) != len(tc.notes) {
+				t.Errorf("notes %q, want %q", f.notes, tc.notes)
+			}
+			for i := range min(len(f.notes), len(tc.notes)) {
+				if !strings.Contains(f.notes[i], tc.notes[i]) {
+					t.Errorf("note %d %q, want %q", i, f.notes[i], tc.notes[i])
+				}
 			}
 			if (tc.ignored == "") != (f.ignored == "") || !strings.Contains(f.ignored, tc.ignored) {
 				t.Errorf("ignored %q, want %q", f.ignored, tc.ignored)

@@ -19,6 +19,8 @@ var eventsWant = map[string][]Kind{
 	"ignored-unshare.json":              {Ignored},
 	"ignored-runinstances-success.json": {Ignored},
 	"ignored-dryrun.json":               {Ignored},
+	"launch-template-failed.json":       {LaunchFailed},
+	"launch-failed-kms-key.json":        {LaunchFailed},
 }
 
 // sampleWant is what events/name must decode to.

@@ -19,7 +19,8 @@ func init() {
 	register(&Descriptor{
 		Kind: InstanceTerminated,
 		Doc: "`DescribeInstances`: acts only on state reason `Client.InternalError` / `Client.InvalidKMSKey.InvalidState`; " +
-			"finds who launched it with CloudTrail `LookupEvents` and checks that principal's IAM too",
+			"checks every key the launch used (the instance's launch template, the default EBS key); finds who launched it with CloudTrail " +
+			"`LookupEvents` (a user, a role, or the EC2 Fleet / Spot service-linked role) and checks that principal too",
 		Sample:         "events/instance-terminated.json",
 		Rule:           "InstanceTerminatedRule",
 		EventBridge:    []EventBridgeMatch{{Source: SourceEC2, DetailType: DetailTypeInstanceStateChange, Field: "state", Value: "terminated"}},
@@ -28,10 +29,11 @@ func init() {
 		NamesPrincipal: true,
 		Diagnose:       diagnoseInstanceTerminated,
 		// The instance (its image and state reason), who launched it, then the image seen from the
-		// member account (one AssumeRole), its snapshots as the owner, its key; the alert. The
-		// launcher's CloudTrail record is not in the seeded world, so no identity policy is read.
+		// member account (one AssumeRole), its snapshots as the owner, its key; the account's
+		// default EBS key (the destination); the alert. The launcher's CloudTrail record is not
+		// in the seeded world, so no identity policy is read.
 		MinCalls: map[string]int{"EC2:DescribeInstances": 1, "CloudTrail:LookupEvents": 1, "STS:AssumeRole": 1, "EC2:DescribeImages": 1,
-			"EC2:DescribeSnapshots": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "SNS:Publish": 1},
+			"EC2:DescribeSnapshots": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "EC2:GetEbsDefaultKmsKeyId": 1, "SNS:Publish": 1},
 	})
 }
 
@@ -72,5 +74,7 @@ func diagnoseInstanceTerminated(ctx context.Context, d Diagnosis, t Trigger) err
 			d.SetPrincipal(p)
 		}
 	}
-	return d.CheckImage(ctx, ImageCheck{Viewer: t.Account, Region: t.Region, ImageID: inst.ImageID, Targets: []string{t.Account}})
+	// The instance's launch template (EC2 tags instances launched from one) gives the volumes'
+	// mappings; the request's own are not known here.
+	return d.CheckLaunch(ctx, LaunchCheck{Account: t.Account, Region: t.Region, ImageID: inst.ImageID, Template: inst.LaunchTemplate})
 }

@@ -2,6 +2,8 @@ package trigger
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -12,8 +14,9 @@ const LaunchFailed Kind = "launch-failed"
 
 func init() {
 	register(&Descriptor{
-		Kind:           LaunchFailed,
-		Doc:            "checks the image's keys for the account and the principal's IAM",
+		Kind: LaunchFailed,
+		Doc: "checks every key the launch uses (the image's snapshots, the request's or launch template's `KmsKeyId`, the account's default EBS key) " +
+			"for the account and the principal's IAM; without `imageId`, reads the launch template",
 		Sample:         "events/launch-failed.json",
 		Rule:           "LaunchFailedRule",
 		APICalls:       []APICall{{EventSource: eventSourceEC2, EventName: "RunInstances", Failed: true}},
@@ -23,9 +26,10 @@ func init() {
 		Diagnose:       diagnoseLaunch,
 		// The image seen from the launching member account (one AssumeRole), its snapshots as the
 		// owner, its key; the launching role with no policies yet and the lookup of
-		// IAM_POLICY_NAME; the alert.
+		// IAM_POLICY_NAME; the launching account's default EBS key (the shared snapshot is
+		// re-encrypted under it: the destination); the alert.
 		MinCalls: map[string]int{"STS:AssumeRole": 1, "EC2:DescribeImages": 1, "EC2:DescribeSnapshots": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1,
-			"IAM:GetRole": 1, "IAM:ListRolePolicies": 1, "IAM:ListAttachedRolePolicies": 1, "IAM:GetPolicy": 1, "SNS:Publish": 1},
+			"EC2:GetEbsDefaultKmsKeyId": 1, "IAM:GetRole": 1, "IAM:ListRolePolicies": 1, "IAM:ListAttachedRolePolicies": 1, "IAM:GetPolicy": 1, "SNS:Publish": 1},
 	})
 }
 
@@ -51,12 +55,11 @@ func decodeLaunchFailed(ev Event, tr Trigger) (Trigger, error) {
 			return Trigger{}, err
 		}
 		images = appendUnique(images, id)
-		if lt, ok, err := rp.obj("launchTemplate"); err != nil {
+		if tr.LaunchTemplate, err = readLaunchTemplate(rp); err != nil {
 			return Trigger{}, err
-		} else if ok && len(images) == 0 {
-			ltID, _ := lt.str("launchTemplateId")
-			ltName, _ := lt.str("launchTemplateName")
-			tr.Notes = append(tr.Notes, fmt.Sprintf("launched from launch template %s%s: image not in the event", ltID, ltName))
+		}
+		if tr.BlockDevices, err = readBlockDevices(rp); err != nil {
+			return Trigger{}, err
 		}
 	}
 	re, _, err := ev.obj.obj("responseElements")
@@ -101,11 +104,74 @@ func appendImageIDs(images []string, set []object) ([]string, error) {
 	return images, nil
 }
 
-// diagnoseLaunch checks the image a launch uses for the launching account.
+// readLaunchTemplate reads RunInstances' requestParameters.launchTemplate (nil when absent).
+func readLaunchTemplate(rp object) (*LaunchTemplate, error) {
+	lt, ok, err := rp.obj("launchTemplate")
+	if err != nil || !ok {
+		return nil, err
+	}
+	var t LaunchTemplate
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{{"launchTemplateId", &t.ID}, {"launchTemplateName", &t.Name}, {"version", &t.Version}} {
+		if *f.dst, err = lt.text(f.key); err != nil {
+			return nil, err
+		}
+	}
+	if t.ID == "" && t.Name == "" {
+		return nil, errors.New(join(lt.path, "launchTemplateId") + ": missing (and no launchTemplateName)")
+	}
+	return &t, nil
+}
+
+// readBlockDevices reads RunInstances' requestParameters.blockDeviceMapping items: the EBS
+// mappings with a device name.
+func readBlockDevices(rp object) ([]BlockDevice, error) {
+	items, err := rp.itemSet("blockDeviceMapping")
+	if err != nil {
+		return nil, err
+	}
+	var out []BlockDevice
+	for _, it := range items {
+		name, err := it.str("deviceName")
+		if err != nil {
+			return nil, err
+		}
+		ebs, ok, err := it.obj("ebs")
+		if err != nil {
+			return nil, err
+		}
+		if !ok || name == "" {
+			continue
+		}
+		bd := BlockDevice{DeviceName: name}
+		if bd.KMSKeyID, err = ebs.str("kmsKeyId"); err != nil {
+			return nil, err
+		}
+		if raw := ebs.raw("encrypted"); !isNull(raw) {
+			var v bool
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return nil, fmt.Errorf("%s: expected boolean, got %s", join(ebs.path, "encrypted"), jsonType(raw))
+			}
+			bd.Encrypted = &v
+		}
+		out = append(out, bd)
+	}
+	return out, nil
+}
+
+// diagnoseLaunch checks every key a launch uses for the launching account: the image the request
+// names, else its launch template's.
 func diagnoseLaunch(ctx context.Context, d Diagnosis, t Trigger) error {
-	if t.ImageID == "" {
-		d.Ignore("RunInstances names no image (launch template or fleet): nothing to check")
+	if t.ImageID == "" && t.LaunchTemplate == nil {
+		d.Ignore("the launch names no image and no launch template (a fleet request?): nothing to check")
 		return nil
 	}
-	return d.CheckImage(ctx, ImageCheck{Viewer: t.Account, Region: t.Region, ImageID: t.ImageID, Targets: []string{t.Account}})
+	err := d.CheckLaunch(ctx, LaunchCheck{Account: t.Account, Region: t.Region, ImageID: t.ImageID, Template: t.LaunchTemplate, BlockDevices: t.BlockDevices})
+	if errors.Is(err, ErrNoImage) {
+		d.Ignore(err.Error() + ": nothing to check")
+		return nil
+	}
+	return err
 }

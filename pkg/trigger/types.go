@@ -58,10 +58,43 @@ type Trigger struct {
 	ShareOrgARNs []string   // organizationArn
 	ShareOUARNs  []string   // organizationalUnitArn
 	Principal    *Principal // nil when there is none (share-image, state-change events)
+	// RunInstances: the launch template and block device mappings of the request, as given.
+	LaunchTemplate *LaunchTemplate `json:",omitempty"`
+	BlockDevices   []BlockDevice   `json:",omitempty"`
 
 	// Added by the implementer (not in the lead's first contract):
 	EventName string   // CloudTrail eventName when the trigger came from a CloudTrail record
 	Notes     []string // what the decoder noticed but did not reject, e.g. an unresolvable principal
+}
+
+// LaunchTemplate names a launch template version as a launch request does: by ID or by name,
+// and a version number, "$Default" or "$Latest" ("" means $Default, as for EC2).
+type LaunchTemplate struct {
+	ID, Name, Version string
+}
+
+// String is "lt-0abc (version 3)" or "my-template ($Default)", for messages.
+func (t LaunchTemplate) String() string {
+	name := t.ID
+	if name == "" {
+		name = t.Name
+	}
+	v := t.Version
+	if v == "" {
+		v = "$Default"
+	}
+	if v[0] != '$' {
+		v = "version " + v
+	}
+	return name + " (" + v + ")"
+}
+
+// BlockDevice is one EBS block device mapping of a launch request or template: the key EC2
+// encrypts the volume with when it names one (Encrypted must then be true).
+type BlockDevice struct {
+	DeviceName string
+	Encrypted  *bool  `json:",omitempty"`
+	KMSKeyID   string `json:",omitempty"`
 }
 
 // Record is one unit of work: for SQS, one message; otherwise the whole event.
