@@ -44,7 +44,7 @@ type ctResource struct {
 	ResourceName string `json:"ResourceName"`
 }
 
-func (fi *fillerImpl) lookupEvents(w http.ResponseWriter, r *http.Request, c *call) {
+func (fi *Filler) lookupEvents(w http.ResponseWriter, r *http.Request, c *call) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody))
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, "InvalidParameterException", "cannot read the request")
