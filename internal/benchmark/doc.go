@@ -1,4 +1,4 @@
-// Package benchmark is `make bench` (issue 7): it measures, in one run, what a Go remediator is
+// Package benchmark is `make bench`: it measures, in one run, what a Go remediator is
 // chosen for and prints one table with each figure beside its baseline and goal:
 //
 //  1. cold start: bootstrap vs an empty aws-lambda-go handler (and the same handler with the SDK

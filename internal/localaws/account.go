@@ -27,26 +27,26 @@ var (
 
 // EnableRegion opts account in to an opt-in region (account:ListRegions reports it ENABLED).
 func (f *Filler) EnableRegion(account, region string) {
-	f.impl.mu.Lock()
-	defer f.impl.mu.Unlock()
-	if f.impl.optedIn == nil {
-		f.impl.optedIn = map[string]bool{}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.optedIn == nil {
+		f.optedIn = map[string]bool{}
 	}
-	f.impl.optedIn[account+"/"+region] = true
+	f.optedIn[account+"/"+region] = true
 }
 
 // SetAccountManager makes account the one whose callers may list other accounts' regions.
 func (f *Filler) SetAccountManager(account string) {
-	f.impl.mu.Lock()
-	defer f.impl.mu.Unlock()
-	f.impl.accountManager = account
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.accountManager = account
 }
 
 func isListRegions(c *call, r *http.Request) bool {
 	return c.service == "account" && r.URL.Path == "/listRegions"
 }
 
-func (fi *fillerImpl) listRegions(w http.ResponseWriter, r *http.Request, c *call) {
+func (fi *Filler) listRegions(w http.ResponseWriter, r *http.Request, c *call) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody))
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, "ValidationException", "cannot read the request")

@@ -15,12 +15,12 @@ import (
 
 // RequireExistingRoles turns the refusal of AssumeRole for missing roles on or off.
 func (f *Filler) RequireExistingRoles(on bool) {
-	f.impl.mu.Lock()
-	defer f.impl.mu.Unlock()
-	f.impl.requireRoles = on
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requireRoles = on
 }
 
-func (fi *fillerImpl) refusesAssumeRole(ctx context.Context, w http.ResponseWriter, c *call) bool {
+func (fi *Filler) refusesAssumeRole(ctx context.Context, w http.ResponseWriter, c *call) bool {
 	if c.service != "sts" || c.action != "AssumeRole" {
 		return false
 	}

@@ -15,7 +15,7 @@ import (
 // checked to exist (AWS checks it).
 // https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_CreateAutoScalingGroup.html
 
-func (fi *fillerImpl) serveAutoScaling(w http.ResponseWriter, r *http.Request, c *call) bool {
+func (fi *Filler) serveAutoScaling(w http.ResponseWriter, r *http.Request, c *call) bool {
 	name := c.params.Get("AutoScalingGroupName")
 	k := c.account + "/" + c.region + "/" + name
 	switch c.action {
@@ -54,7 +54,7 @@ var (
 )
 
 // withGroupRoles puts each group's remembered role into moto's answer.
-func (fi *fillerImpl) withGroupRoles(account, region string, raw []byte) []byte {
+func (fi *Filler) withGroupRoles(account, region string, raw []byte) []byte {
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
 	return groupMemberRE.ReplaceAllFunc(raw, func(m []byte) []byte {

@@ -33,9 +33,9 @@ func (f *Filler) RecordTrail(event []byte) error {
 	if env.DetailType != "AWS API Call via CloudTrail" {
 		return fmt.Errorf("not a CloudTrail event: %q", env.DetailType)
 	}
-	f.impl.mu.Lock()
-	defer f.impl.mu.Unlock()
-	f.impl.trail = append(f.impl.trail, append(json.RawMessage{}, event...))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.trail = append(f.trail, append(json.RawMessage{}, event...))
 	return nil
 }
 
@@ -68,7 +68,7 @@ type ctResource struct {
 	ResourceName string `json:"ResourceName"`
 }
 
-func (fi *fillerImpl) lookupEvents(w http.ResponseWriter, r *http.Request, c *call) {
+func (fi *Filler) lookupEvents(w http.ResponseWriter, r *http.Request, c *call) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody))
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, "InvalidParameterException", "cannot read the request")

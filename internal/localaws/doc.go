@@ -1,5 +1,8 @@
-package localaws
-
+// Package localaws runs the local AWS this project tests and demos against: moto_server, fronted
+// by a gap filler that models what moto does not (encrypted AMI block devices, snapshot keys
+// behind AMIs, CopyImage encryption, launch failures caused by KMS), and an optional fault
+// injector. Every AWS call still goes through the SDK's real HTTP request/response code.
+//
 // # Using it
 //
 //	env, err := localaws.Start(ctx)            // moto_server + filler on 127.0.0.1
@@ -161,3 +164,4 @@ package localaws
 // (Kinds): an AWS-shaped throttle for the protocol addressed, HTTP 500 or 503 with an AWS error
 // body, a reset connection (TCP RST, no answer), added latency, or — only when asked for —
 // "reset-after", where the request reaches AWS and only the answer is lost.
+package localaws

@@ -22,7 +22,7 @@ import (
 //     as "the ARN of the default KMS key"; the alias ARN is what accounts that never changed it
 //     report.
 
-func (fi *fillerImpl) serveEBSDefault(w http.ResponseWriter, r *http.Request, c *call) bool {
+func (fi *Filler) serveEBSDefault(w http.ResponseWriter, r *http.Request, c *call) bool {
 	if dryRun(w, c) {
 		return true
 	}
@@ -56,7 +56,7 @@ func (fi *fillerImpl) serveEBSDefault(w http.ResponseWriter, r *http.Request, c 
 }
 
 // ebsDefaultKeyID is what GetEbsDefaultKmsKeyId answers.
-func (fi *fillerImpl) ebsDefaultKeyID(account, region string) string {
+func (fi *Filler) ebsDefaultKeyID(account, region string) string {
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
 	if arn := fi.ebsDefaults[account+"/"+region]; arn != "" {
@@ -68,19 +68,19 @@ func (fi *fillerImpl) ebsDefaultKeyID(account, region string) string {
 // SetEBSDefaultKey makes keyARN the default EBS key of account in region, as
 // ModifyEbsDefaultKmsKeyId does; "" resets it to aws/ebs.
 func (f *Filler) SetEBSDefaultKey(account, region, keyARN string) {
-	f.impl.mu.Lock()
-	defer f.impl.mu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if keyARN == "" {
-		delete(f.impl.ebsDefaults, account+"/"+region)
+		delete(f.ebsDefaults, account+"/"+region)
 		return
 	}
-	f.impl.ebsDefaults[account+"/"+region] = keyARN
+	f.ebsDefaults[account+"/"+region] = keyARN
 }
 
 // defaultEBSKey is the key EC2 encrypts with in account and region when nothing names one: the
 // key set with ModifyEbsDefaultKmsKeyId, else the AWS managed key aws/ebs (moto creates it on
 // first use, as AWS does).
-func (fi *fillerImpl) defaultEBSKey(ctx context.Context, account, region string) string {
+func (fi *Filler) defaultEBSKey(ctx context.Context, account, region string) string {
 	fi.mu.Lock()
 	arn := fi.ebsDefaults[account+"/"+region]
 	fi.mu.Unlock()

@@ -8,7 +8,7 @@ import (
 
 // ownedImage returns the modeled image the caller may change, or writes EC2's error: not visible
 // -> InvalidAMIID.NotFound, visible but not owned -> AuthFailure. The caller holds fi.mu.
-func (fi *fillerImpl) ownedImage(w http.ResponseWriter, c *call, im *image) bool {
+func (fi *Filler) ownedImage(w http.ResponseWriter, c *call, im *image) bool {
 	if im.region != c.region || !im.visibleTo(c.account) {
 		writeEC2Error(w, http.StatusBadRequest, "InvalidAMIID.NotFound", "The image id '["+im.id+"]' does not exist")
 		return false
@@ -28,7 +28,7 @@ type launchPermXML struct {
 	OrganizationalUnitArn string   `xml:"organizationalUnitArn,omitempty"`
 }
 
-func (fi *fillerImpl) describeImageAttribute(w http.ResponseWriter, c *call) bool {
+func (fi *Filler) describeImageAttribute(w http.ResponseWriter, c *call) bool {
 	id := c.params.Get("ImageId")
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
@@ -131,7 +131,7 @@ func editList(list []string, v string, add bool) []string {
 	return slices.DeleteFunc(list, func(s string) bool { return s == v })
 }
 
-func (fi *fillerImpl) modifyImageAttribute(w http.ResponseWriter, c *call) bool {
+func (fi *Filler) modifyImageAttribute(w http.ResponseWriter, c *call) bool {
 	id := c.params.Get("ImageId")
 	var record func()
 	defer func() {
@@ -179,7 +179,7 @@ func (fi *fillerImpl) modifyImageAttribute(w http.ResponseWriter, c *call) bool 
 	return true
 }
 
-func (fi *fillerImpl) deregisterImage(w http.ResponseWriter, c *call) bool {
+func (fi *Filler) deregisterImage(w http.ResponseWriter, c *call) bool {
 	id := c.params.Get("ImageId")
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
@@ -199,7 +199,7 @@ func (fi *fillerImpl) deregisterImage(w http.ResponseWriter, c *call) bool {
 // modifySnapshotAttribute models createVolumePermission on modeled snapshots, with AWS's
 // refusals: snapshots encrypted with an AWS managed key cannot be shared, encrypted snapshots
 // cannot be made public.
-func (fi *fillerImpl) modifySnapshotAttribute(w http.ResponseWriter, r *http.Request, c *call) bool {
+func (fi *Filler) modifySnapshotAttribute(w http.ResponseWriter, r *http.Request, c *call) bool {
 	id := c.params.Get("SnapshotId")
 	fi.mu.Lock()
 	s := fi.snapshots[id]

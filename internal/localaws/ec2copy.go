@@ -20,7 +20,7 @@ import (
 //     is on in the destination, then it gets the default EBS key.
 //
 // The default EBS key is the caller's aws/ebs key in the destination Region.
-func (fi *fillerImpl) copyImage(w http.ResponseWriter, r *http.Request, c *call) bool {
+func (fi *Filler) copyImage(w http.ResponseWriter, r *http.Request, c *call) bool {
 	srcID, srcRegion := c.params.Get("SourceImageId"), c.params.Get("SourceRegion")
 	fi.mu.Lock()
 	src := fi.images[srcID]
@@ -160,9 +160,9 @@ func (fi *fillerImpl) copyImage(w http.ResponseWriter, r *http.Request, c *call)
 // account can use each source snapshot's key and the KmsKeyId it asked for, else "failed" with a
 // state reason naming the key (on AWS the failure also surfaces only after the call succeeded).
 // It returns the IDs of the images it finished.
-func (f *Filler) CompleteCopies(ctx context.Context) []string { return f.impl.completeCopies(ctx) }
+func (f *Filler) CompleteCopies(ctx context.Context) []string { return f.completeCopies(ctx) }
 
-func (fi *fillerImpl) completeCopies(ctx context.Context) []string {
+func (fi *Filler) completeCopies(ctx context.Context) []string {
 	fi.mu.Lock()
 	var pending []*image
 	jobs := map[string]copyJob{}
@@ -214,9 +214,9 @@ func (fi *fillerImpl) completeCopies(ctx context.Context) []string {
 // does), so a copy is "pending" in the CopyImage answer and finished at the next look. Off by
 // default: tests usually want to see the pending state.
 func (f *Filler) AutoCompleteCopies(on bool) {
-	f.impl.mu.Lock()
-	defer f.impl.mu.Unlock()
-	f.impl.autoCopies = on
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.autoCopies = on
 }
 
 // FailCopiesSynchronously makes CopyImage check, at call time, that the caller can use every
@@ -224,7 +224,7 @@ func (f *Filler) AutoCompleteCopies(on bool) {
 // specified KMS key is not accessible" (as reported for inaccessible keys in the copy/import
 // family) instead of letting the copy fail later. Off by default.
 func (f *Filler) FailCopiesSynchronously(on bool) {
-	f.impl.mu.Lock()
-	defer f.impl.mu.Unlock()
-	f.impl.syncCopies = on
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.syncCopies = on
 }

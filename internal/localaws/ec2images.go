@@ -13,7 +13,7 @@ import (
 
 // serveEC2 answers the EC2 actions the filler models when they concern its objects and reports
 // whether it did; everything else goes to moto.
-func (fi *fillerImpl) serveEC2(w http.ResponseWriter, r *http.Request, c *call) bool {
+func (fi *Filler) serveEC2(w http.ResponseWriter, r *http.Request, c *call) bool {
 	switch c.action {
 	case "RegisterImage":
 		return fi.registerImage(w, r, c)
@@ -62,7 +62,7 @@ func dryRun(w http.ResponseWriter, c *call) bool {
 // registerImage models RegisterImage with EBS snapshots: moto would ignore the block device
 // mappings. Snapshots the filler does not hold yet are imported from moto (so a snapshot made
 // with moto's CopySnapshot --kms-key-id keeps its key).
-func (fi *fillerImpl) registerImage(w http.ResponseWriter, r *http.Request, c *call) bool {
+func (fi *Filler) registerImage(w http.ResponseWriter, r *http.Request, c *call) bool {
 	groups := indexedGroups(c.params, "BlockDeviceMapping")
 	hasSnapshot := false
 	for _, g := range groups {
@@ -133,14 +133,14 @@ func (fi *fillerImpl) registerImage(w http.ResponseWriter, r *http.Request, c *c
 	return true
 }
 
-func (fi *fillerImpl) hasSnapshot(id string) bool {
+func (fi *Filler) hasSnapshot(id string) bool {
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
 	return fi.snapshots[id] != nil
 }
 
 // importSnapshot copies a snapshot moto holds (as seen by account) into the filler's model.
-func (fi *fillerImpl) importSnapshot(ctx context.Context, account, region, id string) error {
+func (fi *Filler) importSnapshot(ctx context.Context, account, region, id string) error {
 	status, raw, err := fi.ec2Raw(ctx, account, region, url.Values{
 		"Action": {"DescribeSnapshots"}, "Version": {"2016-11-15"}, "SnapshotId.1": {id},
 	})
@@ -183,7 +183,7 @@ func (fi *fillerImpl) importSnapshot(ctx context.Context, account, region, id st
 }
 
 // describeImages answers for modeled images, merged with moto's answer for the rest.
-func (fi *fillerImpl) describeImages(w http.ResponseWriter, r *http.Request, c *call) bool {
+func (fi *Filler) describeImages(w http.ResponseWriter, r *http.Request, c *call) bool {
 	ids := indexed(c.params, "ImageId")
 	owners := indexed(c.params, "Owner")
 	execBy := indexed(c.params, "ExecutableBy")
@@ -231,7 +231,7 @@ const pageTokenPrefix = "filler-"
 // EC2 allows): every page but the last is the filler's alone, with a nextToken; the last is
 // merged with moto's answer (asked without paging). It reports whether it answered: not when the
 // request does not page, or pages through moto's own objects.
-func (fi *fillerImpl) pageImages(w http.ResponseWriter, r *http.Request, c *call, mine []imageXML) bool {
+func (fi *Filler) pageImages(w http.ResponseWriter, r *http.Request, c *call, mine []imageXML) bool {
 	maxText, token := c.params.Get("MaxResults"), c.params.Get("NextToken")
 	if maxText == "" || token != "" && !strings.HasPrefix(token, pageTokenPrefix) {
 		return false
@@ -344,7 +344,7 @@ func (im *image) matches(caller string, owners, execBy []string, filters []filte
 
 // forwardMerged sends params to moto as the caller and splices items into the named set of
 // moto's answer. moto's errors are passed on as they are.
-func (fi *fillerImpl) forwardMerged(w http.ResponseWriter, r *http.Request, c *call, params url.Values, set, items string) {
+func (fi *Filler) forwardMerged(w http.ResponseWriter, r *http.Request, c *call, params url.Values, set, items string) {
 	status, raw, err := fi.ec2Raw(r.Context(), c.account, c.region, params)
 	if err != nil {
 		writeEC2Error(w, http.StatusInternalServerError, "InternalError", "filler: "+err.Error())
@@ -362,7 +362,7 @@ func (fi *fillerImpl) forwardMerged(w http.ResponseWriter, r *http.Request, c *c
 // answers alone (items, the XML of its n matching objects); when none of ours matched and every
 // ID is moto's it declines (false: forward unchanged); otherwise it asks moto for the rest and
 // splices its items into moto's set.
-func (fi *fillerImpl) answerDescribe(w http.ResponseWriter, r *http.Request, c *call, action, set, idParam string, ids, others []string, items string, n int) bool {
+func (fi *Filler) answerDescribe(w http.ResponseWriter, r *http.Request, c *call, action, set, idParam string, ids, others []string, items string, n int) bool {
 	if len(ids) > 0 && len(others) == 0 {
 		if dryRun(w, c) {
 			return true
@@ -384,7 +384,7 @@ func (fi *fillerImpl) answerDescribe(w http.ResponseWriter, r *http.Request, c *
 // describeSnapshots answers for modeled snapshots, merged with moto's answer for the rest.
 // Visibility is AWS's: the owner, and accounts with createVolumePermission. Sharing an AMI does
 // not make its snapshots visible to the target account.
-func (fi *fillerImpl) describeSnapshots(w http.ResponseWriter, r *http.Request, c *call) bool {
+func (fi *Filler) describeSnapshots(w http.ResponseWriter, r *http.Request, c *call) bool {
 	ids := indexed(c.params, "SnapshotId")
 	owners := indexed(c.params, "Owner")
 	restorable := indexed(c.params, "RestorableBy")
@@ -464,7 +464,7 @@ func (fi *fillerImpl) describeSnapshots(w http.ResponseWriter, r *http.Request, 
 }
 
 // sortedSnapshots lists snapshots by creation time then ID; the caller holds fi.mu.
-func (fi *fillerImpl) sortedSnapshots() []*snapshot {
+func (fi *Filler) sortedSnapshots() []*snapshot {
 	out := make([]*snapshot, 0, len(fi.snapshots))
 	for _, s := range fi.snapshots {
 		out = append(out, s)

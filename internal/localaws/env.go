@@ -40,13 +40,13 @@ func Attach(m *Moto) (*Env, error) {
 	}
 	srv := &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
-	go f.impl.warmUp()
+	go f.warmUp()
 	return &Env{URL: "http://" + l.Addr().String(), Moto: m, Filler: f, server: srv}, nil
 }
 
 // warmUp makes moto import its EC2, KMS, IAM and STS modules now rather than on a test's first
 // call (the EC2 import alone takes seconds on a busy 2-core machine). Best effort.
-func (fi *fillerImpl) warmUp() {
+func (fi *Filler) warmUp() {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	query := func(service string, params url.Values) {

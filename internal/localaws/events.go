@@ -17,22 +17,22 @@ import (
 
 // Events returns the recorded EventBridge events, oldest first (each one JSON object).
 func (f *Filler) Events() []json.RawMessage {
-	f.impl.mu.Lock()
-	defer f.impl.mu.Unlock()
-	out := make([]json.RawMessage, len(f.impl.events))
-	copy(out, f.impl.events)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]json.RawMessage, len(f.events))
+	copy(out, f.events)
 	return out
 }
 
 // ClearEvents forgets the recorded events.
 func (f *Filler) ClearEvents() {
-	f.impl.mu.Lock()
-	defer f.impl.mu.Unlock()
-	f.impl.events = nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.events = nil
 }
 
 // addEvent records one event; the caller must not hold fi.mu.
-func (fi *fillerImpl) addEvent(detailType, account, region string, resources []string, detail any) {
+func (fi *Filler) addEvent(detailType, account, region string, resources []string, detail any) {
 	if resources == nil {
 		resources = []string{}
 	}
@@ -51,7 +51,7 @@ func (fi *fillerImpl) addEvent(detailType, account, region string, resources []s
 
 // recordCall records an EC2 API call as CloudTrail delivers it through EventBridge. A non-empty
 // errCode gets the "Client." prefix CloudTrail gives EC2 client errors and null responseElements.
-func (fi *fillerImpl) recordCall(c *call, eventName string, requestParameters, responseElements map[string]any, errCode, errMsg string) {
+func (fi *Filler) recordCall(c *call, eventName string, requestParameters, responseElements map[string]any, errCode, errMsg string) {
 	now := time.Now().UTC().Format(time.RFC3339)
 	requestID := newRequestID()
 	detail := map[string]any{
@@ -120,13 +120,13 @@ func (c *call) userIdentity() map[string]any {
 	}
 }
 
-func (fi *fillerImpl) recordInstanceState(account, region, instanceID, state string) {
+func (fi *Filler) recordInstanceState(account, region, instanceID, state string) {
 	fi.addEvent("EC2 Instance State-change Notification", account, region,
 		[]string{"arn:aws:ec2:" + region + ":" + account + ":instance/" + instanceID},
 		map[string]any{"instance-id": instanceID, "state": state})
 }
 
-func (fi *fillerImpl) recordImageState(account, region, imageID, state, errMsg string) {
+func (fi *Filler) recordImageState(account, region, imageID, state, errMsg string) {
 	fi.addEvent("EC2 AMI State Change", account, region,
 		[]string{"arn:aws:ec2:" + region + "::image/" + imageID},
 		map[string]any{"RequestId": newRequestID(), "ImageId": imageID, "State": state, "ErrorMessage": errMsg})

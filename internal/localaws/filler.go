@@ -27,9 +27,10 @@ const (
 	motoCallTimeout = 10 * time.Second
 )
 
-// fillerImpl is the state behind Filler. One mutex guards all of it; moto is never called
-// while it is held.
-type fillerImpl struct {
+// Filler is the gap-filling front: an http.Handler that answers what moto does not model and
+// forwards everything else to moto. One mutex guards its state; moto is never called while it
+// is held.
+type Filler struct {
 	moto   *url.URL
 	proxy  *httputil.ReverseProxy
 	client *http.Client
@@ -76,26 +77,25 @@ func NewFiller(motoURL string) (*Filler, error) {
 		return nil, fmt.Errorf("filler: bad moto URL %q", motoURL)
 	}
 	f := &Filler{}
-	fi := &f.impl
-	fi.moto = u
+	f.moto = u
 	// Loopback to one host: keep enough idle connections for many concurrent callers (the
 	// default transport keeps 2 and would re-dial for every other request).
 	transport := &http.Transport{Proxy: nil, MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}
-	fi.client = &http.Client{Timeout: motoCallTimeout, Transport: transport}
-	fi.proxy = &httputil.ReverseProxy{
+	f.client = &http.Client{Timeout: motoCallTimeout, Transport: transport}
+	f.proxy = &httputil.ReverseProxy{
 		Transport: transport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(u)
 			pr.Out.Host = u.Host
 		},
-		ModifyResponse: fi.learnFromResponse,
+		ModifyResponse: f.learnFromResponse,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			http.Error(w, "filler: moto unreachable: "+err.Error(), http.StatusBadGateway)
 		},
 	}
-	fi.resetState()
+	f.resetState()
 	if os.Getenv("LOCALAWS_LOG") != "" {
-		fi.log = os.Stderr
+		f.log = os.Stderr
 	}
 	return f, nil
 }
@@ -103,9 +103,9 @@ func NewFiller(motoURL string) (*Filler, error) {
 // SetLog makes the filler write one line per request (account, region, service, action,
 // status, duration) to w; nil turns it off. LOCALAWS_LOG=1 in the environment logs to stderr.
 func (f *Filler) SetLog(w io.Writer) {
-	f.impl.mu.Lock()
-	defer f.impl.mu.Unlock()
-	f.impl.log = w
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.log = w
 }
 
 // statusWriter remembers the status code for the request log; it keeps http.Hijacker and
@@ -122,7 +122,7 @@ func (s *statusWriter) WriteHeader(code int) {
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-func (fi *fillerImpl) resetState() {
+func (fi *Filler) resetState() {
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
 	if fi.staticKeys == nil {
@@ -143,14 +143,14 @@ func (fi *fillerImpl) resetState() {
 
 // Reset forgets every modeled image, snapshot and instance and every learned access key.
 // Static mappings (MapAccessKey) are kept.
-func (f *Filler) Reset() { f.impl.resetState() }
+func (f *Filler) Reset() { f.resetState() }
 
 // MapAccessKey makes requests signed with accessKeyID count as account's (in the filler, and in
 // moto: the filler adds x-moto-account-id when it forwards them).
 func (f *Filler) MapAccessKey(accessKeyID, account string) {
-	f.impl.mu.Lock()
-	defer f.impl.mu.Unlock()
-	f.impl.staticKeys[accessKeyID] = keyHolder{account: account}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.staticKeys[accessKeyID] = keyHolder{account: account}
 }
 
 // MapAccessKeyPrincipal is MapAccessKey for a key that belongs to an IAM role or user
@@ -167,9 +167,9 @@ func (f *Filler) MapAccessKeyPrincipal(accessKeyID, principalARN string) bool {
 	if strings.HasPrefix(parts[5], "role/") {
 		h.sessionARN = "arn:aws:sts::" + account + ":assumed-role/" + lastPathPart(parts[5]) + "/localaws"
 	}
-	f.impl.mu.Lock()
-	defer f.impl.mu.Unlock()
-	f.impl.staticKeys[accessKeyID] = h
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.staticKeys[accessKeyID] = h
 	return true
 }
 
@@ -177,12 +177,12 @@ func lastPathPart(s string) string { return s[strings.LastIndex(s, "/")+1:] }
 
 // AccountOf returns the account the filler attributes to an access key ID, and whether it knows it.
 func (f *Filler) AccountOf(accessKeyID string) (string, bool) {
-	f.impl.mu.Lock()
-	defer f.impl.mu.Unlock()
-	if h, ok := f.impl.staticKeys[accessKeyID]; ok {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if h, ok := f.staticKeys[accessKeyID]; ok {
 		return h.account, true
 	}
-	h, ok := f.impl.learned[accessKeyID]
+	h, ok := f.learned[accessKeyID]
 	return h.account, ok
 }
 
@@ -205,7 +205,7 @@ type call struct {
 
 var credentialRE = regexp.MustCompile(`Credential=([^/,\s]+)/[^/]*/([^/]*)/([^/]*)/`)
 
-func (fi *fillerImpl) parseCall(r *http.Request) (*call, error) {
+func (fi *Filler) parseCall(r *http.Request) (*call, error) {
 	c := &call{region: defaultRegion, target: r.Header.Get("X-Amz-Target")}
 	if m := credentialRE.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
 		c.accessKey, c.region, c.service = m[1], m[2], m[3]
@@ -261,15 +261,14 @@ type callKey struct{}
 // ServeHTTP implements http.Handler: modeled EC2 actions are answered here, everything else goes
 // to moto unchanged (plus x-moto-account-id for statically mapped access keys).
 func (f *Filler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	fi := &f.impl
-	c, err := fi.parseCall(r)
+	c, err := f.parseCall(r)
 	if err != nil {
 		http.Error(w, "filler: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	fi.mu.Lock()
-	logTo := fi.log
-	fi.mu.Unlock()
+	f.mu.Lock()
+	logTo := f.log
+	f.mu.Unlock()
 	if logTo != nil {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
@@ -282,35 +281,35 @@ func (f *Filler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(logTo, "localaws %s %s %s %s -> %d in %s\n", c.account, c.region, c.service, name, sw.status, time.Since(start).Round(time.Millisecond))
 		}()
 	}
-	if c.isEC2() && fi.serveEC2(w, r, c) {
+	if c.isEC2() && f.serveEC2(w, r, c) {
 		return
 	}
-	if strings.HasPrefix(c.target, "TrentService.") && fi.serveKMS(w, r, c) {
+	if strings.HasPrefix(c.target, "TrentService.") && f.serveKMS(w, r, c) {
 		return
 	}
-	if c.service == "autoscaling" && c.target == "" && fi.serveAutoScaling(w, r, c) {
+	if c.service == "autoscaling" && c.target == "" && f.serveAutoScaling(w, r, c) {
 		return
 	}
 	if isLookupEvents(c) {
-		fi.lookupEvents(w, r, c)
+		f.lookupEvents(w, r, c)
 		return
 	}
 	if isStackResourcesByPhysicalID(c) {
-		fi.describeStackResourcesByPhysicalID(w, r, c)
+		f.describeStackResourcesByPhysicalID(w, r, c)
 		return
 	}
 	if isListRegions(c, r) {
-		fi.listRegions(w, r, c)
+		f.listRegions(w, r, c)
 		return
 	}
-	if fi.refusesAssumeRole(r.Context(), w, c) {
+	if f.refusesAssumeRole(r.Context(), w, c) {
 		return
 	}
 	if isDynamoDBWrite(c) {
-		fi.dynamoWriting.Lock()
-		defer fi.dynamoWriting.Unlock()
+		f.dynamoWriting.Lock()
+		defer f.dynamoWriting.Unlock()
 	}
-	fi.forward(w, r, c)
+	f.forward(w, r, c)
 }
 
 func (c *call) isEC2() bool {
@@ -321,7 +320,7 @@ func (c *call) isEC2() bool {
 }
 
 // forward sends the request to moto as it came, with its original body.
-func (fi *fillerImpl) forward(w http.ResponseWriter, r *http.Request, c *call) {
+func (fi *Filler) forward(w http.ResponseWriter, r *http.Request, c *call) {
 	if c.bodyRead {
 		r.Body = io.NopCloser(bytes.NewReader(c.body))
 		r.ContentLength = int64(len(c.body))
@@ -335,7 +334,7 @@ func (fi *fillerImpl) forward(w http.ResponseWriter, r *http.Request, c *call) {
 
 // learnFromResponse records which account (and principal) the access keys moto hands out belong
 // to, so that later requests signed with them are attributed as moto attributes them.
-func (fi *fillerImpl) learnFromResponse(resp *http.Response) error {
+func (fi *Filler) learnFromResponse(resp *http.Response) error {
 	c, _ := resp.Request.Context().Value(callKey{}).(*call)
 	if c == nil || resp.StatusCode != http.StatusOK {
 		return nil
@@ -388,7 +387,7 @@ func (fi *fillerImpl) learnFromResponse(resp *http.Response) error {
 	return nil
 }
 
-func (fi *fillerImpl) remember(accessKeyID string, h keyHolder) {
+func (fi *Filler) remember(accessKeyID string, h keyHolder) {
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
 	fi.learned[accessKeyID] = h
@@ -419,7 +418,7 @@ var customerManagerRE = regexp.MustCompile(`"KeyManager":\s*"CUSTOMER"`)
 
 // fixKeyManager corrects moto's DescribeKey answer for AWS managed keys (alias/aws/...), which
 // moto reports as KeyManager CUSTOMER. Only those bytes change.
-func (fi *fillerImpl) fixKeyManager(resp *http.Response) error {
+func (fi *Filler) fixKeyManager(resp *http.Response) error {
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {

@@ -21,13 +21,13 @@ import (
 // RequireLauncherIAM turns the IAM check on or off for launches and copies that use another
 // account's key. Off by default.
 func (f *Filler) RequireLauncherIAM(on bool) {
-	f.impl.mu.Lock()
-	defer f.impl.mu.Unlock()
-	f.impl.checkIAM = on
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.checkIAM = on
 }
 
 // iamLetsUse reports whether the principal's identity policies allow EC2 to use keyARN for it.
-func (fi *fillerImpl) iamLetsUse(ctx context.Context, principal, keyARN, region string) (bool, string) {
+func (fi *Filler) iamLetsUse(ctx context.Context, principal, keyARN, region string) (bool, string) {
 	account := arnAccount(principal)
 	parts := splitARN(principal)
 	if account == "" || parts[2] != "iam" {
@@ -54,7 +54,7 @@ func (fi *fillerImpl) iamLetsUse(ctx context.Context, principal, keyARN, region 
 }
 
 // identityPolicies returns the documents of the role's or user's inline and attached policies.
-func (fi *fillerImpl) identityPolicies(ctx context.Context, account, kind, name string) ([]string, error) {
+func (fi *Filler) identityPolicies(ctx context.Context, account, kind, name string) ([]string, error) {
 	call := func(params url.Values, out any) error {
 		params.Set("Version", "2010-05-08")
 		status, raw, err := fi.queryRaw(ctx, "iam", account, defaultRegion, params)

@@ -81,14 +81,14 @@ type SnapshotSpec struct {
 func (f *Filler) CreateSnapshot(account, region, kmsKeyID string, encrypted bool, sizeGiB int32) string {
 	ctx, cancel := context.WithTimeout(context.Background(), motoCallTimeout)
 	defer cancel()
-	s := f.impl.newSnapshot(ctx, account, region, kmsKeyID, encrypted, sizeGiB)
-	f.impl.mu.Lock()
-	defer f.impl.mu.Unlock()
-	f.impl.snapshots[s.id] = s
+	s := f.newSnapshot(ctx, account, region, kmsKeyID, encrypted, sizeGiB)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.snapshots[s.id] = s
 	return s.id
 }
 
-func (fi *fillerImpl) newSnapshot(ctx context.Context, account, region, kmsKeyID string, encrypted bool, sizeGiB int32) *snapshot {
+func (fi *Filler) newSnapshot(ctx context.Context, account, region, kmsKeyID string, encrypted bool, sizeGiB int32) *snapshot {
 	if sizeGiB <= 0 {
 		sizeGiB = 8
 	}
@@ -103,7 +103,7 @@ func (fi *fillerImpl) newSnapshot(ctx context.Context, account, region, kmsKeyID
 }
 
 // resolveKey turns a key reference into the key ARN ("" means the default EBS key).
-func (fi *fillerImpl) resolveKey(ctx context.Context, account, region, keyRef string) string {
+func (fi *Filler) resolveKey(ctx context.Context, account, region, keyRef string) string {
 	if keyRef == "" {
 		return fi.defaultEBSKey(ctx, account, region)
 	}
@@ -118,7 +118,6 @@ func (fi *fillerImpl) resolveKey(ctx context.Context, account, region, keyRef st
 func (f *Filler) CreateImage(account, region, name string, snaps []SnapshotSpec) string {
 	ctx, cancel := context.WithTimeout(context.Background(), motoCallTimeout)
 	defer cancel()
-	fi := &f.impl
 	var created []*snapshot
 	devices := make([]device, 0, len(snaps))
 	for i, spec := range snaps {
@@ -127,19 +126,19 @@ func (f *Filler) CreateImage(account, region, name string, snaps []SnapshotSpec)
 			d.name = defaultDeviceName(i)
 		}
 		if d.snapshotID == "" {
-			s := fi.newSnapshot(ctx, account, region, spec.KmsKeyID, spec.Encrypted, spec.SizeGiB)
+			s := f.newSnapshot(ctx, account, region, spec.KmsKeyID, spec.Encrypted, spec.SizeGiB)
 			created = append(created, s)
 			d.snapshotID = s.id
 		}
 		devices = append(devices, d)
 	}
-	fi.mu.Lock()
-	defer fi.mu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	for _, s := range created {
-		fi.snapshots[s.id] = s
+		f.snapshots[s.id] = s
 	}
 	for i := range devices {
-		if s := fi.snapshots[devices[i].snapshotID]; s != nil {
+		if s := f.snapshots[devices[i].snapshotID]; s != nil {
 			devices[i].sizeGiB, devices[i].encrypted = s.sizeGiB, s.encrypted
 		}
 	}
@@ -150,7 +149,7 @@ func (f *Filler) CreateImage(account, region, name string, snaps []SnapshotSpec)
 	if len(devices) > 0 {
 		im.rootDevice = devices[0].name
 	}
-	fi.addImage(im)
+	f.addImage(im)
 	return im.id
 }
 
@@ -162,7 +161,7 @@ func defaultDeviceName(i int) string {
 }
 
 // addImage stores im; the caller holds fi.mu.
-func (fi *fillerImpl) addImage(im *image) {
+func (fi *Filler) addImage(im *image) {
 	fi.images[im.id] = im
 	fi.order = append(fi.order, im.id)
 }
@@ -170,9 +169,9 @@ func (fi *fillerImpl) addImage(im *image) {
 // ShareImage adds account to the image's launch permissions (the Go form of
 // ModifyImageAttribute launchPermission add userId). It reports whether the image exists.
 func (f *Filler) ShareImage(imageID, account string) bool {
-	f.impl.mu.Lock()
-	defer f.impl.mu.Unlock()
-	im := f.impl.images[imageID]
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	im := f.images[imageID]
 	if im == nil {
 		return false
 	}
@@ -207,29 +206,29 @@ type ImageInfo struct {
 
 // Image returns a modeled image by ID.
 func (f *Filler) Image(imageID string) (ImageInfo, bool) {
-	f.impl.mu.Lock()
-	defer f.impl.mu.Unlock()
-	im := f.impl.images[imageID]
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	im := f.images[imageID]
 	if im == nil {
 		return ImageInfo{}, false
 	}
-	return f.impl.imageInfo(im), true
+	return f.imageInfo(im), true
 }
 
 // Images returns every modeled image, in creation order.
 func (f *Filler) Images() []ImageInfo {
-	f.impl.mu.Lock()
-	defer f.impl.mu.Unlock()
-	out := make([]ImageInfo, 0, len(f.impl.order))
-	for _, id := range f.impl.order {
-		if im := f.impl.images[id]; im != nil {
-			out = append(out, f.impl.imageInfo(im))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]ImageInfo, 0, len(f.order))
+	for _, id := range f.order {
+		if im := f.images[id]; im != nil {
+			out = append(out, f.imageInfo(im))
 		}
 	}
 	return out
 }
 
-func (fi *fillerImpl) imageInfo(im *image) ImageInfo {
+func (fi *Filler) imageInfo(im *image) ImageInfo {
 	info := ImageInfo{
 		ImageID: im.id, Account: im.account, Region: im.region, Name: im.name, State: im.state,
 		StateReasonCode: im.reasonCode, StateReasonMessage: im.reasonMessage,
@@ -260,9 +259,9 @@ type SnapshotInfo struct {
 
 // Snapshot returns a modeled snapshot by ID.
 func (f *Filler) Snapshot(snapshotID string) (SnapshotInfo, bool) {
-	f.impl.mu.Lock()
-	defer f.impl.mu.Unlock()
-	s := f.impl.snapshots[snapshotID]
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.snapshots[snapshotID]
 	if s == nil {
 		return SnapshotInfo{}, false
 	}

@@ -51,7 +51,7 @@ var stateCodes = map[string]int{"pending": 0, "running": 16, "shutting-down": 32
 // An encrypted snapshot the account owns keeps its key. When a key cannot be used the launch
 // "succeeds" and the instance is terminated with Client.InternalError, as on AWS.
 // https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/AMIEncryption.html#AMI-encryption-launch
-func (fi *fillerImpl) runInstances(w http.ResponseWriter, r *http.Request, c *call) bool {
+func (fi *Filler) runInstances(w http.ResponseWriter, r *http.Request, c *call) bool {
 	ctx := r.Context()
 	imageID := c.params.Get("ImageId")
 	var tmpl templateData
@@ -259,7 +259,7 @@ type reservationXML struct {
 }
 
 // describeInstances answers for modeled instances, merged with moto's answer for the rest.
-func (fi *fillerImpl) describeInstances(w http.ResponseWriter, r *http.Request, c *call) bool {
+func (fi *Filler) describeInstances(w http.ResponseWriter, r *http.Request, c *call) bool {
 	ids := indexed(c.params, "InstanceId")
 	filters := parseFilters(c.params)
 	fi.mu.Lock()
@@ -331,7 +331,7 @@ type stateChangeXML struct {
 }
 
 // terminateInstances terminates modeled instances (only when every ID given is modeled).
-func (fi *fillerImpl) terminateInstances(w http.ResponseWriter, c *call) bool {
+func (fi *Filler) terminateInstances(w http.ResponseWriter, c *call) bool {
 	ids := indexed(c.params, "InstanceId")
 	var terminated []*instance
 	defer func() {
@@ -380,9 +380,9 @@ type InstanceInfo struct {
 
 // Instance returns a modeled instance by ID.
 func (f *Filler) Instance(instanceID string) (InstanceInfo, bool) {
-	f.impl.mu.Lock()
-	defer f.impl.mu.Unlock()
-	in := f.impl.instances[instanceID]
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in := f.instances[instanceID]
 	if in == nil {
 		return InstanceInfo{}, false
 	}

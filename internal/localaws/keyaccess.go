@@ -30,7 +30,7 @@ import (
 
 // canUseKey reports whether account (launching or copying through EC2 in region) can use the
 // key, and why not.
-func (fi *fillerImpl) canUseKey(ctx context.Context, keyRef, account, principal, region string) (bool, string) {
+func (fi *Filler) canUseKey(ctx context.Context, keyRef, account, principal, region string) (bool, string) {
 	keyAccount, keyRegion := arnAccount(keyRef), arnRegion(keyRef)
 	if keyAccount == "" {
 		return false, "KMS key " + keyRef + " cannot be resolved"
@@ -86,7 +86,7 @@ func (fi *fillerImpl) canUseKey(ctx context.Context, keyRef, account, principal,
 
 // grantLetsUse reports whether a grant on the key names principal (or the role of a session)
 // with Decrypt and CreateGrant, what EC2 needs.
-func (fi *fillerImpl) grantLetsUse(ctx context.Context, md keyMetadata, principal string) bool {
+func (fi *Filler) grantLetsUse(ctx context.Context, md keyMetadata, principal string) bool {
 	grants, err := fi.listGrants(ctx, arnAccount(md.Arn), arnRegion(md.Arn), md.KeyID)
 	if err != nil {
 		return false
@@ -101,7 +101,7 @@ func (fi *fillerImpl) grantLetsUse(ctx context.Context, md keyMetadata, principa
 
 // isAWSManagedKey reports whether the key has an alias under alias/aws/ (moto reports such keys
 // as KeyManager CUSTOMER, so the alias is the only reliable sign).
-func (fi *fillerImpl) isAWSManagedKey(ctx context.Context, keyARN string) bool {
+func (fi *Filler) isAWSManagedKey(ctx context.Context, keyARN string) bool {
 	account, region := arnAccount(keyARN), arnRegion(keyARN)
 	keyID := keyARN[strings.LastIndex(keyARN, "/")+1:]
 	var out struct {

@@ -63,7 +63,7 @@ type createGrantInput struct {
 	Name              string          `json:"Name"`
 }
 
-func (fi *fillerImpl) listGrants(ctx context.Context, account, region, keyID string) ([]grant, error) {
+func (fi *Filler) listGrants(ctx context.Context, account, region, keyID string) ([]grant, error) {
 	var all []grant
 	in := map[string]any{"KeyId": keyID}
 	for {
@@ -84,7 +84,7 @@ func (fi *fillerImpl) listGrants(ctx context.Context, account, region, keyID str
 }
 
 // serveKMS answers the KMS calls moto gets wrong (see above) and reports whether it did.
-func (fi *fillerImpl) serveKMS(w http.ResponseWriter, r *http.Request, c *call) bool {
+func (fi *Filler) serveKMS(w http.ResponseWriter, r *http.Request, c *call) bool {
 	action, _ := strings.CutPrefix(c.target, "TrentService.")
 	member, ok := crossAccountKMS[action]
 	if !ok {
@@ -137,7 +137,7 @@ func (fi *fillerImpl) serveKMS(w http.ResponseWriter, r *http.Request, c *call) 
 }
 
 // crossAccountAllowed reads the key policy for a call by another account's principal.
-func (fi *fillerImpl) crossAccountAllowed(ctx context.Context, c *call, action, keyRef string, in map[string]json.RawMessage) (bool, string) {
+func (fi *Filler) crossAccountAllowed(ctx context.Context, c *call, action, keyRef string, in map[string]json.RawMessage) (bool, string) {
 	who := c.principal
 	if who == "" {
 		who = "arn:aws:iam::" + c.account + ":root"
@@ -182,7 +182,7 @@ func (fi *fillerImpl) crossAccountAllowed(ctx context.Context, c *call, action, 
 }
 
 // sameGrant is the ID of a grant on the key identical to g, name included; "" when none is.
-func (fi *fillerImpl) sameGrant(ctx context.Context, account, region string, g createGrantInput) string {
+func (fi *Filler) sameGrant(ctx context.Context, account, region string, g createGrantInput) string {
 	md, err := fi.describeKey(ctx, account, region, g.KeyID)
 	if err != nil {
 		return ""

@@ -30,13 +30,13 @@ func (e *motoError) Error() string {
 }
 
 // kmsCall calls a KMS JSON action in moto as account in region.
-func (fi *fillerImpl) kmsCall(ctx context.Context, account, region, action string, in, out any) error {
+func (fi *Filler) kmsCall(ctx context.Context, account, region, action string, in, out any) error {
 	return fi.jsonCall(ctx, "kms", "TrentService", account, region, action, in, out)
 }
 
 // jsonCall calls an action of a JSON-protocol service (X-Amz-Target PREFIX.ACTION) in moto as
 // account in region.
-func (fi *fillerImpl) jsonCall(ctx context.Context, service, prefix, account, region, action string, in, out any) error {
+func (fi *Filler) jsonCall(ctx context.Context, service, prefix, account, region, action string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return fmt.Errorf("%s %s: encode: %w", service, action, err)
@@ -76,12 +76,12 @@ func (fi *fillerImpl) jsonCall(ctx context.Context, service, prefix, account, re
 }
 
 // ec2Raw sends an EC2 query request to moto as account in region and returns the raw answer.
-func (fi *fillerImpl) ec2Raw(ctx context.Context, account, region string, params url.Values) (int, []byte, error) {
+func (fi *Filler) ec2Raw(ctx context.Context, account, region string, params url.Values) (int, []byte, error) {
 	return fi.queryRaw(ctx, "ec2", account, region, params)
 }
 
 // queryRaw sends a query-protocol request (EC2, IAM, STS, ...) to moto as account.
-func (fi *fillerImpl) queryRaw(ctx context.Context, service, account, region string, params url.Values) (int, []byte, error) {
+func (fi *Filler) queryRaw(ctx context.Context, service, account, region string, params url.Values) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fi.moto.String()+"/", bytes.NewBufferString(params.Encode()))
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s %s: %w", service, params.Get("Action"), err)
@@ -112,7 +112,7 @@ type keyMetadata struct {
 
 // describeKey resolves a key ID, key ARN, alias name or alias ARN. ARNs are looked up in the
 // account and region they name; anything else in account/region.
-func (fi *fillerImpl) describeKey(ctx context.Context, account, region, keyID string) (keyMetadata, error) {
+func (fi *Filler) describeKey(ctx context.Context, account, region, keyID string) (keyMetadata, error) {
 	if a := arnAccount(keyID); a != "" {
 		account = a
 		if r := arnRegion(keyID); r != "" {
@@ -129,7 +129,7 @@ func (fi *fillerImpl) describeKey(ctx context.Context, account, region, keyID st
 }
 
 // ebsEncryptionByDefault asks moto whether the account enabled EBS encryption by default.
-func (fi *fillerImpl) ebsEncryptionByDefault(ctx context.Context, account, region string) bool {
+func (fi *Filler) ebsEncryptionByDefault(ctx context.Context, account, region string) bool {
 	status, raw, err := fi.ec2Raw(ctx, account, region, url.Values{"Action": {"GetEbsEncryptionByDefault"}, "Version": {"2016-11-15"}})
 	if err != nil || status != http.StatusOK {
 		return false

@@ -19,9 +19,9 @@ func isStackResourcesByPhysicalID(c *call) bool {
 		c.params.Get("PhysicalResourceId") != "" && c.params.Get("StackName") == ""
 }
 
-func (fi *fillerImpl) describeStackResourcesByPhysicalID(w http.ResponseWriter, r *http.Request, c *call) {
+func (f *Filler) describeStackResourcesByPhysicalID(w http.ResponseWriter, r *http.Request, c *call) {
 	id := c.params.Get("PhysicalResourceId")
-	status, raw, err := fi.queryRaw(r.Context(), "cloudformation", c.account, c.region, url.Values{"Action": {"ListStacks"}, "Version": {"2010-05-15"}})
+	status, raw, err := f.queryRaw(r.Context(), "cloudformation", c.account, c.region, url.Values{"Action": {"ListStacks"}, "Version": {"2010-05-15"}})
 	if err != nil || status != http.StatusOK {
 		writeQueryError(w, http.StatusInternalServerError, "Receiver", "InternalFailure", "filler: list stacks in moto failed")
 		return
@@ -40,7 +40,7 @@ func (fi *fillerImpl) describeStackResourcesByPhysicalID(w http.ResponseWriter, 
 		if s.StackStatus == "DELETE_COMPLETE" {
 			continue
 		}
-		status, body, err := fi.queryRaw(r.Context(), "cloudformation", c.account, c.region,
+		status, body, err := f.queryRaw(r.Context(), "cloudformation", c.account, c.region,
 			url.Values{"Action": {"DescribeStackResources"}, "Version": {"2010-05-15"}, "StackName": {s.StackName}})
 		if err != nil || status != http.StatusOK {
 			continue

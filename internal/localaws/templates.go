@@ -65,7 +65,7 @@ var ssmImageRE = regexp.MustCompile(`<imageId>resolve:ssm:([^<]+)</imageId>`)
 
 // describeLaunchTemplateVersions resolves SSM image IDs when ResolveAlias is true; otherwise
 // moto answers alone.
-func (fi *fillerImpl) describeLaunchTemplateVersions(w http.ResponseWriter, r *http.Request, c *call) bool {
+func (fi *Filler) describeLaunchTemplateVersions(w http.ResponseWriter, r *http.Request, c *call) bool {
 	if c.params.Get("ResolveAlias") != "true" {
 		return false
 	}
@@ -96,7 +96,7 @@ func (fi *fillerImpl) describeLaunchTemplateVersions(w http.ResponseWriter, r *h
 }
 
 // ssmParameter is the value of an SSM parameter (name, or name:version / name:label) in moto.
-func (fi *fillerImpl) ssmParameter(ctx context.Context, account, region, name string) (string, error) {
+func (fi *Filler) ssmParameter(ctx context.Context, account, region, name string) (string, error) {
 	name, _ = xmlUnescape(name)
 	var out struct {
 		Parameter struct{ Value string } `json:"Parameter"`
@@ -110,7 +110,7 @@ func (fi *fillerImpl) ssmParameter(ctx context.Context, account, region, name st
 // PutParameter stores an SSM String parameter of data type aws:ec2:image (an AMI ID that launch
 // templates may name as "resolve:ssm:NAME") in moto, as account in region.
 func (f *Filler) PutParameter(ctx context.Context, account, region, name, value string) error {
-	return f.impl.jsonCall(ctx, "ssm", "AmazonSSM", account, region, "PutParameter",
+	return f.jsonCall(ctx, "ssm", "AmazonSSM", account, region, "PutParameter",
 		map[string]any{"Name": name, "Value": value, "Type": "String", "DataType": "aws:ec2:image", "Overwrite": true}, nil)
 }
 
@@ -123,7 +123,7 @@ func xmlUnescape(s string) (string, error) {
 // launchTemplate reads the version of a launch template a RunInstances names (its
 // LaunchTemplate.* parameters), with SSM image IDs resolved. ok is false when the request names
 // no template.
-func (fi *fillerImpl) launchTemplate(ctx context.Context, c *call) (td templateData, ok bool, err error) {
+func (fi *Filler) launchTemplate(ctx context.Context, c *call) (td templateData, ok bool, err error) {
 	id, name := c.params.Get("LaunchTemplate.LaunchTemplateId"), c.params.Get("LaunchTemplate.LaunchTemplateName")
 	if id == "" && name == "" {
 		return templateData{}, false, nil

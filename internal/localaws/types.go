@@ -1,7 +1,3 @@
-// Package localaws runs the local AWS this project tests and demos against: moto_server, fronted
-// by a gap filler that models what moto does not (encrypted AMI block devices, snapshot keys
-// behind AMIs, CopyImage encryption, launch failures caused by KMS), and an optional fault
-// injector. Every AWS call still goes through the SDK's real HTTP request/response code.
 package localaws
 
 import (
@@ -44,8 +40,5 @@ type FaultStats struct {
 	ByKind    map[string]int64
 	Forwarded int64
 }
-
-// Filler is the gap-filling front (an http.Handler that forwards what it does not model to moto).
-type Filler struct{ impl fillerImpl }
 
 var _ http.Handler = (*Filler)(nil)

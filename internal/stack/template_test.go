@@ -12,7 +12,7 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
 )
 
-// configEnvVars are the variables the remediator's configuration reads (issue 3), mapped to the
+// configEnvVars are the variables the remediator's configuration reads, mapped to the
 // template parameter (or resource) that sets them.
 var configEnvVars = map[string]string{
 	"MODE":                    "Mode",

@@ -8,15 +8,6 @@ import (
 	"strings"
 )
 
-// documentImpl holds the source bytes, the tree over them and the typed views derived from it.
-type documentImpl struct {
-	raw        []byte
-	root       *node
-	stmtArray  *node // the Statement value (object or array)
-	statements []Statement
-	stmtNodes  []*node // statement objects, parallel to statements
-}
-
 // ElementError is a document that is valid JSON but not a valid policy. Path names the element
 // ("Statement[2].Effect"); Msg says what is wrong with it.
 type ElementError struct {
@@ -47,8 +38,8 @@ func parseOwned(raw []byte) (*Document, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Document{impl: documentImpl{raw: raw, root: root}}
-	if err := d.impl.build(); err != nil {
+	d := &Document{raw: raw, root: root}
+	if err := d.build(); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -70,18 +61,18 @@ func DecodeIAM(s string) (string, error) {
 
 // Bytes returns the document's JSON; byte-identical to the input of Parse when nothing was edited.
 // The slice is the document's own: do not modify it.
-func (d *Document) Bytes() []byte { return d.impl.raw }
+func (d *Document) Bytes() []byte { return d.raw }
 
 // String returns the document's JSON as a string.
-func (d *Document) String() string { return string(d.impl.raw) }
+func (d *Document) String() string { return string(d.raw) }
 
 // Statements returns the typed views in document order. The views are shared: treat them as
 // read-only.
-func (d *Document) Statements() []Statement { return d.impl.statements }
+func (d *Document) Statements() []Statement { return d.statements }
 
 // Version returns the top-level "Version" value, "" when absent.
 func (d *Document) Version() string {
-	if v := d.impl.root.get("Version"); v != nil {
+	if v := d.root.get("Version"); v != nil {
 		return v.text
 	}
 	return ""
@@ -89,17 +80,17 @@ func (d *Document) Version() string {
 
 // Id returns the top-level "Id" value, "" when absent or not a string.
 func (d *Document) Id() string {
-	if v := d.impl.root.get("Id"); v != nil && v.kind == kindString {
+	if v := d.root.get("Id"); v != nil && v.kind == kindString {
 		return v.text
 	}
 	return ""
 }
 
 // StatementIsList reports whether "Statement" is written as an array (false: a single object).
-func (d *Document) StatementIsList() bool { return d.impl.stmtArray.kind == kindArray }
+func (d *Document) StatementIsList() bool { return d.stmtArray.kind == kindArray }
 
-func (im *documentImpl) build() error {
-	root := im.root
+func (d *Document) build() error {
+	root := d.root
 	if root.kind != kindObject {
 		return elemErr("", "policy must be a JSON object, got %s", root.kind)
 	}
@@ -113,18 +104,18 @@ func (im *documentImpl) build() error {
 	if st == nil {
 		return elemErr("Statement", "missing")
 	}
-	im.stmtArray = st
+	d.stmtArray = st
 	switch st.kind {
 	case kindObject:
 		s, err := statementView(st, 0, "Statement")
 		if err != nil {
 			return err
 		}
-		im.statements = []Statement{s}
-		im.stmtNodes = []*node{st}
+		d.statements = []Statement{s}
+		d.stmtNodes = []*node{st}
 	case kindArray:
-		im.statements = make([]Statement, 0, len(st.elems))
-		im.stmtNodes = make([]*node, 0, len(st.elems))
+		d.statements = make([]Statement, 0, len(st.elems))
+		d.stmtNodes = make([]*node, 0, len(st.elems))
 		for i, e := range st.elems {
 			path := "Statement[" + strconv.Itoa(i) + "]"
 			if e.kind != kindObject {
@@ -134,8 +125,8 @@ func (im *documentImpl) build() error {
 			if err != nil {
 				return err
 			}
-			im.statements = append(im.statements, s)
-			im.stmtNodes = append(im.stmtNodes, e)
+			d.statements = append(d.statements, s)
+			d.stmtNodes = append(d.stmtNodes, e)
 		}
 	default:
 		return elemErr("Statement", "must be an object or an array of objects, got %s", st.kind)

@@ -67,13 +67,13 @@ func (d *Document) AppendStrings(stmt int, path []string, values ...string) erro
 	if len(values) == 0 {
 		return nil
 	}
-	im := &d.impl
-	parent, n, where, err := im.lookup(stmt, path)
+
+	parent, n, where, err := d.lookup(stmt, path)
 	if err != nil {
 		return err
 	}
-	st := im.style()
-	raw := im.raw
+	st := d.style()
+	raw := d.raw
 	multi := st.listLines && st.nl != "" && bytes.IndexByte(raw[parent.start:parent.end], '\n') >= 0
 	var buf bytes.Buffer
 	switch {
@@ -109,8 +109,7 @@ func (d *Document) AppendStrings(stmt int, path []string, values ...string) erro
 // AddMember adds key: v as the last member of the object at path inside statement stmt (an empty
 // path means the statement itself). The object must not have a member named key already.
 func (d *Document) AddMember(stmt int, path []string, key string, v Value) error {
-	im := &d.impl
-	_, n, where, err := im.lookup(stmt, path)
+	_, n, where, err := d.lookup(stmt, path)
 	if err != nil {
 		return err
 	}
@@ -120,8 +119,8 @@ func (d *Document) AddMember(stmt int, path []string, key string, v Value) error
 	if n.get(key) != nil {
 		return &EditError{Path: where, Msg: "already has a member " + strconv.Quote(key)}
 	}
-	st := im.style()
-	raw := im.raw
+	st := d.style()
+	raw := d.raw
 	multi := st.nl != "" && bytes.IndexByte(raw[n.start:n.end], '\n') >= 0
 	var buf bytes.Buffer
 	if len(n.members) == 0 {
@@ -146,12 +145,12 @@ func (d *Document) AppendStatement(v Value) (int, error) {
 	if v.kind != kindObject {
 		return 0, &EditError{Path: "Statement", Msg: "a statement must be an object"}
 	}
-	im := &d.impl
-	s := im.stmtArray
-	raw := im.raw
-	st := im.style()
+
+	s := d.stmtArray
+	raw := d.raw
+	st := d.style()
 	multi := st.nl != "" && bytes.IndexByte(raw[s.start:s.end], '\n') >= 0
-	index := len(im.statements)
+	index := len(d.statements)
 	var buf bytes.Buffer
 	switch {
 	case s.kind == kindObject:
@@ -179,7 +178,7 @@ func (d *Document) AppendStatement(v Value) (int, error) {
 
 // splice replaces raw[start:end] with repl and re-parses; on failure the document is unchanged.
 func (d *Document) splice(start, end int, repl []byte) error {
-	old := d.impl.raw
+	old := d.raw
 	raw := make([]byte, 0, len(old)-(end-start)+len(repl))
 	raw = append(raw, old[:start]...)
 	raw = append(raw, repl...)
@@ -188,20 +187,20 @@ func (d *Document) splice(start, end int, repl []byte) error {
 	if err != nil {
 		return fmt.Errorf("edit produced an invalid document: %w", err)
 	}
-	d.impl = nd.impl
+	*d = *nd
 	return nil
 }
 
 // lookup finds the value at path inside statement stmt and the object holding it.
-func (im *documentImpl) lookup(stmt int, path []string) (parent, n *node, where string, err error) {
-	if stmt < 0 || stmt >= len(im.stmtNodes) {
-		return nil, nil, "Statement", &EditError{Path: "Statement", Msg: fmt.Sprintf("no statement %d (the document has %d)", stmt, len(im.stmtNodes))}
+func (d *Document) lookup(stmt int, path []string) (parent, n *node, where string, err error) {
+	if stmt < 0 || stmt >= len(d.stmtNodes) {
+		return nil, nil, "Statement", &EditError{Path: "Statement", Msg: fmt.Sprintf("no statement %d (the document has %d)", stmt, len(d.stmtNodes))}
 	}
 	where = "Statement"
-	if im.stmtArray.kind == kindArray {
+	if d.stmtArray.kind == kindArray {
 		where += "[" + strconv.Itoa(stmt) + "]"
 	}
-	parent = im.stmtNodes[stmt]
+	parent = d.stmtNodes[stmt]
 	n = parent
 	for _, key := range path {
 		where += "." + key
@@ -236,8 +235,8 @@ type style struct {
 	listLines bool   // arrays of strings are written one element per line
 }
 
-func (im *documentImpl) style() style {
-	raw := im.raw
+func (d *Document) style() style {
+	raw := d.raw
 	st := style{indent: "  "}
 	switch {
 	case bytes.Contains(raw, []byte("\r\n")):
@@ -246,8 +245,8 @@ func (im *documentImpl) style() style {
 		st.nl = "\n"
 	}
 	st.colon = ": "
-	if len(im.root.members) > 0 {
-		m := im.root.members[0]
+	if len(d.root.members) > 0 {
+		m := d.root.members[0]
 		if c := raw[m.keyEnd:m.val.start]; !bytes.ContainsAny(c, "\r\n") {
 			st.colon = string(c)
 		}
@@ -293,11 +292,11 @@ func (im *documentImpl) style() style {
 			}
 		}
 	}
-	walk(im.root)
+	walk(d.root)
 	if !foundList {
 		// No list of strings to copy: follow the Statement array (AWS console: one per line;
 		// KMS's own pretty printer, "[ {": on one line).
-		s := im.stmtArray
+		s := d.stmtArray
 		st.listLines = st.nl != ""
 		if s.kind == kindArray && len(s.elems) > 0 {
 			lead := raw[s.start+1 : s.elems[0].start]

@@ -13,7 +13,11 @@ const (
 // whitespace, string-vs-list shapes, numbers. Bytes() returns the source unchanged until an editor
 // changes it.
 type Document struct {
-	impl documentImpl
+	raw        []byte // the source, until an editor changes it
+	root       *node  // the tree over raw
+	stmtArray  *node  // the Statement value (object or array)
+	statements []Statement
+	stmtNodes  []*node // statement objects, parallel to statements
 }
 
 // Statement is a typed, read-only view of one statement, for evaluation.

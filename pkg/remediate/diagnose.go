@@ -147,7 +147,7 @@ func (r *run) diagnoseImage(ctx context.Context, it *item, c trigger.ImageCheck)
 			continue
 		}
 		// A snapshot can use a key of another account: that account must be trusted too, or its
-		// key policy would be edited on the image owner's word (issue 6).
+		// key policy would be edited on the image owner's word (SECURITY.md).
 		if k.Err == nil && k.Account != img.Owner {
 			keyTrusted, err := r.ownerTrusted(ctx, k.Account)
 			if err != nil {

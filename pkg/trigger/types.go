@@ -65,7 +65,6 @@ type Trigger struct {
 	LaunchTemplate *LaunchTemplate `json:",omitempty"`
 	BlockDevices   []BlockDevice   `json:",omitempty"`
 
-	// Added by the implementer (not in the lead's first contract):
 	EventName string   // CloudTrail eventName when the trigger came from a CloudTrail record
 	Notes     []string // what the decoder noticed but did not reject, e.g. an unresolvable principal
 }
