@@ -68,8 +68,10 @@ type Config struct {
 	TrustedOrganizationID string
 	AlertTopicARN         string
 	MemberRoleName        string
-	IAMPolicyName         string
-	LogLevel              string
+	// IAMPolicyName is the name the alert's manual identity-policy procedure gives the
+	// key-scoped usage policy; the remediator itself writes no IAM.
+	IAMPolicyName string
+	LogLevel      string
 	// EstateTable is the estate store's DynamoDB table ("": no store: every finding is told,
 	// and a key-policy change re-checks nothing).
 	EstateTable string
