@@ -308,18 +308,8 @@ func TestLaunchNotInTrailGetsNoGrantUntilItIs(t *testing.T) {
 func TestUntaggedKeyGetsNoGrant(t *testing.T) {
 	needsLocalAWS(t)
 	ctx := context.Background()
-	key, err := world.CreateUntaggedKey(ctx, scenario.Owner, scenario.Region, scenario.DefaultKeyPolicy(scenario.Owner))
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := world.EncryptedImage(ctx, scenario.Owner, scenario.Region, uniq("untagged"), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := world.Share(ctx, scenario.Owner, scenario.Region, img, scenario.Target); err != nil {
-		t.Fatal(err)
-	}
-	f := keyFixture{key: key, image: img}
+	f := untaggedFixture(t, scenario.Target)
+	key := f.key
 	role := uniq("untagged")
 	if err := world.Role(ctx, scenario.Target, role); err != nil {
 		t.Fatal(err)

@@ -21,18 +21,8 @@ import (
 func TestKeyNotOptedInIsRefusedUntilTagged(t *testing.T) {
 	needsLocalAWS(t)
 	ctx := context.Background()
-	key, err := world.CreateUntaggedKey(ctx, scenario.Owner, scenario.Region, scenario.DefaultKeyPolicy(scenario.Owner))
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := world.EncryptedImage(ctx, scenario.Owner, scenario.Region, fmt.Sprintf("golden-%d", fixtureSeq.Add(1)), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := world.Share(ctx, scenario.Owner, scenario.Region, img, scenario.Target); err != nil {
-		t.Fatal(err)
-	}
-	f := keyFixture{key: key, image: img}
+	f := untaggedFixture(t, scenario.Target)
+	key := f.key
 	before := keyPolicy(t, key)
 	rm, sink := newRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}, alerts: true})
 
@@ -76,13 +66,7 @@ func TestStackManagedKeyIsReportedNotEdited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := world.EncryptedImage(ctx, scenario.Owner, scenario.Region, fmt.Sprintf("golden-%d", fixtureSeq.Add(1)), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := world.Share(ctx, scenario.Owner, scenario.Region, img, scenario.Target); err != nil {
-		t.Fatal(err)
-	}
+	img := fixtureOn(t, key, scenario.Target).image
 	before := keyPolicy(t, key)
 	rm, sink := newRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}, alerts: true})
 	res := invokeEvent(t, rm, "share-image.json", keyFixture{key: key, image: img}.replace())
