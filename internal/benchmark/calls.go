@@ -84,8 +84,10 @@ func fixture(ctx context.Context, world *scenario.World, name string, shareWith 
 	return key, image, nil
 }
 
-// scenarioCalls runs the integration scenarios, each on its own new key and image.
-func scenarioCalls(ctx context.Context, world *scenario.World, topicARN, eventsDir string) ([]CallRun, error) {
+// scenarioCalls runs the integration scenarios, each on its own new key and image. trail puts a
+// hand-made CloudTrail event's record into CloudTrail, as AWS has it minutes after the call
+// (localaws.Filler.RecordTrail).
+func scenarioCalls(ctx context.Context, world *scenario.World, topicARN, eventsDir string, trail func([]byte) error) ([]CallRun, error) {
 	ev := func(name string, replace map[string]string) ([]byte, error) {
 		return scenario.Event(filepath.Join(eventsDir, name), replace)
 	}
@@ -113,7 +115,8 @@ func scenarioCalls(ctx context.Context, world *scenario.World, topicARN, eventsD
 	}
 	out = append(out, callRun(ctx, "share-alert (alert)", newRemediator(world, config.ModeAlert, trusted, topicARN), raw))
 
-	// A failed RunInstances by the role app-deployer in the target account: key policy and IAM.
+	// A failed RunInstances by the role app-deployer in the target account, which the account's
+	// CloudTrail shows: the key policy, and a grant for the role (its identity side).
 	if err := world.Role(ctx, scenario.Target, scenario.AppRoleName); err != nil {
 		return nil, err
 	}
@@ -124,7 +127,10 @@ func scenarioCalls(ctx context.Context, world *scenario.World, topicARN, eventsD
 	if raw, err = ev("launch-failed.json", map[string]string{scenario.PlaceholderImage: img, scenario.PlaceholderKey: key}); err != nil {
 		return nil, err
 	}
-	out = append(out, callRun(ctx, "launch-failed + IAM (fix)", newRemediator(world, config.ModeFix, trusted, topicARN), raw))
+	if err := trail(raw); err != nil {
+		return nil, err
+	}
+	out = append(out, callRun(ctx, "launch-failed + grant (fix)", newRemediator(world, config.ModeFix, trusted, topicARN), raw))
 
 	// An instance of the image terminated in the target account with Client.InternalError.
 	key, img, err = fixture(ctx, world, "bench-terminated", scenario.Target)

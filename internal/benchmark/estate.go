@@ -39,10 +39,11 @@ var EstateRegions = []string{"us-east-1", "us-west-2", "eu-west-1"}
 type estate struct {
 	accounts, targets []string
 	scopes            []sweep.Scope
-	keys              map[sweep.Scope][]string // per scope: grants all, half, no targets
-	snapshots         map[string]string        // key ARN -> a snapshot encrypted with it
-	images            map[sweep.Scope]int      // images seeded per scope
-	brokenShares      int                      // (image, target) pairs whose key does not let the target in
+	keys              map[sweep.Scope][]string     // per scope: grants all, half, no targets
+	snapshots         map[string]string            // key ARN -> a snapshot encrypted with it
+	images            map[sweep.Scope]int          // images seeded per scope
+	brokenShares      int                          // (image, target) pairs whose key does not let the target in
+	brokenKeys        map[sweep.Scope]map[int]bool // per scope: the keys with a broken share, whose policy a plan changes
 }
 
 func estateAccounts(prefix string, n int) []string {
@@ -57,7 +58,8 @@ func estateAccounts(prefix string, n int) []string {
 // the images.
 func seedEstate(ctx context.Context, world *scenario.World, filler *localaws.Filler, prefix string) (*estate, error) {
 	e := &estate{accounts: estateAccounts(prefix, EstateAccounts), targets: estateAccounts("8100", EstateTargets),
-		keys: map[sweep.Scope][]string{}, snapshots: map[string]string{}, images: map[sweep.Scope]int{}}
+		keys: map[sweep.Scope][]string{}, snapshots: map[string]string{}, images: map[sweep.Scope]int{},
+		brokenKeys: map[sweep.Scope]map[int]bool{}}
 	half := e.targets[:EstateTargets/2]
 	for _, a := range e.accounts {
 		if err := world.MemberStack(ctx, a, EstateRegions...); err != nil {
@@ -96,6 +98,10 @@ func (e *estate) grow(filler *localaws.Filler, perScope int) {
 				filler.ShareImage(id, e.targets[t])
 				if k == 2 || k == 1 && t >= half {
 					e.brokenShares++
+					if e.brokenKeys[sc] == nil {
+						e.brokenKeys[sc] = map[int]bool{}
+					}
+					e.brokenKeys[sc][k] = true
 				}
 			}
 		}
@@ -113,7 +119,8 @@ func (e *estate) imageCount() int {
 
 // minimum is the AWS calls a sweep of the estate needs at least, each task a fresh environment:
 // per task its identity, the member role, the forwarding rules, one page of images per 1,000, a
-// batch of snapshots per 500, the launch permissions of each image, each key once, one alert.
+// batch of snapshots per 500, the launch permissions of each image, each key once, the tags of
+// each key a plan changes (its write scope), one alert.
 func (e *estate) minimum(alerts int) map[string]int {
 	m := map[string]int{}
 	for _, sc := range e.scopes {
@@ -126,6 +133,7 @@ func (e *estate) minimum(alerts int) map[string]int {
 		m["EC2:DescribeImageAttribute"] += n
 		m["KMS:DescribeKey"] += min(n, EstateKeys) // the keys the scope's images use
 		m["KMS:GetKeyPolicy"] += min(n, EstateKeys)
+		m["KMS:ListResourceTags"] += len(e.brokenKeys[sc]) // each key a plan changes: its write scope
 	}
 	m["SNS:Publish"] = alerts
 	return m

@@ -108,7 +108,7 @@ func Run(ctx context.Context, o Options) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	more, err := scenarioCalls(ctx, world, sink.TopicARN, eventsDir)
+	more, err := scenarioCalls(ctx, world, sink.TopicARN, eventsDir, env.Filler.RecordTrail)
 	if err != nil {
 		return nil, err
 	}

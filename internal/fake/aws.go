@@ -1,14 +1,14 @@
 // Package fake is an in-memory AWS for the remediator's decision logic: recording fakes of the
 // narrow interfaces in pkg/awsapi (each embeds its interface, so a method the fake lacks panics
 // instead of failing to compile) over one shared state of images, snapshots, launch
-// permissions, instances, keys and their policies and grants, IAM principals and managed
-// policies with their versions and attachments, and SNS publishes. AWS is also an
+// permissions, instances, keys and their policies, tags and grants, CloudFormation stacks, IAM
+// principals and managed policies with their versions and attachments, and SNS publishes. AWS is also an
 // awsapi.Factory. Every call is recorded; errors are injected per operation with real AWS error
 // codes (as smithy.GenericAPIError, what the SDK returns for a code it has no type for), so
 // awsapi's one code table classifies them exactly as it classifies AWS's.
 //
 // The fakes answer the way AWS does where the remediator's decisions depend on it (who may see an
-// image, IAM's five versions per policy, EntityAlreadyExists, a key read only by its owner); the
+// image, a key read only by its owner, ListGrants' filters, a stack found by a resource's ID); the
 // SDK's wire formats are the local AWS's business (internal/localaws).
 package fake
 
@@ -71,13 +71,14 @@ type AWS struct {
 	ebsDefaults map[string]ebsDefaults // account/region
 	groups      map[string]*Group      // account/region/name (Auto Scaling)
 	trail       map[string][]TrailEvent
-	keys        map[string]*Key           // by ARN
-	users       map[string]*Principal     // account/name
-	roles       map[string]*Principal     // account/name
-	iamGroups   map[string]*Principal     // account/name
-	policies    map[string]*ManagedPolicy // by ARN
-	members     map[string]string         // account -> organization ID
-	org         string                    // "" when the remediator's account is in no organization
+	stacks      map[string][]StackResource // account/region
+	keys        map[string]*Key            // by ARN
+	users       map[string]*Principal      // account/name
+	roles       map[string]*Principal      // account/name
+	iamGroups   map[string]*Principal      // account/name
+	policies    map[string]*ManagedPolicy  // by ARN
+	members     map[string]string          // account -> organization ID
+	org         string                     // "" when the remediator's account is in no organization
 	published   []Published
 	calls       []Call
 	faults      []*fault
@@ -90,7 +91,7 @@ type AWS struct {
 func New(central, region string) *AWS {
 	return &AWS{central: central, region: region,
 		images: map[string]*Image{}, snapshots: map[string]*Snapshot{}, instances: map[string]*Instance{},
-		templates: map[string]Template{}, ebsDefaults: map[string]ebsDefaults{}, groups: map[string]*Group{}, trail: map[string][]TrailEvent{},
+		templates: map[string]Template{}, ebsDefaults: map[string]ebsDefaults{}, groups: map[string]*Group{}, trail: map[string][]TrailEvent{}, stacks: map[string][]StackResource{},
 		keys: map[string]*Key{}, users: map[string]*Principal{}, roles: map[string]*Principal{},
 		iamGroups: map[string]*Principal{}, policies: map[string]*ManagedPolicy{}, members: map[string]string{},
 		before: map[string][]func(Call){}, after: map[string][]func(Call){}, forwards: map[string]bool{}}
@@ -309,6 +310,13 @@ func (a *AWS) AutoScaling(ctx context.Context, account, region string) (awsapi.A
 func (a *AWS) CloudTrail(ctx context.Context, account, region string) (awsapi.CloudTrail, error) {
 	return scoped(a, account, region, func(acct, reg string) awsapi.CloudTrail {
 		return &CloudTrail{aws: a, Account: acct, Region: reg}
+	})
+}
+
+// CloudFormation returns the fake CloudFormation of account in region.
+func (a *AWS) CloudFormation(ctx context.Context, account, region string) (awsapi.CloudFormation, error) {
+	return scoped(a, account, region, func(acct, reg string) awsapi.CloudFormation {
+		return &CloudFormation{aws: a, Account: acct, Region: reg}
 	})
 }
 

@@ -2,7 +2,6 @@ package fake
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
@@ -16,9 +15,6 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 )
 
-// MaxPolicyVersions is how many versions IAM keeps of a managed policy.
-const MaxPolicyVersions = 5
-
 // Principal is an IAM user, role or group.
 type Principal struct {
 	ARN, Account, Name string
@@ -31,6 +27,7 @@ type Principal struct {
 // ManagedPolicy is a customer managed policy.
 type ManagedPolicy struct {
 	ARN, Account, Name string
+	Description        string
 	Default            string // version ID
 	Versions           []PolicyVersion
 	next               int
@@ -129,8 +126,7 @@ func (a *AWS) addVersion(p *ManagedPolicy, doc string, setDefault bool) string {
 	return v.ID
 }
 
-// AddPolicyVersion adds a version to a managed policy (past IAM's limit too: to set up a policy
-// that already has five) and returns its ID.
+// AddPolicyVersion adds a version to a managed policy and returns its ID.
 func (a *AWS) AddPolicyVersion(policyARN, doc string, setDefault bool) string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -139,6 +135,15 @@ func (a *AWS) AddPolicyVersion(policyARN, doc string, setDefault bool) string {
 		return ""
 	}
 	return a.addVersion(p, doc, setDefault)
+}
+
+// DescribePolicy sets a managed policy's description.
+func (a *AWS) DescribePolicy(arn, description string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if p := a.policies[arn]; p != nil {
+		p.Description = description
+	}
 }
 
 // ManagedPolicy returns a copy of a managed policy.
@@ -335,7 +340,8 @@ func onPolicy[O any](c *IAM, op string, arn *string, in any, f func(*ManagedPoli
 
 func (c *IAM) GetPolicy(ctx context.Context, in *iam.GetPolicyInput, _ ...func(*iam.Options)) (*iam.GetPolicyOutput, error) {
 	return onPolicy(c, "IAM:GetPolicy", in.PolicyArn, in, func(p *ManagedPolicy) (*iam.GetPolicyOutput, error) {
-		return &iam.GetPolicyOutput{Policy: &iamtypes.Policy{Arn: aws.String(p.ARN), PolicyName: aws.String(p.Name), DefaultVersionId: aws.String(p.Default)}}, nil
+		return &iam.GetPolicyOutput{Policy: &iamtypes.Policy{Arn: aws.String(p.ARN), PolicyName: aws.String(p.Name), DefaultVersionId: aws.String(p.Default),
+			Description: optional(p.Description)}}, nil
 	})
 }
 
@@ -350,93 +356,5 @@ func (c *IAM) GetPolicyVersion(ctx context.Context, in *iam.GetPolicyVersionInpu
 			}
 		}
 		return nil, apiError(op, "NoSuchEntity", "Policy %s version %s does not exist.", p.ARN, id)
-	})
-}
-
-func (c *IAM) ListPolicyVersions(ctx context.Context, in *iam.ListPolicyVersionsInput, _ ...func(*iam.Options)) (*iam.ListPolicyVersionsOutput, error) {
-	return onPolicy(c, "IAM:ListPolicyVersions", in.PolicyArn, in, func(p *ManagedPolicy) (*iam.ListPolicyVersionsOutput, error) {
-		out := &iam.ListPolicyVersionsOutput{}
-		for i := len(p.Versions) - 1; i >= 0; i-- { // newest first, as IAM lists them
-			v := p.Versions[i]
-			out.Versions = append(out.Versions, iamtypes.PolicyVersion{VersionId: aws.String(v.ID), IsDefaultVersion: v.ID == p.Default, CreateDate: aws.Time(v.Created)})
-		}
-		return out, nil
-	})
-}
-
-func validDoc(op, doc string) error {
-	if !json.Valid([]byte(doc)) {
-		return apiError(op, "MalformedPolicyDocument", "Syntax errors in policy.")
-	}
-	return nil
-}
-
-func (c *IAM) CreatePolicy(ctx context.Context, in *iam.CreatePolicyInput, _ ...func(*iam.Options)) (*iam.CreatePolicyOutput, error) {
-	const op = "IAM:CreatePolicy"
-	return answer(c.aws, op, c.Account, "", in, func() (*iam.CreatePolicyOutput, error) {
-		name, doc := aws.ToString(in.PolicyName), aws.ToString(in.PolicyDocument)
-		if _, exists := c.aws.policies["arn:aws:iam::"+c.Account+":policy/"+name]; exists {
-			return nil, apiError(op, "EntityAlreadyExists", "A policy called %s already exists. Duplicate names are not allowed.", name)
-		}
-		if err := validDoc(op, doc); err != nil {
-			return nil, err
-		}
-		p := c.aws.createPolicy(c.Account, name, doc)
-		return &iam.CreatePolicyOutput{Policy: &iamtypes.Policy{Arn: aws.String(p.ARN), PolicyName: aws.String(p.Name), DefaultVersionId: aws.String(p.Default)}}, nil
-	})
-}
-
-func (c *IAM) CreatePolicyVersion(ctx context.Context, in *iam.CreatePolicyVersionInput, _ ...func(*iam.Options)) (*iam.CreatePolicyVersionOutput, error) {
-	const op = "IAM:CreatePolicyVersion"
-	return onPolicy(c, op, in.PolicyArn, in, func(p *ManagedPolicy) (*iam.CreatePolicyVersionOutput, error) {
-		if len(p.Versions) >= MaxPolicyVersions {
-			return nil, apiError(op, "LimitExceeded", "A managed policy can have up to %d versions. Before you create a new version, you must delete an existing version.", MaxPolicyVersions)
-		}
-		if err := validDoc(op, aws.ToString(in.PolicyDocument)); err != nil {
-			return nil, err
-		}
-		id := c.aws.addVersion(p, aws.ToString(in.PolicyDocument), in.SetAsDefault)
-		return &iam.CreatePolicyVersionOutput{PolicyVersion: &iamtypes.PolicyVersion{VersionId: aws.String(id), IsDefaultVersion: in.SetAsDefault}}, nil
-	})
-}
-
-func (c *IAM) DeletePolicyVersion(ctx context.Context, in *iam.DeletePolicyVersionInput, _ ...func(*iam.Options)) (*iam.DeletePolicyVersionOutput, error) {
-	const op = "IAM:DeletePolicyVersion"
-	return onPolicy(c, op, in.PolicyArn, in, func(p *ManagedPolicy) (*iam.DeletePolicyVersionOutput, error) {
-		id := aws.ToString(in.VersionId)
-		if id == p.Default {
-			return nil, apiError(op, "DeleteConflict", "Cannot delete the default version of a policy.")
-		}
-		i := slices.IndexFunc(p.Versions, func(v PolicyVersion) bool { return v.ID == id })
-		if i < 0 {
-			return nil, apiError(op, "NoSuchEntity", "Policy %s version %s does not exist.", p.ARN, id)
-		}
-		p.Versions = slices.Delete(p.Versions, i, i+1)
-		return &iam.DeletePolicyVersionOutput{}, nil
-	})
-}
-
-// attach attaches a managed policy of the caller's account to a principal (no-op when attached).
-func (c *IAM) attach(op string, p *Principal, policyARN string) error {
-	if _, err := c.policy(op, policyARN); err != nil {
-		return err
-	}
-	if !slices.Contains(p.Attached, policyARN) {
-		p.Attached = append(p.Attached, policyARN)
-	}
-	return nil
-}
-
-func (c *IAM) AttachUserPolicy(ctx context.Context, in *iam.AttachUserPolicyInput, _ ...func(*iam.Options)) (*iam.AttachUserPolicyOutput, error) {
-	const op = "IAM:AttachUserPolicy"
-	return onPrincipal(c, op, user, aws.ToString(in.UserName), in, func(p *Principal) (*iam.AttachUserPolicyOutput, error) {
-		return &iam.AttachUserPolicyOutput{}, c.attach(op, p, aws.ToString(in.PolicyArn))
-	})
-}
-
-func (c *IAM) AttachRolePolicy(ctx context.Context, in *iam.AttachRolePolicyInput, _ ...func(*iam.Options)) (*iam.AttachRolePolicyOutput, error) {
-	const op = "IAM:AttachRolePolicy"
-	return onPrincipal(c, op, role, aws.ToString(in.RoleName), in, func(p *Principal) (*iam.AttachRolePolicyOutput, error) {
-		return &iam.AttachRolePolicyOutput{}, c.attach(op, p, aws.ToString(in.PolicyArn))
 	})
 }

@@ -11,6 +11,7 @@ import (
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 )
 
 // maxKeyPolicyBytes is KMS's limit on a key policy (32 KB).
@@ -24,11 +25,27 @@ type Key struct {
 	MultiRegion              bool
 	Policy                   string
 	Grants                   []kmstypes.GrantListEntry
+	Tags                     map[string]string
 }
 
-// AddKey creates an enabled customer managed key of account in region with policy and returns
-// its ARN.
+// OptInTag is the tag AddKey gives every customer managed key: the keys opted in to the
+// remediator's default write scope, as an operator who deployed it tags the keys it may fix.
+var OptInTag = map[string]string{config.OptInTagKey: config.OptInTagValue}
+
+// AddKey creates an enabled customer managed key of account in region with policy, opted in to
+// the default write scope (tagged OptInTag), and returns its ARN.
 func (a *AWS) AddKey(account, region, policy string) string {
+	arn := a.addKey(account, region, policy, kmstypes.KeyManagerTypeCustomer)
+	a.Key(arn, func(k *Key) {
+		for t, v := range OptInTag {
+			k.Tags[t] = v
+		}
+	})
+	return arn
+}
+
+// AddUntaggedKey is AddKey without any tag: a key that has not opted in.
+func (a *AWS) AddUntaggedKey(account, region, policy string) string {
 	return a.addKey(account, region, policy, kmstypes.KeyManagerTypeCustomer)
 }
 
@@ -42,7 +59,7 @@ func (a *AWS) addKey(account, region, policy string, manager kmstypes.KeyManager
 	defer a.mu.Unlock()
 	id := a.next("", 8) + "-1111-2222-3333-444455556666"
 	k := &Key{ID: id, Account: account, Region: region, ARN: "arn:aws:kms:" + region + ":" + account + ":key/" + id,
-		Manager: manager, State: kmstypes.KeyStateEnabled, Policy: policy}
+		Manager: manager, State: kmstypes.KeyStateEnabled, Policy: policy, Tags: map[string]string{}}
 	a.keys[k.ARN] = k
 	return k.ARN
 }
@@ -137,7 +154,8 @@ func (k *KMS) PutKeyPolicy(ctx context.Context, in *kms.PutKeyPolicyInput, _ ...
 	})
 }
 
-// ListGrants answers a key's grants, in one page.
+// ListGrants answers a key's grants, in one page, filtered as KMS filters them: by
+// GranteePrincipal and GrantId when given.
 func (k *KMS) ListGrants(ctx context.Context, in *kms.ListGrantsInput, _ ...func(*kms.Options)) (*kms.ListGrantsOutput, error) {
 	const op = "KMS:ListGrants"
 	return answer(k.aws, op, k.Account, k.Region, in, func() (*kms.ListGrantsOutput, error) {
@@ -145,7 +163,30 @@ func (k *KMS) ListGrants(ctx context.Context, in *kms.ListGrantsInput, _ ...func
 		if err != nil {
 			return nil, err
 		}
-		return &kms.ListGrantsOutput{Grants: append([]kmstypes.GrantListEntry(nil), key.Grants...)}, nil
+		out := &kms.ListGrantsOutput{Grants: []kmstypes.GrantListEntry{}}
+		for _, g := range key.Grants {
+			if (in.GranteePrincipal == nil || aws.ToString(g.GranteePrincipal) == aws.ToString(in.GranteePrincipal)) &&
+				(in.GrantId == nil || aws.ToString(g.GrantId) == aws.ToString(in.GrantId)) {
+				out.Grants = append(out.Grants, g)
+			}
+		}
+		return out, nil
+	})
+}
+
+// ListResourceTags answers a key's tags, sorted by key, in one page.
+func (k *KMS) ListResourceTags(ctx context.Context, in *kms.ListResourceTagsInput, _ ...func(*kms.Options)) (*kms.ListResourceTagsOutput, error) {
+	const op = "KMS:ListResourceTags"
+	return answer(k.aws, op, k.Account, k.Region, in, func() (*kms.ListResourceTagsOutput, error) {
+		key, err := k.key(op, aws.ToString(in.KeyId))
+		if err != nil {
+			return nil, err
+		}
+		out := &kms.ListResourceTagsOutput{Tags: []kmstypes.Tag{}}
+		for _, t := range sortedKeys(key.Tags) {
+			out.Tags = append(out.Tags, kmstypes.Tag{TagKey: aws.String(t), TagValue: aws.String(key.Tags[t])})
+		}
+		return out, nil
 	})
 }
 

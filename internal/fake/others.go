@@ -2,6 +2,7 @@ package fake
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -183,6 +184,20 @@ func (a *AWS) AddTrailEvent(account, region, resource string, e TrailEvent) {
 	a.trail[k] = append(a.trail[k], e)
 }
 
+// AddTrailRecord records a CloudTrail record (its JSON, as in an EventBridge event's detail) in
+// account and region, found by LookupEvents with its eventID (EventId).
+func (a *AWS) AddTrailRecord(account, region string, record []byte) {
+	var r struct {
+		EventID   string `json:"eventID"`
+		EventName string `json:"eventName"`
+	}
+	_ = json.Unmarshal(record, &r)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k := account + "/" + region + "/#" + r.EventID
+	a.trail[k] = append(a.trail[k], TrailEvent{Name: r.EventName, Event: string(record)})
+}
+
 // CloudTrail is the fake CloudTrail of one account and region.
 type CloudTrail struct {
 	awsapi.CloudTrail
@@ -190,15 +205,24 @@ type CloudTrail struct {
 	Account, Region string
 }
 
-// LookupEvents answers the events recorded for a resource name (the only lookup the remediator makes).
+// LookupEvents answers the events recorded for a resource name or an event ID (the lookups the
+// remediator makes).
 func (c *CloudTrail) LookupEvents(ctx context.Context, in *cloudtrail.LookupEventsInput, _ ...func(*cloudtrail.Options)) (*cloudtrail.LookupEventsOutput, error) {
 	const op = "CloudTrail:LookupEvents"
 	return answer(c.aws, op, c.Account, c.Region, in, func() (*cloudtrail.LookupEventsOutput, error) {
-		if len(in.LookupAttributes) != 1 || in.LookupAttributes[0].AttributeKey != cttypes.LookupAttributeKeyResourceName {
-			return nil, apiError(op, "InvalidLookupAttributesException", "the fake looks up by ResourceName only")
+		if len(in.LookupAttributes) != 1 {
+			return nil, apiError(op, "InvalidLookupAttributesException", "one lookup attribute is required")
+		}
+		k := c.Account + "/" + c.Region + "/"
+		switch in.LookupAttributes[0].AttributeKey {
+		case cttypes.LookupAttributeKeyResourceName:
+		case cttypes.LookupAttributeKeyEventId:
+			k += "#"
+		default:
+			return nil, apiError(op, "InvalidLookupAttributesException", "the fake looks up by ResourceName or EventId only")
 		}
 		out := &cloudtrail.LookupEventsOutput{}
-		for _, e := range c.aws.trail[c.Account+"/"+c.Region+"/"+aws.ToString(in.LookupAttributes[0].AttributeValue)] {
+		for _, e := range c.aws.trail[k+aws.ToString(in.LookupAttributes[0].AttributeValue)] {
 			out.Events = append(out.Events, cttypes.Event{EventName: aws.String(e.Name), CloudTrailEvent: aws.String(e.Event), EventTime: aws.Time(epoch)})
 		}
 		return out, nil

@@ -2,6 +2,7 @@ package localaws
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -13,7 +14,30 @@ import (
 // shape AWS documents (CloudTrail API Reference, LookupEvents): newest first, filtered by one
 // lookup attribute (EventName or ResourceName), in the caller's account and region, with the
 // record as a JSON string in CloudTrailEvent. Other CloudTrail calls go to moto.
+//
+// A call the filler never saw (a RunInstances AWS refused, which tests deliver as hand-made
+// events) is put in CloudTrail with Filler.RecordTrail, as AWS records it a few minutes after
+// the call.
 const lookupEventsTarget = "CloudTrail_20131101.LookupEvents"
+
+// RecordTrail adds the CloudTrail record of an "AWS API Call via CloudTrail" EventBridge event to
+// what LookupEvents answers, in the event's account and Region. It is not one of Events: nothing
+// delivers it.
+func (f *Filler) RecordTrail(event []byte) error {
+	var env struct {
+		DetailType string `json:"detail-type"`
+	}
+	if err := json.Unmarshal(event, &env); err != nil {
+		return err
+	}
+	if env.DetailType != "AWS API Call via CloudTrail" {
+		return fmt.Errorf("not a CloudTrail event: %q", env.DetailType)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.trail = append(f.trail, append(json.RawMessage{}, event...))
+	return nil
+}
 
 func isLookupEvents(c *call) bool {
 	return strings.HasSuffix(c.target, lookupEventsTarget)
@@ -64,7 +88,7 @@ func (fi *Filler) lookupEvents(w http.ResponseWriter, r *http.Request, c *call) 
 		limit = 50
 	}
 	fi.mu.Lock()
-	recorded := append([]json.RawMessage{}, fi.events...)
+	recorded := append(append([]json.RawMessage{}, fi.trail...), fi.events...)
 	fi.mu.Unlock()
 	out := []ctEvent{}
 	for i := len(recorded) - 1; i >= 0 && len(out) < limit; i-- {

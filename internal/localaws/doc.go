@@ -107,6 +107,18 @@
 //     state-change notifications, and AMI state changes when copies finish. With
 //     Filler.FailCopiesSynchronously, CopyImage refuses inaccessible keys at call time
 //     (InvalidParameterValue), which yields the errorCode form of the CopyImage record.
+//     LookupEvents answers from those records and from the ones Filler.RecordTrail adds (calls
+//     the filler never saw, such as a refused RunInstances a test delivers by hand).
+//   - CloudFormation DescribeStackResources reads only StackName (with PhysicalResourceId alone,
+//     AWS's way to find the stack a resource belongs to, moto fails). Filled (stacks.go): the
+//     filler searches the account's live stacks in moto and returns moto's answer for the one
+//     that has the resource, else ValidationError "Stack for ID does not exist". moto does not
+//     give resources the aws:cloudformation:* stack tags either (not filled: what they mean is
+//     unit-tested with internal/fake), and it keeps an AWS::KMS::Key's KeyPolicy as the
+//     template's object, on which its own DescribeKey fails, and reads its Tags in KMS's form
+//     (TagKey/TagValue) rather than CloudFormation's (Key/Value), failing the stack on the latter
+//     (not filled: scenario.World.StackKey puts the policy back as a document with PutKeyPolicy
+//     and tags the key with TagResource).
 //   - Listings of modeled images are not paged by moto. Filled: DescribeImages with MaxResults
 //     (5 to 1000) and no ImageId.N pages the modeled images that match, in creation order, with
 //     the filler's own nextToken ("filler-N"); the last page is merged with moto's answer, asked

@@ -53,6 +53,7 @@ type Filler struct {
 	groupRoles map[string]string
 	log        io.Writer // one line per request when set (SetLog, LOCALAWS_LOG=1)
 	events     []json.RawMessage
+	trail      []json.RawMessage // CloudTrail records of calls the filler did not see (RecordTrail)
 
 	optedIn        map[string]bool // account/region: opt-in regions enabled (account.go)
 	accountManager string          // the account that may list other accounts' regions
@@ -128,6 +129,7 @@ func (fi *Filler) resetState() {
 		fi.staticKeys = map[string]keyHolder{}
 	}
 	fi.events = nil
+	fi.trail = nil
 	fi.learned = map[string]keyHolder{}
 	fi.images = map[string]*image{}
 	fi.snapshots = map[string]*snapshot{}
@@ -290,6 +292,10 @@ func (f *Filler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if isLookupEvents(c) {
 		f.lookupEvents(w, r, c)
+		return
+	}
+	if isStackResourcesByPhysicalID(c) {
+		f.describeStackResourcesByPhysicalID(w, r, c)
 		return
 	}
 	if isListRegions(c, r) {

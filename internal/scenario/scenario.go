@@ -15,16 +15,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 )
 
 // The accounts every scenario uses.
@@ -167,13 +170,64 @@ func DefaultKeyPolicy(owner string) string {
 }`, owner)
 }
 
-// CreateKey creates a customer managed key in account/region with policy and returns its ARN.
+// CreateKey creates a customer managed key in account/region with policy, opted in to the
+// remediator's default write scope (tagged config.OptInTagKey=config.OptInTagValue, as an
+// operator tags the keys it may fix), and returns its ARN.
 func (w *World) CreateKey(ctx context.Context, account, region, policy string) (string, error) {
+	return w.createKey(ctx, account, region, policy, []kmstypes.Tag{{TagKey: aws.String(config.OptInTagKey), TagValue: aws.String(config.OptInTagValue)}})
+}
+
+// CreateUntaggedKey is CreateKey for a key that has not opted in (no tags).
+func (w *World) CreateUntaggedKey(ctx context.Context, account, region, policy string) (string, error) {
+	return w.createKey(ctx, account, region, policy, nil)
+}
+
+func (w *World) createKey(ctx context.Context, account, region, policy string, tags []kmstypes.Tag) (string, error) {
 	out, err := w.KMS(account, region).CreateKey(ctx, &kms.CreateKeyInput{
-		Policy: aws.String(policy), Description: aws.String("ami-kms-remediator scenario key"),
+		Policy: aws.String(policy), Description: aws.String("ami-kms-remediator scenario key"), Tags: tags,
 	})
 	if err != nil {
 		return "", fmt.Errorf("create key in %s/%s: %w", account, region, err)
+	}
+	return aws.ToString(out.KeyMetadata.Arn), nil
+}
+
+// StackKey creates CloudFormation stack name in account/region holding one AWS::KMS::Key
+// (logical ID ImageKey) with policy, opted in to the default write scope, and returns the key's
+// ARN. moto keeps a stack key's KeyPolicy as the template's object (its DescribeKey then fails),
+// so the policy is put back as the document CloudFormation would have put, and the opt-in tag is
+// set with TagResource (internal/localaws).
+func (w *World) StackKey(ctx context.Context, account, region, name, policy string) (string, error) {
+	var doc any
+	if err := json.Unmarshal([]byte(policy), &doc); err != nil {
+		return "", fmt.Errorf("stack key policy: %w", err)
+	}
+	tpl, err := json.Marshal(map[string]any{"Resources": map[string]any{"ImageKey": map[string]any{
+		"Type": "AWS::KMS::Key", "Properties": map[string]any{"Description": "ami-kms-remediator scenario stack key", "KeyPolicy": doc}}}})
+	if err != nil {
+		return "", err
+	}
+	cfn := cloudformation.NewFromConfig(w.cfg(account, region))
+	if _, err := cfn.CreateStack(ctx, &cloudformation.CreateStackInput{StackName: aws.String(name), TemplateBody: aws.String(string(tpl))}); err != nil {
+		return "", fmt.Errorf("create stack %s: %w", name, err)
+	}
+	res, err := cfn.DescribeStackResources(ctx, &cloudformation.DescribeStackResourcesInput{StackName: aws.String(name), LogicalResourceId: aws.String("ImageKey")})
+	if err != nil || len(res.StackResources) != 1 {
+		return "", fmt.Errorf("the key of stack %s: %v", name, err)
+	}
+	id := aws.ToString(res.StackResources[0].PhysicalResourceId)
+	cl := w.KMS(account, region)
+	if _, err := cl.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(id), PolicyName: aws.String("default"), Policy: aws.String(policy)}); err != nil {
+		return "", fmt.Errorf("put back the policy of stack key %s: %w", id, err)
+	}
+	// moto reads a stack key's Tags in the form of KMS's API, not CloudFormation's: tag it here.
+	if _, err := cl.TagResource(ctx, &kms.TagResourceInput{KeyId: aws.String(id),
+		Tags: []kmstypes.Tag{{TagKey: aws.String(config.OptInTagKey), TagValue: aws.String(config.OptInTagValue)}}}); err != nil {
+		return "", fmt.Errorf("tag stack key %s: %w", id, err)
+	}
+	out, err := cl.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(id)})
+	if err != nil {
+		return "", fmt.Errorf("describe stack key %s: %w", id, err)
 	}
 	return aws.ToString(out.KeyMetadata.Arn), nil
 }

@@ -26,6 +26,8 @@ var configEnvVars = map[string]string{
 	"METRIC_NAMESPACE":        "MetricNamespace",
 	"MAX_RECEIVE_COUNT":       "MaxReceiveCount",
 	"KEY_WRITE_SCOPE":         "KeyWriteScope",
+	"IAC_MANAGED_TAGS":        "IacManagedTags",
+	"EDIT_IAC_MANAGED_KEYS":   "EditIacManagedKeys",
 }
 
 func TestFunction(t *testing.T) {

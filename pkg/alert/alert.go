@@ -6,6 +6,7 @@
 package alert
 
 import (
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/usagepolicy"
@@ -221,12 +222,7 @@ func Covers(act report.Action, f report.Finding, principal string) bool {
 	case report.ActionKeyPolicy:
 		return act.Target == f.KeyARN && namesAccount(act.Accounts, f.Account)
 	case report.ActionKMSGrant:
-		return act.Target == f.KeyARN && act.Principal == principal
-	case report.ActionIAMPolicy:
-		if act.Principal != "" {
-			return act.Principal == principal
-		}
-		return namesAccount(act.Accounts, f.Account)
+		return act.Target == f.KeyARN && (act.Principal == principal || awsid.SamePrincipal(act.Principal, principal))
 	}
 	return false
 }

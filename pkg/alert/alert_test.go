@@ -248,19 +248,21 @@ var goldenAlerts = map[string]struct {
 	// commands included), in non-blank lines; 0 for no bound beyond the top's.
 	maxHuman int
 }{
-	"planned-key-policy-alert-mode": {func() report.Result { return withPolicyDiff(plannedResult()) }, "alert", 60},
-	"applied-key-policy":            {func() report.Result { return withPolicyDiff(fixedResult()) }, "fix", 30},
-	"applied-iam":                   {func() report.Result { return withPolicyDiff(iamFixedResult()) }, "fix", 30},
-	"needs-human-untrusted":         {untrustedResult, "fix", 0},
-	"needs-human-explicit-deny":     {denyResult, "fix", 0},
-	"needs-human-aws-managed-key":   {awsManagedResult, "fix", 0},
-	"needs-human-key-disabled":      {disabledResult, "fix", 0},
-	"needs-human-iam-after-launch":  {func() report.Result { return withPolicyDiff(iamRoleResult()) }, "fix", 0},
-	"record-error":                  {errorResult, "fix", 0},
-	"mixed-batch":                   {mixedResult, "fix", 0},
-	"failed-assume-role":            {assumeRoleFailedResult, "fix", 30},
-	"failed-lookup-after-fix":       {func() report.Result { return withPolicyDiff(lookupMissingResult()) }, "fix", 40},
-	"failed-unusable-input":         {unusableResult, "fix", 30},
+	"planned-key-policy-alert-mode":  {func() report.Result { return withPolicyDiff(plannedResult()) }, "alert", 60},
+	"applied-key-policy":             {func() report.Result { return withPolicyDiff(fixedResult()) }, "fix", 30},
+	"applied-iam":                    {func() report.Result { return withPolicyDiff(iamFixedResult()) }, "fix", 30},
+	"needs-human-untrusted":          {untrustedResult, "fix", 0},
+	"needs-human-explicit-deny":      {denyResult, "fix", 0},
+	"needs-human-aws-managed-key":    {awsManagedResult, "fix", 0},
+	"needs-human-key-disabled":       {disabledResult, "fix", 0},
+	"needs-human-iam-after-launch":   {func() report.Result { return withPolicyDiff(iamRoleResult()) }, "fix", 0},
+	"record-error":                   {errorResult, "fix", 0},
+	"needs-human-key-not-opted-in":   {notOptedInResult, "fix", 0},
+	"needs-human-key-managed-by-iac": {iacResult, "fix", 0},
+	"mixed-batch":                    {mixedResult, "fix", 0},
+	"failed-assume-role":             {assumeRoleFailedResult, "fix", 30},
+	"failed-lookup-after-fix":        {func() report.Result { return withPolicyDiff(lookupMissingResult()) }, "fix", 40},
+	"failed-unusable-input":          {unusableResult, "fix", 30},
 }
 
 // goldenContext is the configuration the golden alerts are composed with: one account trusted.

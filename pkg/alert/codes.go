@@ -20,7 +20,7 @@ type Meaning struct {
 	// Priority orders codes in the subject, lowest first: what blocks everything comes first.
 	Priority int
 	// FixedBy is the type of the action that fixes a finding of this code (report.ActionKeyPolicy,
-	// report.ActionKMSGrant or report.ActionIAMPolicy), or "" when no action ever does.
+	// or report.ActionKMSGrant), or "" when no action ever does.
 	FixedBy string
 	// Failure: a finding of this code says that a check did not finish (its message has what was
 	// being checked and the error), not that something about a key is missing.
@@ -83,12 +83,14 @@ var codeTable = []Meaning{
 		Summary: "the key policy does not let the account create, itself, the grant its launching service-linked role needs (statement AllowEC2LaunchGrants: kms:CreateGrant for its own principals, EC2's operations only)"},
 	{Code: report.SLRMissingGrant, Severity: SeverityHigh, Priority: 14, FixedBy: report.ActionKMSGrant, remedy: launchGrantRemedy,
 		Summary: "a launching service-linked role (Auto Scaling, EC2 Fleet, Spot) of another account than the key's has no grant on the key: the grant is created from its own account"},
-	{Code: report.IAMMissingUse, Severity: SeverityHigh, Priority: 15, FixedBy: report.ActionIAMPolicy, remedy: iamRemedy,
-		Summary: "no identity policy of the principal lets it use the key"},
-	{Code: report.IAMMissingGrant, Severity: SeverityHigh, Priority: 16, FixedBy: report.ActionIAMPolicy, remedy: iamRemedy,
-		Summary: "no identity policy of the principal lets it create grants on the key for AWS resources"},
+	{Code: report.IAMMissingUse, Severity: SeverityHigh, Priority: 15, FixedBy: report.ActionKMSGrant, remedy: iamRemedy,
+		Summary: "neither an identity policy of the launching principal nor a grant naming it lets it use the key: fixed with a grant on the key for the principal, with EC2's operations, created from its own account (never an IAM change)"},
+	{Code: report.IAMMissingGrant, Severity: SeverityHigh, Priority: 16, FixedBy: report.ActionKMSGrant, remedy: iamRemedy,
+		Summary: "neither an identity policy of the launching principal nor a grant naming it lets it create grants on the key for AWS resources: fixed with the same grant"},
 	{Code: report.MemberStackMissing, Severity: SeverityHigh, Priority: 17, remedy: memberStackRemedy,
 		Summary: "a sweep found an account without its member role, or a region without its forwarding rules: the remediator cannot read or fix it there, or never hears of what happens there"},
+	{Code: report.KeyManagedByIaC, Severity: SeverityHigh, Priority: 18, remedy: iacRemedy,
+		Summary: "infrastructure as code (a CloudFormation stack, or the tool a configured managed-by tag names) owns the key policy, and its next deployment would revert an edit: the key is never edited (unless EDIT_IAC_MANAGED_KEYS=true); the alert names the stack and gives the statements to add to its template"},
 }
 
 // Codes returns every finding code's meaning, in the table's order.

@@ -99,7 +99,7 @@ func TestCodeTableRows(t *testing.T) {
 		}
 		priorities[m.Priority] = m.Code
 		switch m.FixedBy {
-		case "", report.ActionKeyPolicy, report.ActionIAMPolicy, report.ActionKMSGrant:
+		case "", report.ActionKeyPolicy, report.ActionKMSGrant:
 		default:
 			t.Errorf("%s: fixed by %q, which coveringAction does not match", m.Code, m.FixedBy)
 		}
@@ -164,7 +164,6 @@ func TestFixedByDecidesWhatAnActionCovers(t *testing.T) {
 				Records: []report.Record{shareRecord(openFinding(m.Code))},
 				Actions: []report.Action{
 					{Type: report.ActionKeyPolicy, Target: keyARN, Accounts: []string{target}, Status: report.StatusApplied},
-					{Type: report.ActionIAMPolicy, Target: "arn:aws:iam::444455556666:policy/KmsKeyUsagePolicy", Principal: roleARN, Status: report.StatusApplied},
 					{Type: report.ActionKMSGrant, Target: keyARN, Accounts: []string{target}, Principal: roleARN, Status: report.StatusApplied},
 				},
 			}

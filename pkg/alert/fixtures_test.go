@@ -182,14 +182,16 @@ func nothingResult() report.Result {
 	}
 }
 
-// iamFixedResult: a launch by a role failed; the key policy and the role's IAM were fixed.
+// iamFixedResult: a launch by a role failed; the key policy was fixed and the role given a grant
+// on the key (its identity policies lack it).
 func iamFixedResult() report.Result {
 	res := iamRoleResult()
+	res.Records[0].Findings[1].Fixable, res.Records[0].Findings[2].Fixable = true, true
 	res.Actions[0].Reason = keyPolicyReason
 	res.Actions = append(res.Actions, report.Action{
-		Type: report.ActionIAMPolicy, Target: "arn:aws:iam::444455556666:policy/KmsKeyUsagePolicy", Accounts: []string{target},
-		Principal: roleARN, Status: report.StatusApplied,
-		Reason: "created KmsKeyUsagePolicy allowing " + keyARN + "; attached it to role/launcher; verified by reading it back",
+		Type: report.ActionKMSGrant, Target: keyARN, Accounts: []string{target}, Principal: roleARN, Status: report.StatusApplied,
+		GrantID: "0c1ab3f8e2d4c6b8a0f1e3d5c7b9a1f3e5d7c9b1a3f5e7d9c1b3a5f7e9d1c3b5",
+		Reason:  "created grant ami-kms-remediator-3f6c1a2b4d5e6f70 on " + keyARN + " for " + roleARN + " (Encrypt, Decrypt, ReEncryptFrom, ReEncryptTo, GenerateDataKey, GenerateDataKeyWithoutPlaintext, DescribeKey, CreateGrant), created from account 444455556666, verified with ListGrants in account 111122223333; it takes effect within about five minutes",
 	})
 	return res
 }
@@ -280,4 +282,26 @@ func mixedResult() report.Result {
 		Actions: append(fixed.Actions, untrustedResult().Actions...),
 		Stats:   map[string]int{"EC2:DescribeImages": 4, "KMS:GetKeyPolicy": 3, "KMS:PutKeyPolicy": 1, "SNS:Publish": 1},
 	}
+}
+
+// notOptedInResult: fix mode, a share to a trusted account, the key not tagged for the default
+// write scope: the plan is refused, and the alert says how to opt the key in.
+func notOptedInResult() report.Result {
+	res := fixedResult()
+	res.Actions[0].Status, res.Actions[0].Cause, res.Actions[0].Document = report.StatusRefused, report.CauseNotInWriteScope, sampleDocument
+	res.Actions[0].Reason = "the key has not opted in to the remediator's write scope (KeyWriteScope=tagged-keys): tag it ami-kms-remediator=managed (aws kms tag-resource) to let it add 444455556666, or add the statements by hand"
+	return res
+}
+
+// iacResult: fix mode, a share to a trusted account, the key owned by a CloudFormation stack:
+// never edited, and the alert names the stack and the statements to add to its template.
+func iacResult() report.Result {
+	res := notOptedInResult()
+	stack := &report.ManagedBy{Tool: report.ManagedByCloudFormation, StackName: "golden-images",
+		StackID: "arn:aws:cloudformation:us-east-1:111122223333:stack/golden-images/0a1b2c3d-0000-4000-8000-000000000000", LogicalResourceID: "ImageKey"}
+	res.Records[0].Findings = append(res.Records[0].Findings, report.Finding{Code: report.KeyManagedByIaC, Account: target, KeyARN: keyARN, ManagedBy: stack,
+		Message: "the key policy of " + keyARN + " is managed by " + stack.Describe() + ": an edit outside it would be reverted by its next deployment"})
+	res.Actions[0].Cause = report.CauseManagedByIaC
+	res.Actions[0].Reason = "the key is managed by " + stack.Describe() + ": add the statements to its template instead"
+	return res
 }

@@ -137,7 +137,7 @@ func hostileResult(s string) report.Result {
 		Actions: []report.Action{
 			{Type: report.ActionKeyPolicy, Target: keyARN, Accounts: []string{target, s}, Status: report.StatusPlanned, Reason: s, Diff: s, Document: s},
 			{Type: s, Target: s, Accounts: []string{s}, Status: report.StatusFailed, Reason: s, Diff: s, Document: s, Principal: s},
-			{Type: report.ActionIAMPolicy, Target: s, Accounts: []string{target}, Status: report.StatusRefused, Reason: s, Document: s, Principal: "arn:aws:iam::444455556666:role/" + s},
+			{Type: report.ActionKMSGrant, Target: s, Accounts: []string{target}, Status: report.StatusRefused, Reason: s, Document: s, Principal: "arn:aws:iam::444455556666:role/" + s, GrantID: s},
 		},
 		Alert: report.Alert{MessageID: s},
 		Stats: map[string]int{s: 1},

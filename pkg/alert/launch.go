@@ -157,7 +157,7 @@ func (a *analysis) identityCenterTodo(t todo, p awsid.Principal, keys []string, 
 	w.run("aws sso-admin get-inline-policy-for-permission-set --instance-arn \"$INSTANCE_ARN\" --permission-set-arn \"$PERMISSION_SET_ARN\" > inline-policy.json")
 	w.run("aws sso-admin put-inline-policy-to-permission-set --instance-arn \"$INSTANCE_ARN\" --permission-set-arn \"$PERMISSION_SET_ARN\" --inline-policy file://inline-policy.json")
 	w.run("aws sso-admin provision-permission-set --instance-arn \"$INSTANCE_ARN\" --permission-set-arn \"$PERMISSION_SET_ARN\" --target-type ALL_PROVISIONED_ACCOUNTS")
-	more.say("Find the instance and permission set ARNs with aws sso-admin list-instances and list-permission-sets; the remediator never attaches a policy to this role.")
+	more.say("Find the instance and permission set ARNs with aws sso-admin list-instances and list-permission-sets; the remediator never creates a grant for an Identity Center role: the permission set is what gives it access.")
 	t.files = append(t.files, file{name: fname, about: "the statements for permission set " + cleanValue(set),
 		body: block(string(usagepolicy.New(keys)), blockIndent, cleanJSONLine)})
 	return t

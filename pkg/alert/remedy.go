@@ -1,12 +1,14 @@
 package alert
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/keypolicy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/usagepolicy"
@@ -91,6 +93,7 @@ var (
 	untrustedRemedy  = &remedy{render: (*analysis).untrustedTodos}
 	keyPolicyRemedy  = &remedy{render: (*analysis).keyPolicyTodos}
 	iamRemedy        = &remedy{render: (*analysis).iamTodos}
+	iacRemedy        = &remedy{render: (*analysis).iacTodos}
 )
 
 // todos lists what still needs a person, most urgent first: the remedies in codeTable's order,
@@ -449,9 +452,10 @@ func (a *analysis) keyPolicyTodos(d detail, open []item) []todo {
 	untrustedAccounts := a.mentions(report.UntrustedAccount).accounts
 	deniedPairs := a.mentions(report.ExplicitDeny).pairs
 	managedKeys := a.mentions(report.AWSManagedKey).keys
+	iacKeys := a.mentions(report.KeyManagedByIaC).keys
 	var out []todo
 	for _, key := range keys {
-		if managedKeys[key] { // an AWS managed key's policy cannot be edited: see its own todo
+		if managedKeys[key] || iacKeys[key] { // its policy is not edited here: see its own todo
 			continue
 		}
 		var codes, invalid []string
@@ -484,19 +488,27 @@ func (a *analysis) keyPolicyTodos(d detail, open []item) []todo {
 		}
 		region := shellArg(a.regionOf(key, items[0].rec))
 		act := bestAction(items)
+		manual := &w
+		if act != nil && act.Cause == report.CauseNotInWriteScope && len(accounts.list) > 0 {
+			// Opting the key in is the fix: the remediator then adds the accounts itself.
+			w.say("Opt the key in to the remediator's write scope; the next event for the image then fixes it (a new tag takes up to five minutes to take effect):")
+			w.run("aws kms tag-resource --key-id", shellArg(key), "--tags", "TagKey="+config.OptInTagKey+",TagValue="+config.OptInTagValue, "--region", region)
+			more.say("Or, without opting it in, change the policy by hand:")
+			manual = &more
+		}
 		switch {
 		case len(accounts.list) == 0:
 		case act != nil && act.Document != "" && act.Status != report.StatusApplied && d.documents:
 			name := a.fileName("key-policy", ".json")
-			w.say("Save %s (under FILES, at the end of this message), then apply it:", name)
-			w.run("aws kms put-key-policy --key-id", shellArg(key), "--policy-name default --policy file://"+name, "--region", region)
-			w.say("It adds %s and changes nothing else (diff under DETAILS); if the key policy changed since, check the image again instead.", accountList(accounts.list))
+			manual.say("Save %s (under FILES, at the end of this message), then apply it:", name)
+			manual.run("aws kms put-key-policy --key-id", shellArg(key), "--policy-name default --policy file://"+name, "--region", region)
+			manual.say("It adds %s and changes nothing else (diff under DETAILS); if the key policy changed since, check the image again instead.", accountList(accounts.list))
 			t.files = append(t.files, file{name: name, about: "the whole key policy the remediator " + planVerb(act.Status) + " for key " + orNone(key), body: documentBlock(act.Document)})
 		default:
 			name := a.fileName("key-policy-statements", ".json")
-			w.say("Add the two statements in %s (FILES, at the end) to the policy's \"Statement\" list, changing nothing else:", name)
-			w.run("aws kms get-key-policy --key-id", shellArg(key), "--policy-name default --output text --region", region, "> key-policy.json")
-			w.run("aws kms put-key-policy --key-id", shellArg(key), "--policy-name default --policy file://key-policy.json --region", region)
+			manual.say("Add the two statements in %s (FILES, at the end) to the policy's \"Statement\" list, changing nothing else:", name)
+			manual.run("aws kms get-key-policy --key-id", shellArg(key), "--policy-name default --output text --region", region, "> key-policy.json")
+			manual.run("aws kms put-key-policy --key-id", shellArg(key), "--policy-name default --policy file://key-policy.json --region", region)
 			more.say("If statements with these Sids exist already, add the account root ARN(s) to their Principal instead of adding new ones.")
 			if act != nil && act.Document != "" && act.Status != report.StatusApplied {
 				more.say("The whole %s policy (%d bytes) was omitted to fit the SNS size limit; the statements are enough.", planVerb(act.Status), len(act.Document))
@@ -525,6 +537,60 @@ func documentBlock(doc string) string {
 		return fmt.Sprintf("%s(document of %d bytes not shown: larger than any valid policy; see the logs)\n", blockIndent, len(doc))
 	}
 	return block(doc, blockIndent, cleanJSONLine)
+}
+
+// iacTodos: one todo per key whose policy infrastructure as code owns. The fix belongs in its
+// template: the todo names the stack (or the tag that marks the key) and gives the statements
+// that let the accounts the key-policy findings name use the key from EC2.
+func (a *analysis) iacTodos(_ detail, open []item) []todo {
+	keys, groups := groupBy(open, byKey)
+	untrustedAccounts := a.mentions(report.UntrustedAccount).accounts
+	var out []todo
+	for _, key := range keys {
+		var accounts distinct
+		for _, it := range a.items {
+			if it.f.KeyARN == key && (it.f.Code == report.KeyPolicyMissingUse || it.f.Code == report.KeyPolicyMissingGrant) &&
+				awsid.IsAccountID(it.f.Account) && !untrustedAccounts[it.f.Account] {
+				accounts.add(it.f.Account)
+			}
+		}
+		owner := groups[key][0].f.ManagedBy
+		if owner == nil {
+			owner = &report.ManagedBy{}
+		}
+		t := todo{
+			title: fmt.Sprintf("Key %s is managed by %s (key-managed-by-iac).", orNone(key), cleanSentence(owner.Describe())),
+			why:   "the remediator never edits a key policy that infrastructure as code owns: its next deployment would revert the edit (EDIT_IAC_MANAGED_KEYS=true lets it edit such keys anyway)",
+			where: "in the code that manages key " + orNone(key),
+		}
+		if len(accounts.list) > 0 {
+			t.title = fmt.Sprintf("Key %s is managed by %s (key-managed-by-iac): account(s) %s cannot use it from EC2.", orNone(key), cleanSentence(owner.Describe()), accountList(accounts.list))
+		}
+		var w, more todoWriter
+		name := a.fileName("key-policy-statements", ".json")
+		switch {
+		case len(accounts.list) == 0:
+			w.say("Change the key's policy in that code; the findings say what it misses.")
+		case owner.Tool == report.ManagedByCloudFormation:
+			stack := cmp.Or(owner.StackName, owner.StackID)
+			t.where = "in the template of stack " + orNone(stack) + ", account " + orNone(arnPart(key, 4)) + ", " + cleanValue(a.regionOf(key, groups[key][0].rec))
+			resource := "the key's AWS::KMS::Key resource"
+			if owner.LogicalResourceID != "" {
+				resource = "resource " + orNone(owner.LogicalResourceID)
+			}
+			w.say("Add the statements in %s (FILES) to the KeyPolicy \"Statement\" list of %s, then deploy the stack as usual:", name, resource)
+			w.run("aws cloudformation deploy --stack-name", shellArg(stack), "--template-file TEMPLATE --region", shellArg(a.regionOf(key, groups[key][0].rec)))
+			more.say("JSON is YAML: the statements can be pasted into a YAML template as they are.")
+		default:
+			w.say("Add the statements in %s (FILES) to the key's policy in that code, then apply it as usual.", name)
+		}
+		if len(accounts.list) > 0 {
+			t.files = []file{{name: name, about: "the two statements AWS's default key policy uses, for " + accountList(accounts.list), body: keyPolicyStatements(key, accounts.list)}}
+		}
+		t.body, t.more = w.String(), more.String()
+		out = append(out, t)
+	}
+	return out
 }
 
 // iamPrincipal is what the alert needs to know about a principal ARN.
@@ -615,12 +681,36 @@ func (a *analysis) iamTodos(d detail, open []item) []todo {
 			}
 			more.say("If %s already exists, put the key ARN(s) into its Resource and make that the default version (IAM keeps 5 versions: delete the oldest non-default one first):", cleanValue(name))
 			more.run("aws iam create-policy-version --policy-arn", shellArg(policyARN), "--policy-document", shellArg("file://"+fname), "--set-as-default")
+			a.identityGrantMore(&more, arn, account, keys, items[0].rec)
 			t.files = append(t.files, file{name: fname, about: "the identity policy for " + orNone(arn), body: doc})
 		}
 		t.body, t.more = w.String(), more.String()
 		out = append(out, t)
 	}
 	return out
+}
+
+// identityGrantMore tells the other fix, the one the remediator makes itself in fix mode for a
+// launch the principal's account's CloudTrail confirms: a grant on each key of another account,
+// created from the principal's account, with EC2's operations, and how to undo it.
+func (a *analysis) identityGrantMore(more *todoWriter, arn, account string, keys []string, rec *report.Record) {
+	var other []string
+	for _, key := range keys {
+		if arnPart(key, 4) != account {
+			other = append(other, key)
+		}
+	}
+	if len(other) == 0 || !awsid.IsAccountID(account) {
+		return
+	}
+	more.say("Or, as the remediator does in fix mode once the launch is confirmed by account %s's CloudTrail, grant it", account)
+	more.say("EC2's operations on the key: in account %s, as a principal allowed kms:CreateGrant on the key (its member role", account)
+	more.say("is, for a key opted in with the tag %s=%s whose policy has the statement %s):", config.OptInTagKey, config.OptInTagValue, keypolicy.LaunchGrantSid)
+	for _, key := range other {
+		more.run("aws kms create-grant --key-id", shellArg(key), "--grantee-principal", shellArg(arn),
+			"--operations", strings.Join(keypolicy.LaunchGrantOperations, " "), "--name", shellArg(grantName(arn)), "--region", shellArg(a.regionOf(key, rec)))
+	}
+	more.say("Undo it in the key's account with aws kms revoke-grant, or in account %s with aws kms retire-grant (the grant ID is in list-grants).", account)
 }
 
 // otherTodos: open findings with codes codeTable does not have, refused or failed actions no

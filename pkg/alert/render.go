@@ -271,8 +271,6 @@ func actionNoun(typ string) string {
 	switch typ {
 	case report.ActionKeyPolicy:
 		return "key-policy change"
-	case report.ActionIAMPolicy:
-		return "IAM policy change"
 	case report.ActionKMSGrant:
 		return "KMS grant"
 	}
@@ -457,6 +455,9 @@ func (a *analysis) writeAction(b *strings.Builder, act *report.Action, d detail,
 	if act.Type == report.ActionKMSGrant && act.GrantID != "" && strings.HasPrefix(act.Target, "arn:") {
 		fmt.Fprintf(b, "  undo, %s: aws kms revoke-grant --key-id %s --grant-id %s --region %s\n", keyOwner(act.Target),
 			shellArg(act.Target), shellArg(act.GrantID), shellArg(a.regionOf(act.Target, nil)))
+		if len(act.Accounts) == 1 && awsid.IsAccountID(act.Accounts[0]) {
+			fmt.Fprintf(b, "  or, in account %s, which created it: aws kms retire-grant with the same arguments\n", act.Accounts[0])
+		}
 	}
 	if act.Diff == "" {
 		return

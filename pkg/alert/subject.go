@@ -106,20 +106,20 @@ func appendNew(list []string, s string) []string {
 func (a *analysis) outcome() (long, short string) {
 	switch a.severity() {
 	case SeverityInfo:
-		key, iam := false, false
+		key, grant := false, false
 		for _, act := range a.res.Actions {
 			if act.Status == report.StatusApplied {
 				key = key || act.Type == report.ActionKeyPolicy
-				iam = iam || act.Type == report.ActionIAMPolicy
+				grant = grant || act.Type == report.ActionKMSGrant
 			}
 		}
 		switch {
-		case key && iam:
-			return "key and IAM policies fixed", "fixed"
+		case key && grant:
+			return "key policy fixed, grant created", "fixed"
 		case key:
 			return "key policy fixed", "fixed"
-		case iam:
-			return "IAM policy fixed", "fixed"
+		case grant:
+			return "grant created", "fixed"
 		}
 		return "fixed", "fixed"
 	case SeverityMedium:

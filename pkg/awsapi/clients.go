@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -41,6 +42,7 @@ type Clients struct {
 	snss      map[string]*sns.Client
 	asgs      map[string]*autoscaling.Client
 	trails    map[string]*cloudtrail.Client
+	stacks    map[string]*cloudformation.Client
 	orgs      *organizations.Client
 	stsCl     *sts.Client
 
@@ -69,6 +71,7 @@ func NewClients(base aws.Config, roleName, central string) *Clients {
 		snss:      map[string]*sns.Client{},
 		asgs:      map[string]*autoscaling.Client{},
 		trails:    map[string]*cloudtrail.Client{},
+		stacks:    map[string]*cloudformation.Client{},
 		buses:     map[string]*eventbridge.Client{},
 	}
 }
@@ -156,6 +159,11 @@ func (c *Clients) AutoScaling(ctx context.Context, account, region string) (Auto
 // CloudTrail returns a CloudTrail client acting in account and region.
 func (c *Clients) CloudTrail(ctx context.Context, account, region string) (CloudTrail, error) {
 	return client(ctx, c, c.trails, account, region, func(cfg aws.Config) *cloudtrail.Client { return cloudtrail.NewFromConfig(cfg) })
+}
+
+// CloudFormation returns a CloudFormation client acting in account and region.
+func (c *Clients) CloudFormation(ctx context.Context, account, region string) (CloudFormation, error) {
+	return client(ctx, c, c.stacks, account, region, func(cfg aws.Config) *cloudformation.Client { return cloudformation.NewFromConfig(cfg) })
 }
 
 // IAM returns an IAM client acting in account.

@@ -132,3 +132,27 @@ func IsPartition(p string) bool {
 	}
 	return false
 }
+
+// SamePrincipal reports whether grantee (a user, role or role-session ARN, as a KMS grant or a
+// resource policy names one) is the principal p names: the same user, the same role or a session
+// of it, or the same session. Role and user names are unique in an account whatever their path,
+// so a session ARN (which has no path) matches its role by name.
+func SamePrincipal(grantee, p string) bool {
+	g, ok1 := ParsePrincipal(grantee)
+	q, ok2 := ParsePrincipal(p)
+	if !ok1 || !ok2 || g.Account != q.Account || g.Partition != q.Partition || g.Name == "" {
+		return false
+	}
+	role := func(k PrincipalKind) bool {
+		return k == PrincipalRole || k == PrincipalServiceLinkedRole || k == PrincipalAssumedRole
+	}
+	switch {
+	case g.Kind == PrincipalUser:
+		return q.Kind == PrincipalUser && g.Name == q.Name
+	case g.Kind == PrincipalAssumedRole: // a grant to one session is that session's only
+		return q.Kind == PrincipalAssumedRole && g.Name == q.Name && g.Session == q.Session
+	case role(g.Kind):
+		return role(q.Kind) && g.Name == q.Name
+	}
+	return false
+}

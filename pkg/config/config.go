@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/metrics"
@@ -33,11 +34,32 @@ const (
 	maxReceiveCountLimit = 1000
 )
 
-// Key write scopes (the template's KeyWriteScope): what the function's role may write.
+// Key write scopes (the template's KeyWriteScope): which key policies the function's role, and
+// the member role, may put. tagged-keys, the default, is the keys that opted in with the tag
+// OptInTagKey = OptInTagValue; all-keys must be chosen explicitly.
 const (
 	WriteAllKeys    = "all-keys"
 	WriteTaggedKeys = "tagged-keys"
 )
+
+// The tag a key opts in with under the tagged-keys scope (the roles' aws:ResourceTag condition).
+const (
+	OptInTagKey   = "ami-kms-remediator"
+	OptInTagValue = "managed"
+)
+
+// Tag is a tag key and, when Value is set, its value (IAC_MANAGED_TAGS).
+type Tag struct {
+	Key   string
+	Value string // "" matches any value
+}
+
+func (t Tag) String() string {
+	if t.Value == "" {
+		return t.Key
+	}
+	return t.Key + "=" + t.Value
+}
 
 // Config is the validated configuration.
 type Config struct {
@@ -46,8 +68,10 @@ type Config struct {
 	TrustedOrganizationID string
 	AlertTopicARN         string
 	MemberRoleName        string
-	IAMPolicyName         string
-	LogLevel              string
+	// IAMPolicyName is the name the alert's manual identity-policy procedure gives the
+	// key-scoped usage policy; the remediator itself writes no IAM.
+	IAMPolicyName string
+	LogLevel      string
 	// EstateTable is the estate store's DynamoDB table ("": no store: every finding is told,
 	// and a key-policy change re-checks nothing).
 	EstateTable string
@@ -57,10 +81,22 @@ type Config struct {
 	// redrive policy): the delivery whose ApproximateReceiveCount reaches it is the last one
 	// before the dead-letter queue.
 	MaxReceiveCount int
-	// KeyWriteScope is what the function's role may write (KEY_WRITE_SCOPE: all-keys or
-	// tagged-keys), as deployed; "" when not stated. IAM enforces it; the function reports it.
+	// KeyWriteScope is which key policies the roles may put (KEY_WRITE_SCOPE: tagged-keys, the
+	// default, or all-keys), as deployed. IAM enforces it; the function checks it first (with
+	// the key's tags) only to explain a refusal before IAM denies the write. Anything but
+	// all-keys, "" included, reads as tagged-keys.
 	KeyWriteScope string
+	// IaCTags are the tags that mark a key whose policy an infrastructure-as-code tool owns
+	// (IAC_MANAGED_TAGS, e.g. managed-by=terraform), besides CloudFormation's own
+	// aws:cloudformation:stack-id and its stack resources.
+	IaCTags []Tag
+	// EditIaCManagedKeys lets the remediator edit keys that IaC manages anyway
+	// (EDIT_IAC_MANAGED_KEYS=true); by default they are reported, never edited.
+	EditIaCManagedKeys bool
 }
+
+// TaggedKeysOnly reports whether only keys tagged OptInTagKey = OptInTagValue may be written.
+func (c Config) TaggedKeysOnly() bool { return c.KeyWriteScope != WriteAllKeys }
 
 // The shapes are checked by hand, not with regular expressions: compiling them is package
 // initialisation every cold start pays (make bench, section 1).
@@ -168,11 +204,58 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	c.KeyWriteScope = strings.ToLower(strings.TrimSpace(getenv("KEY_WRITE_SCOPE")))
 	switch c.KeyWriteScope {
-	case "", WriteAllKeys, WriteTaggedKeys:
+	case "":
+		c.KeyWriteScope = WriteTaggedKeys
+	case WriteAllKeys, WriteTaggedKeys:
 	default:
-		return Config{}, fmt.Errorf("KEY_WRITE_SCOPE: must be %s or %s, got %q", WriteAllKeys, WriteTaggedKeys, getenv("KEY_WRITE_SCOPE"))
+		return Config{}, fmt.Errorf("KEY_WRITE_SCOPE: must be %s or %s, got %q", WriteTaggedKeys, WriteAllKeys, getenv("KEY_WRITE_SCOPE"))
+	}
+	if c.IaCTags, err = parseTags(getenv("IAC_MANAGED_TAGS")); err != nil {
+		return Config{}, fmt.Errorf("IAC_MANAGED_TAGS: %w", err)
+	}
+	switch v := strings.ToLower(strings.TrimSpace(getenv("EDIT_IAC_MANAGED_KEYS"))); v {
+	case "", "false":
+	case "true":
+		c.EditIaCManagedKeys = true
+	default:
+		return Config{}, fmt.Errorf("EDIT_IAC_MANAGED_KEYS: must be true or false, got %q", getenv("EDIT_IAC_MANAGED_KEYS"))
 	}
 	return c, nil
+}
+
+// validTagText: what AWS accepts in tag keys and values, letters, digits, spaces and _ . : / = + - @
+// (https://docs.aws.amazon.com/tag-editor/latest/userguide/best-practices-and-strats.html).
+func validTagText(s string) bool {
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.IsNumber(r) && !unicode.Is(unicode.Zs, r) && !strings.ContainsRune("_.:/=+-@", r) {
+			return false
+		}
+	}
+	return true
+}
+
+// parseTags reads a comma-separated list of tag keys, each optionally with =value. Keys are 1 to
+// 128 characters and may not start with aws: (AWS's own tags, which nobody else can set);
+// values are at most 256.
+func parseTags(s string) ([]Tag, error) {
+	var out []Tag
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		key, value, _ := strings.Cut(f, "=")
+		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+		switch {
+		case key == "" || len(key) > 128 || !validTagText(key):
+			return nil, fmt.Errorf("%q: want a tag key of 1 to 128 letters, digits, spaces and _ . : / + - @, optionally =value", f)
+		case strings.HasPrefix(strings.ToLower(key), "aws:"):
+			return nil, fmt.Errorf("%q: tag keys starting with aws: are AWS's own (CloudFormation's aws:cloudformation:stack-id is always checked)", f)
+		case len(value) > 256 || !validTagText(value):
+			return nil, fmt.Errorf("%q: a tag value is at most 256 letters, digits, spaces and _ . : / = + - @", f)
+		}
+		out = append(out, Tag{Key: key, Value: value})
+	}
+	return out, nil
 }
 
 // Effective is the configuration as the function runs with it, for its one log line at cold
@@ -204,9 +287,16 @@ func (c Config) Effective() map[string]any {
 		"metric_namespace":     c.MetricNamespace,
 		"max_receive_count":    c.MaxReceiveCount,
 	}
-	if c.KeyWriteScope != "" {
-		out["key_write_scope"] = c.KeyWriteScope
+	out["key_write_scope"] = c.KeyWriteScope
+	if c.TaggedKeysOnly() {
+		out["key_write_scope"] = WriteTaggedKeys + ": only keys tagged " + OptInTagKey + "=" + OptInTagValue
 	}
+	tags := []string{"aws:cloudformation:stack-id"}
+	for _, t := range c.IaCTags {
+		tags = append(tags, t.String())
+	}
+	out["iac_managed_tags"] = tags
+	out["edit_iac_managed_keys"] = c.EditIaCManagedKeys
 	out["estate_table"] = c.EstateTable
 	if c.EstateTable == "" {
 		out["estate_table"] = "none: every finding is told every time it is seen"

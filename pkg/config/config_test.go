@@ -22,8 +22,12 @@ func TestFromEnv(t *testing.T) {
 				if len(c.TrustedAccountIDs) != 0 {
 					t.Errorf("trusted: %v", c.TrustedAccountIDs)
 				}
-				if c.MetricNamespace != "AmiKmsRemediator" || c.MaxReceiveCount != 5 || c.KeyWriteScope != "" {
+				// The default write scope is the opted-in keys, as the template's default.
+				if c.MetricNamespace != "AmiKmsRemediator" || c.MaxReceiveCount != 5 || c.KeyWriteScope != WriteTaggedKeys || !c.TaggedKeysOnly() {
 					t.Errorf("defaults: namespace %q, max receive count %d, write scope %q", c.MetricNamespace, c.MaxReceiveCount, c.KeyWriteScope)
+				}
+				if len(c.IaCTags) != 0 || c.EditIaCManagedKeys {
+					t.Errorf("defaults: IaC tags %v, edit IaC keys %v", c.IaCTags, c.EditIaCManagedKeys)
 				}
 			},
 		},
@@ -43,6 +47,37 @@ func TestFromEnv(t *testing.T) {
 		"receive count 1000":     {env: map[string]string{"MAX_RECEIVE_COUNT": "1000"}},
 		"receive count word":     {env: map[string]string{"MAX_RECEIVE_COUNT": "five"}, wantErr: "MAX_RECEIVE_COUNT"},
 		"bad write scope":        {env: map[string]string{"KEY_WRITE_SCOPE": "some-keys"}, wantErr: "KEY_WRITE_SCOPE"},
+		"all keys, explicitly": {
+			env: map[string]string{"KEY_WRITE_SCOPE": " ALL-KEYS "},
+			check: func(t *testing.T, c Config) {
+				if c.KeyWriteScope != WriteAllKeys || c.TaggedKeysOnly() {
+					t.Errorf("write scope %q, tagged only %v", c.KeyWriteScope, c.TaggedKeysOnly())
+				}
+			},
+		},
+		"IaC tags": {
+			env: map[string]string{"IAC_MANAGED_TAGS": "managed-by=terraform, ManagedBy ,owner:tool = Pulumi", "EDIT_IAC_MANAGED_KEYS": "TRUE"},
+			check: func(t *testing.T, c Config) {
+				want := []Tag{{Key: "managed-by", Value: "terraform"}, {Key: "ManagedBy"}, {Key: "owner:tool", Value: "Pulumi"}}
+				if len(c.IaCTags) != len(want) {
+					t.Fatalf("IaC tags %v, want %v", c.IaCTags, want)
+				}
+				for i := range want {
+					if c.IaCTags[i] != want[i] {
+						t.Errorf("IaC tag %d = %v, want %v", i, c.IaCTags[i], want[i])
+					}
+				}
+				if !c.EditIaCManagedKeys {
+					t.Error("EDIT_IAC_MANAGED_KEYS=TRUE not read")
+				}
+			},
+		},
+		"IaC tag aws:":      {env: map[string]string{"IAC_MANAGED_TAGS": "aws:cloudformation:stack-id"}, wantErr: "IAC_MANAGED_TAGS"},
+		"IaC tag no key":    {env: map[string]string{"IAC_MANAGED_TAGS": "=terraform"}, wantErr: "IAC_MANAGED_TAGS"},
+		"IaC tag bad char":  {env: map[string]string{"IAC_MANAGED_TAGS": "managed*by"}, wantErr: "IAC_MANAGED_TAGS"},
+		"IaC tag key 129":   {env: map[string]string{"IAC_MANAGED_TAGS": strings.Repeat("k", 129)}, wantErr: "IAC_MANAGED_TAGS"},
+		"IaC tag key 128":   {env: map[string]string{"IAC_MANAGED_TAGS": strings.Repeat("k", 128)}},
+		"edit IaC keys yes": {env: map[string]string{"EDIT_IAC_MANAGED_KEYS": "yes"}, wantErr: "EDIT_IAC_MANAGED_KEYS"},
 		"fix mode with accounts": {
 			env: map[string]string{"MODE": "FIX", "TRUSTED_ACCOUNT_IDS": "444455556666, 111122223333,444455556666"},
 			check: func(t *testing.T, c Config) {
@@ -124,18 +159,21 @@ func TestEffective(t *testing.T) {
 	if accounts, ok := e["trusted_accounts"].([]string); !ok || accounts == nil || len(accounts) != 0 {
 		t.Errorf("trusted_accounts = %#v, want an empty list", e["trusted_accounts"])
 	}
-	if _, ok := e["key_write_scope"]; ok {
-		t.Errorf("a write scope that was not stated is reported: %v", e)
+	if e["key_write_scope"] != "tagged-keys: only keys tagged ami-kms-remediator=managed" {
+		t.Errorf("the default write scope is reported as %v", e["key_write_scope"])
+	}
+	if tags, _ := e["iac_managed_tags"].([]string); strings.Join(tags, ",") != "aws:cloudformation:stack-id" || e["edit_iac_managed_keys"] != false {
+		t.Errorf("IaC detection reported as %v, edits %v", e["iac_managed_tags"], e["edit_iac_managed_keys"])
 	}
 	c, err = FromEnv(env(map[string]string{"MODE": "fix", "TRUSTED_ACCOUNT_IDS": "444455556666,111122223333", "TRUSTED_ORGANIZATION_ID": "o-a1b2c3d4e5",
-		"ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:111122223333:alerts", "KEY_WRITE_SCOPE": "tagged-keys", "MAX_RECEIVE_COUNT": "7"}))
+		"ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:111122223333:alerts", "KEY_WRITE_SCOPE": "all-keys", "MAX_RECEIVE_COUNT": "7"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	e = c.Effective()
 	for k, want := range map[string]any{
 		"mode": "fix", "trust": "2 accounts and the members of organization o-a1b2c3d4e5", "trusted_organization": "o-a1b2c3d4e5",
-		"alert_topic": "arn:aws:sns:us-east-1:111122223333:alerts", "key_write_scope": "tagged-keys", "max_receive_count": 7,
+		"alert_topic": "arn:aws:sns:us-east-1:111122223333:alerts", "key_write_scope": "all-keys", "max_receive_count": 7,
 		"metric_namespace": "AmiKmsRemediator",
 	} {
 		if e[k] != want {

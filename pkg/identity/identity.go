@@ -55,7 +55,9 @@ type Source struct {
 	Group string // the group it comes through (group-* kinds)
 	// Version is the managed policy's default version ("" for inline policies).
 	Version string
-	Doc     *policy.Document // nil when Unparsed is set
+	// Description is the managed policy's description ("" for inline policies).
+	Description string
+	Doc         *policy.Document // nil when Unparsed is set
 	// Unparsed says why the document could not be parsed; such a source is not evaluated.
 	Unparsed string
 }
@@ -411,30 +413,30 @@ func (g *Gatherer) addBoundary(ctx context.Context, cl awsapi.IAM, s *Set, arn s
 // Managed reads a managed policy's default version once per Gatherer.
 func (g *Gatherer) Managed(ctx context.Context, cl awsapi.IAM, policyARN string) (Source, error) {
 	return get(g, g.managed, policyARN, func() (Source, error) {
-		doc, version, err := ReadDefaultVersion(ctx, cl, policyARN)
+		p, err := cl.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String(policyARN)})
 		if err != nil {
-			return Source{}, err
+			return Source{}, fmt.Errorf("get policy %s: %w", policyARN, err)
 		}
-		return parseDoc(Source{Kind: SourceManaged, Name: policyARN, Version: version}, doc), nil
+		if p.Policy == nil {
+			return Source{}, fmt.Errorf("get policy %s: the answer has no policy", policyARN)
+		}
+		version := aws.ToString(p.Policy.DefaultVersionId)
+		v, err := cl.GetPolicyVersion(ctx, &iam.GetPolicyVersionInput{PolicyArn: aws.String(policyARN), VersionId: aws.String(version)})
+		if err != nil {
+			return Source{}, fmt.Errorf("get policy %s version %s: %w", policyARN, version, err)
+		}
+		src := Source{Kind: SourceManaged, Name: policyARN, Version: version, Description: aws.ToString(p.Policy.Description)}
+		if v.PolicyVersion == nil {
+			src.Unparsed = "the answer has no policy version"
+			return src, nil
+		}
+		doc, err := policy.DecodeIAM(aws.ToString(v.PolicyVersion.Document))
+		if err != nil {
+			src.Unparsed = err.Error()
+			return src, nil
+		}
+		return parseDoc(src, doc), nil
 	})
-}
-
-// ReadDefaultVersion reads a managed policy's default version, URL-decoded. Uncached.
-func ReadDefaultVersion(ctx context.Context, cl awsapi.IAM, policyARN string) (doc, version string, err error) {
-	p, err := cl.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String(policyARN)})
-	if err != nil {
-		return "", "", fmt.Errorf("get policy %s: %w", policyARN, err)
-	}
-	version = aws.ToString(p.Policy.DefaultVersionId)
-	v, err := cl.GetPolicyVersion(ctx, &iam.GetPolicyVersionInput{PolicyArn: aws.String(policyARN), VersionId: aws.String(version)})
-	if err != nil {
-		return "", "", fmt.Errorf("get policy %s version %s: %w", policyARN, version, err)
-	}
-	doc, err = policy.DecodeIAM(aws.ToString(v.PolicyVersion.Document))
-	if err != nil {
-		return "", "", fmt.Errorf("policy %s version %s: %w", policyARN, version, err)
-	}
-	return doc, version, nil
 }
 
 // parsed decodes (URL-encoded, as IAM returns documents) and parses a document into src.
@@ -456,26 +458,4 @@ func parseDoc(src Source, text string) Source {
 	}
 	src.Doc = doc
 	return src
-}
-
-// WithManaged returns a copy of the set as it is after a managed policy changed: policyARN's
-// default version is now doc (already decoded), and the principal's direct attachments are
-// attached. The remediator uses it to verify its own write from the two reads that prove it
-// (the written version and the attachments) instead of gathering everything again.
-func (s *Set) WithManaged(policyARN, version, doc string, attached []string) *Set {
-	out := *s
-	out.Attached = append([]string{}, attached...)
-	out.Policies = nil
-	for _, src := range s.Policies {
-		switch {
-		case src.Name != policyARN:
-			out.Policies = append(out.Policies, src)
-		case src.Group != "": // the same policy reaching the principal through a group
-			out.Policies = append(out.Policies, parseDoc(Source{Kind: src.Kind, Name: policyARN, Group: src.Group, Version: version}, doc))
-		}
-	}
-	if out.IsAttached(policyARN) {
-		out.Policies = append(out.Policies, parseDoc(Source{Kind: SourceManaged, Name: policyARN, Version: version}, doc))
-	}
-	return &out
 }

@@ -146,22 +146,33 @@ func (r *run) publishResolved(ctx context.Context, actx alert.Context) {
 // made a change alerts about it; without this, every concurrent delivery would alert again about
 // the same change, and wrongly as still needing a human.
 func withoutResolvedElsewhere(res report.Result) report.Result {
-	covered := map[string]bool{} // key ARN + " " + account, or "iam " + principal ARN
+	covered := map[string]bool{} // key ARN + " " + account
+	var granted []report.Action  // grants another delivery created
 	var actions []report.Action
 	for _, a := range res.Actions {
 		switch {
-		case a.Type == report.ActionKeyPolicy && a.Status == report.StatusUnchanged && a.Cause == report.CauseOtherWriter:
+		case a.Status != report.StatusUnchanged || a.Cause != report.CauseOtherWriter:
+			actions = append(actions, a)
+		case a.Type == report.ActionKeyPolicy:
 			for _, acct := range a.Accounts {
 				covered[a.Target+" "+acct] = true
 			}
-		case a.Type == report.ActionIAMPolicy && a.Status == report.StatusUnchanged && a.Cause == report.CauseOtherWriter:
-			covered["iam "+a.Principal] = true
+		case a.Type == report.ActionKMSGrant:
+			granted = append(granted, a)
 		default:
 			actions = append(actions, a)
 		}
 	}
-	if len(covered) == 0 {
+	if len(covered) == 0 && len(granted) == 0 {
 		return res
+	}
+	grantedTo := func(f report.Finding) bool {
+		for _, a := range granted {
+			if a.Target == f.KeyARN && awsid.SamePrincipal(a.Principal, f.PrincipalARN) {
+				return true
+			}
+		}
+		return false
 	}
 	out := res
 	out.Actions = actions
@@ -171,7 +182,7 @@ func withoutResolvedElsewhere(res report.Result) report.Result {
 		for _, f := range rec.Findings {
 			switch {
 			case f.Fixable && alert.FixedBy(f.Code) == report.ActionKeyPolicy && covered[f.KeyARN+" "+f.Account]:
-			case f.Fixable && alert.FixedBy(f.Code) == report.ActionIAMPolicy && covered["iam "+f.PrincipalARN]:
+			case f.Fixable && alert.FixedBy(f.Code) == report.ActionKMSGrant && grantedTo(f):
 			default:
 				kept = append(kept, f)
 			}

@@ -50,7 +50,9 @@ func TestAlertLeavesOutWhatAnotherWriterFixed(t *testing.T) {
 		{Code: report.ExplicitDeny, Account: scenario.Target, KeyARN: k1},
 	}
 	otherKeyWriter := report.Action{Type: report.ActionKeyPolicy, Target: k1, Accounts: []string{scenario.Target}, Status: report.StatusUnchanged, Cause: report.CauseOtherWriter}
-	otherIAMWriter := report.Action{Type: report.ActionIAMPolicy, Target: unitUsagePolicy, Principal: role, Status: report.StatusUnchanged, Cause: report.CauseOtherWriter}
+	otherGrantWriter := report.Action{Type: report.ActionKMSGrant, Target: k1, Accounts: []string{scenario.Target}, Principal: role, Status: report.StatusUnchanged, Cause: report.CauseOtherWriter}
+	grantOnK2 := otherGrantWriter
+	grantOnK2.Target = k2
 	alreadyFine := report.Action{Type: report.ActionKeyPolicy, Target: k1, Accounts: []string{scenario.Target}, Status: report.StatusUnchanged}
 	for name, tc := range map[string]struct {
 		actions []report.Action
@@ -59,8 +61,10 @@ func TestAlertLeavesOutWhatAnotherWriterFixed(t *testing.T) {
 	}{
 		"no other writer":         {actions: []report.Action{alreadyFine}, kept: []int{0, 1, 2, 3, 4, 5}, acts: 1},
 		"another key writer":      {actions: []report.Action{otherKeyWriter}, kept: []int{2, 3, 4, 5}},
-		"another IAM writer":      {actions: []report.Action{otherIAMWriter}, kept: []int{0, 1, 2, 3, 5}},
-		"both, and a plain one":   {actions: []report.Action{otherKeyWriter, otherIAMWriter, alreadyFine}, kept: []int{2, 3, 5}, acts: 1},
+		"and a plain one":         {actions: []report.Action{otherKeyWriter, alreadyFine}, kept: []int{2, 3, 4, 5}, acts: 1},
+		"another grant writer":    {actions: []report.Action{otherGrantWriter}, kept: []int{0, 1, 2, 3, 5}},
+		"a grant on another key":  {actions: []report.Action{grantOnK2}, kept: []int{0, 1, 2, 3, 4, 5}},
+		"both writers":            {actions: []report.Action{otherKeyWriter, otherGrantWriter, alreadyFine}, kept: []int{2, 3, 5}, acts: 1},
 		"unchanged without cause": {actions: []report.Action{alreadyFine, alreadyFine}, kept: []int{0, 1, 2, 3, 4, 5}, acts: 2},
 	} {
 		t.Run(name, func(t *testing.T) {

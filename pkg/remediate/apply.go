@@ -57,9 +57,10 @@ func (r *run) applyKeyPolicies(ctx context.Context) []report.Action {
 		n, act := r.needs[a], planned[i]
 		r.log.Info().Str("key", a).Strs("accounts", act.Accounts).Str("status", act.Status).Stringer("cause", act.Cause).
 			Str("reason", act.Reason).Str("action", act.Type).Msg("key policy action")
-		if act.Retry() {
-			for _, it := range n.items {
-				it.retry = true
+		for _, it := range n.items {
+			it.retry = it.retry || act.Retry()
+			for _, f := range n.found {
+				it.addFinding(f)
 			}
 		}
 		actions = append(actions, act)
@@ -112,6 +113,17 @@ func (r *run) applyKey(ctx context.Context, n *keyNeed) report.Action {
 	act.Diff = PolicyDiff(k.Policy, edit.Document)
 	act.Document = string(edit.Document)
 	act.Reason = describeChanges(edit.Changes)
+	// Whether the key is the remediator's to write: in alert mode too, so that the plan says
+	// what fix mode would do.
+	own, err := r.ownershipOf(ctx, k)
+	if err != nil {
+		return ended(act, err)
+	}
+	found, err := r.gate(k, own, actionAccounts(w))
+	n.found = append(n.found, found...)
+	if err != nil {
+		return ended(act, err)
+	}
 	if r.cfg.Mode != config.ModeFix {
 		act.Status = report.StatusPlanned
 		act.Reason = "MODE=alert: " + act.Reason
@@ -122,6 +134,9 @@ func (r *run) applyKey(ctx context.Context, n *keyNeed) report.Action {
 	}
 	defer r.coord.lockKey(k.ARN)()
 	if err := r.writeKeyPolicy(ctx, &act, k, target, w, edit); err != nil {
+		if own.optedIn && r.cfg.TaggedKeysOnly() && awsapi.IsAccessDenied(err) {
+			err = fmt.Errorf("%w (%v)", errOptInNotInEffect, err)
+		}
 		return ended(act, err)
 	}
 	return act

@@ -50,7 +50,7 @@ func (r *run) checkRequestedKey(ctx context.Context, it *item, keyID, account, r
 	it.tag.role = report.KeyRoleDestination
 	defer func() { it.tag = prev }()
 	if k.Err == nil && k.Account != account && k.Manager != kmstypes.KeyManagerTypeAws && k.State == kmstypes.KeyStateEnabled {
-		// Not in it.keys either: the IAM side does not write a usage policy for such a key.
+		// Not in it.keys either: the identity side gets no grant on such a key.
 		r.reportKey(ctx, it, k, targets, fmt.Sprintf("the copy %s names key %s of account %s, which the copying account %s does not own: a CopyImage request can name any key, so it is never fixed automatically; add the account by hand if it should use this key",
 			clip(it.trig.ImageID, 64), k.ARN, k.Account, it.trig.Account))
 		r.log.Info().Str("event_id", clip(it.rec.EventID, 256)).Str("key", k.ARN).Str("account", it.trig.Account).

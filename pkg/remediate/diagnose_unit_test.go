@@ -88,10 +88,12 @@ func TestDiagnoseFindsAndPlans(t *testing.T) {
 			trusted: target,
 			event: func(u *unit) []byte {
 				u.cloud.AddRole(scenario.Target, "app-deployer")
-				return launchEvent(t, u.image([]string{u.key("")}, scenario.Target), "app-deployer")
+				event := launchEvent(t, u.image([]string{u.key("")}, scenario.Target), "app-deployer")
+				u.confirmLaunch(t, event)
+				return event
 			},
 			codes:   "iam-missing-grant,iam-missing-use,key-policy-missing-grant,key-policy-missing-use",
-			fixable: true, actions: "iam-policy:planned,key-policy:planned",
+			fixable: true, actions: "key-policy:planned,kms-grant:planned",
 		},
 		"launch failure of a role its policies and the key policy allow": {
 			trusted: target,
@@ -150,7 +152,7 @@ func TestDiagnoseFindsAndPlans(t *testing.T) {
 			if got := failed(resp); len(got) != 0 {
 				t.Errorf("handed back %v: nothing here can succeed on a retry", got)
 			}
-			if n := u.cloud.Count("KMS:PutKeyPolicy") + u.cloud.Count("IAM:CreatePolicy") + u.cloud.Count("IAM:AttachRolePolicy"); n != 0 {
+			if n := u.cloud.Count("KMS:PutKeyPolicy") + u.cloud.Count("KMS:CreateGrant"); n != 0 {
 				t.Errorf("%d writes in alert mode", n)
 			}
 		})

@@ -26,12 +26,19 @@ var errInternal = errors.New("internal error")
 
 // missingPart is an optional part of a check that could not be done, and why.
 type missingPart struct {
-	part string // report.PartLauncher | report.PartIdentity
+	part string // report.PartLauncher | report.PartIdentity | report.PartIdentityGrant
 	err  error
 }
 
+// errNotInTrailYet: the account's CloudTrail does not show a RunInstances record the event
+// claims to be. Records are searchable in CloudTrail minutes after the call, so a later
+// delivery may find it.
+var errNotInTrailYet = errors.New("the account's CloudTrail does not show the RunInstances record (yet: records are searchable minutes after the call)")
+
 // retryable reports whether a later delivery may not meet err.
-func retryable(err error) bool { return awsapi.Transient(err) || errors.Is(err, errInternal) }
+func retryable(err error) bool {
+	return awsapi.Transient(err) || errors.Is(err, errInternal) || errors.Is(err, errNotInTrailYet)
+}
 
 // fail records that the record ended in err (the first error is the record's); transient
 // errors hand it back for retry.
@@ -50,14 +57,14 @@ func (it *item) unusable(err error) {
 }
 
 // missingPart records an optional part that could not be done: the rest of the check goes on
-// without it, and the record says which part is missing.
+// without it, and the record says which part is missing (once: the first error is the part's).
 func (it *item) missingPart(part string, err error) {
-	it.missing = append(it.missing, missingPart{part: part, err: err})
 	for _, p := range it.rec.Incomplete {
 		if p == part {
 			return
 		}
 	}
+	it.missing = append(it.missing, missingPart{part: part, err: err})
 	it.rec.Incomplete = append(it.rec.Incomplete, part)
 }
 
@@ -152,6 +159,12 @@ func (r *run) missingFinding(it *item, m missingPart) report.Finding {
 			f.Account, f.PrincipalARN = p.Account, p.ARN
 		}
 		f.Message = fmt.Sprintf("reading the identity policies of %s %s: the key side was checked without them; the identity side was not: %s",
+			orDash(f.PrincipalARN), how, clip(m.err.Error(), 600))
+	case report.PartIdentityGrant:
+		if p := it.trig.Principal; p != nil {
+			f.Account, f.PrincipalARN = p.Account, p.ARN
+		}
+		f.Message = fmt.Sprintf("confirming that %s may get a grant %s: the key side was checked without it; no grant was created for it: %s",
 			orDash(f.PrincipalARN), how, clip(m.err.Error(), 600))
 	default: // report.PartLauncher
 		f.Message = fmt.Sprintf("looking up who launched %s (CloudTrail LookupEvents in %s/%s) %s: the key side was checked without it; no identity policy was checked: %s",

@@ -6,6 +6,7 @@ package remediate
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -38,6 +39,7 @@ type unitSetup struct {
 	alerts  bool
 	org     string // TRUSTED_ORGANIZATION_ID
 	opts    []Option
+	config  func(*config.Config) // adjusts the configuration (write scope, IaC settings)
 }
 
 func newUnit(t *testing.T, s unitSetup) *unit {
@@ -58,11 +60,15 @@ func unitRemediator(t *testing.T, cloud *fake.AWS, s unitSetup) *Remediator {
 	if s.alerts {
 		cfg.AlertTopicARN = unitTopic
 	}
+	if s.config != nil {
+		s.config(&cfg)
+	}
 	// No settle pause unless a test asks for one: tests count the calls of a write.
 	return New(cfg, cloud, newRemediatorLog(t), append([]Option{WithKeySettle(0)}, s.opts...)...)
 }
 
-// key creates a customer managed key in Owner with policy (the console's default when "").
+// key creates a customer managed key in Owner with policy (the console's default when ""),
+// opted in to the default write scope.
 func (u *unit) key(policy string) string {
 	if policy == "" {
 		policy = scenario.DefaultKeyPolicy(scenario.Owner)
@@ -101,6 +107,21 @@ func launchEvent(t *testing.T, image, role string) []byte {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// confirmLaunch records event's CloudTrail record in the account and Region of the event, as
+// CloudTrail has it a few minutes after the call: what a grant for the launcher waits for.
+func (u *unit) confirmLaunch(t *testing.T, event []byte) {
+	t.Helper()
+	var ev struct {
+		Account string          `json:"account"`
+		Region  string          `json:"region"`
+		Detail  json.RawMessage `json:"detail"`
+	}
+	if err := json.Unmarshal(event, &ev); err != nil {
+		t.Fatal(err)
+	}
+	u.cloud.AddTrailRecord(ev.Account, ev.Region, ev.Detail)
 }
 
 // failed lists the message IDs handed back for retry.

@@ -19,7 +19,8 @@ func TestFaultsDecideRetryByErrorClass(t *testing.T) {
 		mode    config.Mode // fix unless set
 		alerts  bool
 		org     string
-		launch  bool // a failed launch by a role (the IAM side runs) instead of a share
+		scope   string // KEY_WRITE_SCOPE: the default (tagged-keys) when empty
+		launch  bool   // a failed launch by a role (the IAM side runs) instead of a share
 		op      string
 		err     error
 		retry   bool   // the record is handed back
@@ -28,25 +29,34 @@ func TestFaultsDecideRetryByErrorClass(t *testing.T) {
 		cause   report.Cause
 		told    bool // an alert was published
 	}{
-		"DescribeImages throttled":             {op: "EC2:DescribeImages", err: fake.Error("RequestLimitExceeded", ""), retry: true, recErr: true},
-		"DescribeImages unauthorized":          {op: "EC2:DescribeImages", err: fake.Error("UnauthorizedOperation", ""), recErr: true},
-		"DescribeSnapshots 503":                {op: "EC2:DescribeSnapshots", err: fake.Error("ServiceUnavailable", ""), retry: true, recErr: true},
-		"DescribeKey throttled":                {op: "KMS:DescribeKey", err: throttled, retry: true, recErr: true},
-		"DescribeKey access denied":            {op: "KMS:DescribeKey", err: denied},
-		"PutKeyPolicy throttled":               {op: "KMS:PutKeyPolicy", err: throttled, retry: true, actions: "key-policy:failed", cause: report.CauseTransient},
-		"PutKeyPolicy access denied":           {op: "KMS:PutKeyPolicy", err: denied, actions: "key-policy:failed"},
-		"read-back fails transiently":          {op: "KMS:GetKeyPolicy", err: internal, retry: true, recErr: true},
-		"member role not assumable":            {op: "STS:AssumeRole", err: fake.Error("AccessDenied", ""), launch: true, recErr: true},
-		"member role assumption throttled":     {op: "STS:AssumeRole", err: fake.Error("Throttling", ""), launch: true, retry: true, recErr: true},
-		"IAM read throttled":                   {op: "IAM:GetRole", err: fake.Error("Throttling", ""), launch: true, retry: true, actions: "key-policy:applied"},
-		"IAM read denied":                      {op: "IAM:GetRole", err: fake.Error("AccessDenied", ""), launch: true, actions: "key-policy:applied"},
-		"CreatePolicy throttled":               {op: "IAM:CreatePolicy", err: fake.Error("Throttling", ""), launch: true, retry: true, actions: "iam-policy:failed,key-policy:applied", cause: report.CauseTransient},
-		"CreatePolicy concurrent modification": {op: "IAM:CreatePolicy", err: fake.Error("ConcurrentModification", ""), launch: true, retry: true, actions: "iam-policy:failed,key-policy:applied", cause: report.CauseTransient},
-		"CreatePolicy malformed":               {op: "IAM:CreatePolicy", err: fake.Error("MalformedPolicyDocument", ""), launch: true, actions: "iam-policy:failed,key-policy:applied"},
-		"organization lookup throttled":        {org: "o-exampleorg1", op: "Organizations:DescribeAccount", err: fake.Error("TooManyRequestsException", ""), retry: true, recErr: true},
-		"alert publish throttled":              {mode: config.ModeAlert, alerts: true, op: "SNS:Publish", err: fake.Error("Throttling", ""), retry: true, actions: "key-policy:planned"},
-		"alert publish unauthorized":           {mode: config.ModeAlert, alerts: true, op: "SNS:Publish", err: fake.Error("AuthorizationError", ""), actions: "key-policy:planned"},
-		"no fault, alert mode":                 {mode: config.ModeAlert, alerts: true, actions: "key-policy:planned", told: true},
+		"DescribeImages throttled":    {op: "EC2:DescribeImages", err: fake.Error("RequestLimitExceeded", ""), retry: true, recErr: true},
+		"DescribeImages unauthorized": {op: "EC2:DescribeImages", err: fake.Error("UnauthorizedOperation", ""), recErr: true},
+		"DescribeSnapshots 503":       {op: "EC2:DescribeSnapshots", err: fake.Error("ServiceUnavailable", ""), retry: true, recErr: true},
+		"DescribeKey throttled":       {op: "KMS:DescribeKey", err: throttled, retry: true, recErr: true},
+		"DescribeKey access denied":   {op: "KMS:DescribeKey", err: denied},
+		"PutKeyPolicy throttled":      {op: "KMS:PutKeyPolicy", err: throttled, retry: true, actions: "key-policy:failed", cause: report.CauseTransient},
+		"PutKeyPolicy access denied":  {scope: config.WriteAllKeys, op: "KMS:PutKeyPolicy", err: denied, actions: "key-policy:failed"},
+		// Under tagged-keys a denial of an opted-in key may be the tag not in effect yet (up to
+		// five minutes): retried.
+		"PutKeyPolicy denied just after opt-in": {op: "KMS:PutKeyPolicy", err: denied, retry: true, actions: "key-policy:failed", cause: report.CauseTransient},
+		"ListResourceTags throttled":            {op: "KMS:ListResourceTags", err: throttled, retry: true, actions: "key-policy:failed", cause: report.CauseTransient},
+		"DescribeStackResources throttled":      {op: "CloudFormation:DescribeStackResources", err: throttled, retry: true, actions: "key-policy:failed", cause: report.CauseTransient},
+		"read-back fails transiently":           {op: "KMS:GetKeyPolicy", err: internal, retry: true, recErr: true},
+		"member role not assumable":             {op: "STS:AssumeRole", err: fake.Error("AccessDenied", ""), launch: true, recErr: true},
+		"member role assumption throttled":      {op: "STS:AssumeRole", err: fake.Error("Throttling", ""), launch: true, retry: true, recErr: true},
+		"IAM read throttled":                    {op: "IAM:GetRole", err: fake.Error("Throttling", ""), launch: true, retry: true, actions: "key-policy:applied"},
+		"IAM read denied":                       {op: "IAM:GetRole", err: fake.Error("AccessDenied", ""), launch: true, actions: "key-policy:applied"},
+		"no fault, failed launch":               {launch: true, actions: "key-policy:applied,kms-grant:applied"},
+		"launch lookup throttled":               {op: "CloudTrail:LookupEvents", err: fake.Error("ThrottlingException", ""), launch: true, retry: true, actions: "key-policy:applied"},
+		"launch lookup denied":                  {op: "CloudTrail:LookupEvents", err: fake.Error("AccessDeniedException", ""), launch: true, actions: "key-policy:applied"},
+		"CreateGrant throttled":                 {op: "KMS:CreateGrant", err: throttled, launch: true, retry: true, actions: "key-policy:applied,kms-grant:failed", cause: report.CauseTransient},
+		"CreateGrant denied just after opt-in":  {op: "KMS:CreateGrant", err: denied, launch: true, retry: true, actions: "key-policy:applied,kms-grant:failed", cause: report.CauseTransient},
+		"CreateGrant limit exceeded":            {op: "KMS:CreateGrant", err: fake.Error("LimitExceededException", ""), launch: true, actions: "key-policy:applied,kms-grant:failed"},
+		"grants unreadable for a moment":        {op: "KMS:ListGrants", err: throttled, launch: true, retry: true, actions: "key-policy:applied,kms-grant:applied"},
+		"organization lookup throttled":         {org: "o-exampleorg1", op: "Organizations:DescribeAccount", err: fake.Error("TooManyRequestsException", ""), retry: true, recErr: true},
+		"alert publish throttled":               {mode: config.ModeAlert, alerts: true, op: "SNS:Publish", err: fake.Error("Throttling", ""), retry: true, actions: "key-policy:planned"},
+		"alert publish unauthorized":            {mode: config.ModeAlert, alerts: true, op: "SNS:Publish", err: fake.Error("AuthorizationError", ""), actions: "key-policy:planned"},
+		"no fault, alert mode":                  {mode: config.ModeAlert, alerts: true, actions: "key-policy:planned", told: true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			mode := tc.mode
@@ -57,7 +67,8 @@ func TestFaultsDecideRetryByErrorClass(t *testing.T) {
 			if tc.org != "" {
 				trusted = nil
 			}
-			u := newUnit(t, unitSetup{mode: mode, trusted: trusted, alerts: tc.alerts, org: tc.org})
+			u := newUnit(t, unitSetup{mode: mode, trusted: trusted, alerts: tc.alerts, org: tc.org,
+				config: func(c *config.Config) { c.KeyWriteScope = tc.scope }})
 			u.cloud.Organization("o-exampleorg1", scenario.Target)
 			k := u.key("")
 			img := u.image([]string{k}, scenario.Target)
@@ -65,6 +76,7 @@ func TestFaultsDecideRetryByErrorClass(t *testing.T) {
 			if tc.launch {
 				u.cloud.AddRole(scenario.Target, "app-deployer")
 				event = launchEvent(t, img, "app-deployer")
+				u.confirmLaunch(t, event)
 			}
 			if tc.op != "" {
 				u.cloud.Fail(tc.op, tc.err)

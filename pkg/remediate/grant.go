@@ -105,6 +105,10 @@ func (r *run) applyGrantSafely(ctx context.Context, n *grantNeed, keyAct report.
 	return r.applyGrant(ctx, n, keyAct)
 }
 
+// reasonOtherGrantWriter is what people read when another delivery in this process created the
+// grant a moment ago (that delivery tells about it).
+const reasonOtherGrantWriter = "another delivery created this grant a moment ago"
+
 // errGrantNotAllowedYet: the key policy this invocation just wrote may not be in effect yet.
 var errGrantNotAllowedYet = errors.New("the key policy written a moment ago does not let the account create the grant yet: handed back for retry")
 
@@ -126,11 +130,37 @@ func (r *run) applyGrant(ctx context.Context, n *grantNeed, keyAct report.Action
 	if !trusted { // defence in depth: needs are made for trusted accounts only
 		return ended(act, refuse(fmt.Errorf("account %s is not trusted", n.account)))
 	}
+	// The write scope governs grants as it does key-policy writes: under tagged-keys only an
+	// opted-in key gets one (the member role's kms:CreateGrant has the same tag condition).
+	optedIn := false
+	if r.cfg.TaggedKeysOnly() {
+		own, err := r.ownershipOf(ctx, k)
+		switch {
+		case err != nil:
+			return ended(act, err)
+		case own.tagsErr != nil:
+			return ended(act, refuseFor(report.CauseNotInWriteScope, fmt.Errorf("whether %s has opted in to the write scope is not known: %w", k.ARN, own.tagsErr)))
+		case !own.optedIn:
+			return ended(act, refuseFor(report.CauseNotInWriteScope, fmt.Errorf("%s has not opted in to the write scope (KEY_WRITE_SCOPE=tagged-keys), which governs grants too: tag it %s=%s (aws kms tag-resource --key-id %s --tags TagKey=%s,TagValue=%s --region %s)",
+				k.ARN, config.OptInTagKey, config.OptInTagValue, k.ARN, config.OptInTagKey, config.OptInTagValue, k.Region)))
+		}
+		optedIn = true
+	}
 	// The key policy as this invocation leaves it: as read, or as its key-policy action makes it.
+	// When another invocation of this process wrote it in between (unchanged, another writer),
+	// as that write left it.
 	doc, written := k.Doc, false
-	if keyAct.Document != "" && (keyAct.Status == report.StatusApplied || keyAct.Status == report.StatusPlanned) {
+	switch {
+	case keyAct.Document != "" && (keyAct.Status == report.StatusApplied || keyAct.Status == report.StatusPlanned):
 		if d, err := policy.Parse([]byte(keyAct.Document)); err == nil {
 			doc, written = d, keyAct.Status == report.StatusApplied
+		}
+	case keyAct.Cause == report.CauseOtherWriter:
+		written = true // by the other writer, a moment ago: the policy read before is stale
+		if raw, ok := r.coord.keyPolicy(k.ARN); ok {
+			if d, err := policy.Parse(raw); err == nil {
+				doc = d
+			}
 		}
 	}
 	req := evaluate.GrantRequest(k.ARN, keypolicy.RootARN(partitionOf(k.ARN), n.account), n.grantee, n.operations, r.orgOf(ctx, n.account, doc))
@@ -143,11 +173,22 @@ func (r *run) applyGrant(ctx context.Context, n *grantNeed, keyAct report.Action
 		}
 		return act
 	}
-	if !allowed {
+	switch {
+	case !allowed && keyAct.Cause == report.CauseOtherWriter:
+		// Another writer changed the policy after this invocation read it: a redelivery reads it again.
+		return ended(act, fmt.Errorf("the key policy of %s, as last read, does not let account %s create the grant, and another writer changed it since: %w", k.ARN, n.account, errGrantNotAllowedYet))
+	case !allowed:
 		return ended(act, refuse(fmt.Errorf("the key policy of %s does not let account %s create the grant (its key-policy action: %s)", k.ARN, n.account, orNone(keyAct.Status))))
 	}
 	if r.deadlineNear(ctx) {
 		return ended(act, errDeadline)
+	}
+	// One grant at a time: a delivery of the same event that created it a moment ago tells.
+	memo := k.ARN + " " + n.grantee + " " + name
+	defer r.coord.lockGrant(memo)()
+	if id, ok := r.coord.grant(memo, r.now()); ok {
+		act.Status, act.Cause, act.GrantID, act.Reason = report.StatusUnchanged, report.CauseOtherWriter, id, reasonOtherGrantWriter
+		return act
 	}
 	cl, err := r.clients.KMS(ctx, n.account, k.Region)
 	if err != nil {
@@ -159,13 +200,17 @@ func (r *run) applyGrant(ctx context.Context, n *grantNeed, keyAct report.Action
 	}
 	out, err := cl.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: aws.String(k.ARN), GranteePrincipal: aws.String(n.grantee), Operations: ops, Name: aws.String(name)})
 	if err != nil {
-		if written && awsapi.IsAccessDenied(err) {
+		switch {
+		case written && awsapi.IsAccessDenied(err):
 			return ended(act, fmt.Errorf("create %s: %v: %w", what, err, errGrantNotAllowedYet))
+		case optedIn && awsapi.IsAccessDenied(err):
+			return ended(act, fmt.Errorf("create %s: %w (%v)", what, errOptInNotInEffect, err))
 		}
 		return ended(act, fmt.Errorf("create %s: %w", what, err))
 	}
 	act.GrantID = aws.ToString(out.GrantId)
 	act.Status = report.StatusApplied
+	r.coord.setGrant(memo, act.GrantID, r.now())
 	listed, err := r.grantListed(ctx, k, act.GrantID, n.grantee)
 	switch {
 	case err != nil:

@@ -12,11 +12,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/emf"
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/fake"
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/alert"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/keypolicy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/metrics"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 )
@@ -210,7 +213,7 @@ func TestFailureCodes(t *testing.T) {
 // Region) does not block the key side: it is diagnosed and fixed at once, the record says the
 // launcher is missing and is handed back; redeliveries retry only what is missing (the key
 // policy is not written again); on the last delivery the missing lookup alerts. Once CloudTrail
-// answers, the redelivery finds the launcher and checks its identity policies.
+// answers, the redelivery finds the launcher, checks its identity policies and grants it.
 func TestCloudTrailDownStillFixesTheKeySide(t *testing.T) {
 	const instance = "i-0abcd1234ef567890"
 	setup := func(t *testing.T) (*unit, string, []byte) {
@@ -277,8 +280,12 @@ func TestCloudTrailDownStillFixesTheKeySide(t *testing.T) {
 		if len(failed(again)) != 0 || len(rec.Incomplete) != 0 || rec.PrincipalARN == "" {
 			t.Fatalf("redelivery: %+v, handed back %v", rec, failed(again))
 		}
-		if !strings.Contains(statuses(again.Actions), "iam-policy:applied") || len(u.puts(k)) != 1 {
-			t.Errorf("redelivery: actions %s, %d key writes: want the identity side fixed and no second key write", statuses(again.Actions), len(u.puts(k)))
+		// The identity side is a grant, which the key policy must let the account create: the
+		// second write adds only that statement.
+		puts := u.puts(k)
+		if !strings.Contains(statuses(again.Actions), "kms-grant:applied") || len(puts) != 2 ||
+			strings.Contains(aws.ToString(puts[0].Policy), keypolicy.LaunchGrantSid) || !strings.Contains(aws.ToString(puts[1].Policy), keypolicy.LaunchGrantSid) {
+			t.Errorf("redelivery: actions %s, %d key writes: want the identity side fixed with a grant, the second write adding %s", statuses(again.Actions), len(puts), keypolicy.LaunchGrantSid)
 		}
 	})
 

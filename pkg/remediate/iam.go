@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
@@ -19,37 +18,30 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
 )
 
-// The IAM half. A key policy that names an account only delegates: the user or role in
-// that account still needs an identity policy allowing the key. For every record that names a
-// principal, the principal's identity policies are gathered in its account (once per
-// invocation) and evaluated for each key the record depends on; what is missing becomes
-// iam-missing-use / iam-missing-grant findings, and, where the guardrails allow, one iam-policy
-// action per (account, principal) that creates or extends IAM_POLICY_NAME and attaches it.
-
-// iamNeed is what one principal's KmsKeyUsagePolicy must gain, across the batch.
-type iamNeed struct {
-	principal *trigger.Principal
-	set       *identity.Set
-	keys      map[string]*key
-	items     []*item
-	refusal   *obstacle // non-nil: the fix is planned but not attempted, for this reason
-}
+// The IAM half. A key policy that names an account only delegates: the user or role in that
+// account still needs an identity policy allowing the key, or a grant. For every record that
+// names a principal, the principal's identity policies are gathered in its account (once per
+// invocation) and evaluated for each key the record depends on, with the grants that name it;
+// what is missing becomes iam-missing-use / iam-missing-grant findings. The remediator writes no
+// IAM: where the guardrails allow, what is missing becomes a kms-grant (grant.go) for the
+// principal, with EC2's operations on exactly that key, created from the principal's own account
+// through its member role; a grant alone authorizes a principal of another account than the
+// key's (identity package). This stage runs before the key policies are planned, since the key
+// policy must let the principal's account create that grant.
 
 // iamRun is the IAM side of one invocation.
 type iamRun struct {
 	*run
 	gather *identity.Gatherer
-	needs  map[string]*iamNeed // principal ARN -> need
 }
 
-// applyIAM checks the principals' identity policies and plans (in fix mode: applies and
-// verifies) one iam-policy action per principal.
-func (r *run) applyIAM(ctx context.Context) []report.Action {
-	c := &iamRun{run: r, gather: identity.New(), needs: map[string]*iamNeed{}}
+// checkIdentities checks the launching principals' identity policies and grants, and plans the
+// grants that would give them what they lack.
+func (r *run) checkIdentities(ctx context.Context) {
+	c := &iamRun{run: r, gather: identity.New()}
 	for _, it := range r.items {
 		c.checkItem(ctx, it)
 	}
-	return c.applyAll(ctx)
 }
 
 // checkItem runs the IAM check for one record.
@@ -123,6 +115,7 @@ func (c *iamRun) checkIdentity(ctx context.Context, it *item, p *trigger.Princip
 	for _, u := range set.Unparsed() {
 		it.addNote(fmt.Sprintf("%s: %s could not be parsed and was not evaluated", shortPrincipal(p.ARN), clip(u, 300)))
 	}
+	c.noteLegacyUsagePolicy(it, p, set, log)
 	for _, k := range keys {
 		g := evaluateIdentity(set, k, p.ARN, c.orgOf(ctx, p.Account, append(set.Documents(), k.Doc, set.BoundaryDocument())...))
 		klog := log.With().Str("key", k.ARN).Logger()
@@ -142,6 +135,9 @@ func (c *iamRun) checkIdentity(ctx context.Context, it *item, p *trigger.Princip
 			klog.Debug().Str("decision", "allow").Msg("identity policies allow the key")
 			continue
 		}
+		if c.grantsCover(ctx, it, set, k, &g, klog) {
+			continue
+		}
 		// Trust is only asked when there is something to fix (it may cost an Organizations call).
 		trusted, err := c.trusted(ctx, p.Account)
 		if err != nil {
@@ -155,13 +151,8 @@ func (c *iamRun) checkIdentity(ctx context.Context, it *item, p *trigger.Princip
 		c.addIAMFindings(it, p, k, set, g, fixable, ob.why)
 		klog.Info().Str("decision", "missing").Strs("missing_use", g.use).Bool("missing_grant", g.grant).
 			Bool("boundary_blocks", len(g.boundary) > 0).Bool("fixable", fixable).Str("not_fixable_because", ob.why).Msg("identity policy gap")
-		switch {
-		case fixable:
-			c.need(p, set, k, it, nil)
-		case ob.kind == blockedByBoundary && trusted:
-			// The identity policy would still be needed once the boundary allows the key: plan it,
-			// but refuse to apply it, so nobody reads a changed policy as "solved".
-			c.need(p, set, k, it, &ob)
+		if fixable {
+			c.planIdentityGrant(ctx, it, set, k, klog)
 		}
 	}
 }
@@ -209,6 +200,10 @@ const (
 	blockedByBoundary
 	keyOwnerUnconfirmed
 	keyOwnerUntrusted
+	sameAccountKey
+	centralPrincipal
+	keyNotOptedIn
+	launchUnconfirmed
 )
 
 // whyNotFixable returns the obstacle (kind fixableNow when there is none) to fixing the
@@ -239,7 +234,7 @@ func (c *iamRun) whyNotFixable(ctx context.Context, it *item, p *trigger.Princip
 	if !ok {
 		return obstacle{keyOwnerUntrusted, "the key belongs to account " + k.Account + ", which is not trusted"}
 	}
-	return obstacle{}
+	return c.whyNoGrant(ctx, it, p, k)
 }
 
 func whyBoundary(set *identity.Set) string {
@@ -247,7 +242,7 @@ func whyBoundary(set *identity.Set) string {
 	if set.Boundary != nil {
 		name = set.Boundary.Name
 	}
-	return "the permissions boundary " + name + " does not allow the key: an identity policy alone would not let the principal use it; the boundary must change first (never done automatically)"
+	return "the permissions boundary " + name + " does not allow the key: neither a grant nor an identity policy is made for the principal while it would not be enough; the boundary must change first (never done automatically)"
 }
 
 // addIAMFindings words the findings so that what matters survives the alert's 256-character
@@ -259,18 +254,20 @@ func (c *iamRun) addIAMFindings(it *item, p *trigger.Principal, k *key, set *ide
 	var tail string
 	switch {
 	case g.boundaryBlocks():
-		tail = fmt.Sprintf(": its permissions boundary %s does not allow them, so %s alone will NOT fix this; the boundary must allow them too (never changed automatically)",
+		tail = fmt.Sprintf(": its permissions boundary %s does not allow them, so a grant or %s alone may NOT fix this; the boundary must allow them too (never changed automatically)",
 			boundaryName(set), c.cfg.IAMPolicyName)
+	case fixable:
+		tail = "; a grant on the key for the principal, with EC2's operations, is planned"
 	case !fixable:
 		tail = "; not fixed automatically: " + why
 	}
 	if len(g.use) > 0 {
 		it.addFinding(report.Finding{Code: report.IAMMissingUse, Account: p.Account, KeyARN: k.ARN, PrincipalARN: p.ARN, Fixable: fixable,
-			Message: fmt.Sprintf("no identity policy of %s allows %s on this key%s (%s)", who, useSummary(g.use), tail, checked)})
+			Message: fmt.Sprintf("no identity policy of %s, nor a grant naming it, allows %s on this key%s (%s)", who, useSummary(g.use), tail, checked)})
 	}
 	if g.grant {
 		it.addFinding(report.Finding{Code: report.IAMMissingGrant, Account: p.Account, KeyARN: k.ARN, PrincipalARN: p.ARN, Fixable: fixable,
-			Message: fmt.Sprintf("no identity policy of %s allows kms:CreateGrant for AWS resources on this key%s (%s)", who, tail, checked)})
+			Message: fmt.Sprintf("no identity policy of %s, nor a grant naming it, allows kms:CreateGrant for AWS resources on this key%s (%s)", who, tail, checked)})
 	}
 }
 
@@ -287,24 +284,6 @@ func boundaryName(set *identity.Set) string {
 		return ""
 	}
 	return set.Boundary.Name
-}
-
-func (c *iamRun) need(p *trigger.Principal, set *identity.Set, k *key, it *item, refusal *obstacle) {
-	n, ok := c.needs[p.ARN]
-	if !ok {
-		n = &iamNeed{principal: p, set: set, keys: map[string]*key{}}
-		c.needs[p.ARN] = n
-	}
-	n.keys[k.ARN] = k
-	if refusal != nil && n.refusal == nil {
-		n.refusal = refusal
-	}
-	for _, x := range n.items {
-		if x == it {
-			return
-		}
-	}
-	n.items = append(n.items, it)
 }
 
 // identityGap is what the identity side (identity policies and boundary) lacks for one key.
@@ -400,21 +379,6 @@ func (it *item) addNote(n string) {
 	it.rec.Notes = append(it.rec.Notes, n)
 }
 
-// sortedNeeds returns the needs by account, then principal ARN.
-func (c *iamRun) sortedNeeds() []*iamNeed {
-	out := make([]*iamNeed, 0, len(c.needs))
-	for _, n := range c.needs {
-		out = append(out, n)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].principal.Account != out[j].principal.Account {
-			return out[i].principal.Account < out[j].principal.Account
-		}
-		return out[i].principal.ARN < out[j].principal.ARN
-	})
-	return out
-}
-
 // isIdentityCenterRole: a role IAM Identity Center made for a permission set. Identity Center
 // manages it: a policy attached in IAM is undone when the permission set is provisioned again,
 // and the role is replaced (with a new suffix) when the set is assigned anew.
@@ -432,6 +396,6 @@ func identityCenterWhy(p *trigger.Principal) string {
 	} else {
 		set = "the permission set " + set
 	}
-	return "it is an IAM Identity Center role, which Identity Center manages: the remediator never attaches to it; add the statements of the usage policy to " +
+	return "it is an IAM Identity Center role, which Identity Center manages (and replaces when the permission set is assigned anew): the remediator gives it neither a policy nor a grant; add the statements of the usage policy to " +
 		set + "'s inline policy (the alert gives them)"
 }

@@ -4,42 +4,31 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/localaws"
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/config"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/evaluate"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/identity"
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/policy"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/keypolicy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/usagepolicy"
 )
 
-// The IAM half against the local AWS: the launching principal lives in Target (or Untrusted),
-// reached through the member role like in production. Every test uses its own policy name (the
-// IAM_POLICY_NAME setting) so tests sharing the local AWS cannot see each other's policy.
+// The identity side against the local AWS: the launching principal lives in Target (or
+// Untrusted), reached through the member role like in production. It is fixed with a grant on
+// the key for the principal, created from its account, once the account's CloudTrail shows the
+// launch; IAM is only ever read.
 
 var iamSeq atomic.Int64
 
 func uniq(prefix string) string { return fmt.Sprintf("%s-%d", prefix, iamSeq.Add(1)) }
-
-// iamRemediator is newRemediator with a policy name of the test's own.
-func iamRemediator(t *testing.T, s setup) (*Remediator, string) {
-	t.Helper()
-	rm, _ := newRemediator(t, s)
-	rm.cfg.IAMPolicyName = uniq("KmsKeyUsagePolicy")
-	return rm, rm.cfg.IAMPolicyName
-}
 
 // launchFailed is events/launch-failed.json for the fixture's image, launched by role (in the
 // event's account 444455556666 unless account says otherwise).
@@ -78,105 +67,36 @@ func launchFailedBy(t *testing.T, f keyFixture, userIdentity string) []byte {
 	return out
 }
 
-// invokeFull runs an event like invokeRaw but keeps what the JSON wire format leaves out
-// (an action's Document, Diff and Principal go to the alert only).
-func invokeFull(t *testing.T, rm *Remediator, file string, replace map[string]string) report.Result {
+// launchEventOf is events/launch-failed.json with replace, under a CloudTrail eventID of its own
+// (records of different launches have different IDs; tests share one CloudTrail).
+func launchEventOf(t *testing.T, replace map[string]string) []byte {
 	t.Helper()
-	raw, err := scenario.Event("../../events/"+file, replace)
+	raw, err := scenario.Event("../../events/launch-failed.json", replace)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := rm.Invoke(context.Background(), raw)
-	if err != nil {
-		t.Fatalf("invoke: %v", err)
+	return ownEventID(raw)
+}
+
+// sampleEventID is the CloudTrail eventID of the launch-failed samples.
+const sampleEventID = "4a6c8e0a-2c4e-4a6c-8e0a-2c4e6a8c0e2a"
+
+// ownEventID gives a launch-failed event a CloudTrail eventID no other test uses.
+func ownEventID(raw []byte) []byte {
+	return []byte(strings.ReplaceAll(string(raw), sampleEventID, fmt.Sprintf("4a6c8e0a-2c4e-4a6c-8e0a-%012d", iamSeq.Add(1))))
+}
+
+// inTrail puts a launch event's CloudTrail record into the account's CloudTrail, as AWS has it
+// minutes after the call.
+func inTrail(t *testing.T, raw []byte) []byte {
+	t.Helper()
+	if err := env.Filler.RecordTrail(raw); err != nil {
+		t.Fatal(err)
 	}
-	res, ok := out.(report.Result)
-	if !ok {
-		t.Fatalf("result is a %T", out)
-	}
-	return res
+	return raw
 }
 
 func roleARN(account, name string) string { return "arn:aws:iam::" + account + ":role/" + name }
-
-func policyARNIn(account, name string) string { return "arn:aws:iam::" + account + ":policy/" + name }
-
-// storedDefault reads a managed policy's default document straight from IAM.
-func storedDefault(t *testing.T, account, arn string) (string, bool) {
-	t.Helper()
-	cl := world.IAM(account)
-	p, err := cl.GetPolicy(context.Background(), &iam.GetPolicyInput{PolicyArn: aws.String(arn)})
-	if err != nil {
-		if awsapi.IsNotFound(err) {
-			return "", false
-		}
-		t.Fatal(err)
-	}
-	v, err := cl.GetPolicyVersion(context.Background(), &iam.GetPolicyVersionInput{PolicyArn: aws.String(arn), VersionId: p.Policy.DefaultVersionId})
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := policy.DecodeIAM(aws.ToString(v.PolicyVersion.Document))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return doc, true
-}
-
-func attachedToRole(t *testing.T, account, role string) []string {
-	t.Helper()
-	out, err := world.IAM(account).ListAttachedRolePolicies(context.Background(), &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(role)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var arns []string
-	for _, p := range out.AttachedPolicies {
-		arns = append(arns, aws.ToString(p.PolicyArn))
-	}
-	return arns
-}
-
-// resources returns each statement's Resource list by Sid.
-func resources(t *testing.T, doc string) map[string][]string {
-	t.Helper()
-	d, err := policy.Parse([]byte(doc))
-	if err != nil {
-		t.Fatalf("stored policy does not parse: %v\n%s", err, doc)
-	}
-	out := map[string][]string{}
-	for _, s := range d.Statements() {
-		if s.Resource != nil {
-			out[s.Sid] = append([]string{}, s.Resource.List...)
-			sort.Strings(out[s.Sid])
-		}
-	}
-	return out
-}
-
-// principalCanLaunch decides, independently of the remediator, whether the principal may make
-// every request EC2 makes on the key: key policy (read from KMS) and identity policies (gathered
-// afresh from IAM) together.
-func principalCanLaunch(t *testing.T, keyARN string, p identity.Principal, principalARN string) bool {
-	t.Helper()
-	kd, err := policy.Parse([]byte(keyPolicy(t, keyARN)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := identity.New().Gather(context.Background(), world.IAM(p.Account), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range append(append([]string{}, useRequests...), grantRequests...) {
-		res := evaluate.KMS(evaluate.KMSInput{KeyPolicy: kd, KeyAccount: scenario.Owner, IdentityPolicies: set.Documents(), IdentityKnown: true,
-			Boundary: set.BoundaryDocument(), Request: evaluate.Request{PrincipalARN: principalARN, Action: a, Resource: keyARN,
-				Context: evaluate.EC2Context(scenario.Region, principalARN, a == "kms:CreateGrant")}})
-		if res.Decision != evaluate.Allow {
-			t.Logf("%s: %s missing %v: %+v", principalARN, a, res.Missing, res.Identity)
-			return false
-		}
-	}
-	return true
-}
 
 func actionOf(res report.Result, typ string) *report.Action {
 	for i := range res.Actions {
@@ -197,92 +117,220 @@ func iamFindings(rec report.Record) []report.Finding {
 	return out
 }
 
+// iamWrites counts the IAM calls that are not reads: there must never be any.
 func iamWrites(stats map[string]int) int {
-	return stats["IAM:CreatePolicy"] + stats["IAM:CreatePolicyVersion"] + stats["IAM:DeletePolicyVersion"] +
-		stats["IAM:AttachRolePolicy"] + stats["IAM:AttachUserPolicy"]
+	n := 0
+	for op, c := range stats {
+		if strings.HasPrefix(op, "IAM:") && !strings.HasPrefix(op, "IAM:Get") && !strings.HasPrefix(op, "IAM:List") {
+			n += c
+		}
+	}
+	return n
 }
 
-// The main case: a role with no KMS permissions in Target fails to launch the shared
-// image. Both halves get fixed: the key policy names Target, and KmsKeyUsagePolicy (scoped to
-// exactly the key) is created and attached to the role.
-func TestLaunchFailedRoleGetsKeyPolicyAndUsagePolicy(t *testing.T) {
+// grantsFor lists, in the key's account, the grants on keyARN for grantee (the local AWS ignores
+// ListGrants' GranteePrincipal filter, so it is applied here).
+func grantsFor(t *testing.T, keyARN, grantee string) []kmstypes.GrantListEntry {
+	t.Helper()
+	out, err := world.KMS(scenario.Owner, scenario.Region).ListGrants(context.Background(), &kms.ListGrantsInput{KeyId: aws.String(keyARN)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gs []kmstypes.GrantListEntry
+	for _, g := range out.Grants {
+		if aws.ToString(g.GranteePrincipal) == grantee {
+			gs = append(gs, g)
+		}
+	}
+	return gs
+}
+
+// checkIdentityGrant checks that keyARN has exactly one grant for grantee: the remediator's
+// name, EC2's operations and nothing more, created by the grantee's account.
+func checkIdentityGrant(t *testing.T, keyARN, grantee, grantID string) {
+	t.Helper()
+	gs := grantsFor(t, keyARN, grantee)
+	if len(gs) != 1 {
+		t.Fatalf("%d grants on %s for %s, want 1: %+v", len(gs), keyARN, grantee, gs)
+	}
+	g := gs[0]
+	if grantID != "" && aws.ToString(g.GrantId) != grantID {
+		t.Errorf("grant %s, the action says %s", aws.ToString(g.GrantId), grantID)
+	}
+	if aws.ToString(g.Name) != keypolicy.GrantName(grantee, keypolicy.LaunchGrantOperations) {
+		t.Errorf("grant name %q", aws.ToString(g.Name))
+	}
+	if !hasOperations(g.Operations, launchGrantOperations()) || len(g.Operations) != len(keypolicy.LaunchGrantOperations) {
+		t.Errorf("grant operations %v, want exactly %v", g.Operations, keypolicy.LaunchGrantOperations)
+	}
+	if p := aws.ToString(g.IssuingAccount); p != "" && !strings.Contains(p, scenario.Target) {
+		t.Errorf("issued by %s, want the grantee's account %s", p, scenario.Target)
+	}
+}
+
+// launchChecked is launchAs with the local AWS checking the launching principal's own side too
+// (its identity policies, or a grant naming it), as AWS does for a key of another account. Only
+// for the launch: the remediator's member role in the tests has no policies to check.
+func launchChecked(t *testing.T, principal, image string) string {
+	t.Helper()
+	env.Filler.RequireLauncherIAM(true)
+	defer env.Filler.RequireLauncherIAM(false)
+	return launchAs(t, principal, image)
+}
+
+// The main case, end to end: a role with no KMS permissions in Target fails to launch the shared
+// image (the local AWS checks the role's own side too). The key policy gains Target (and the
+// statement that lets Target grant its own principals EC2's operations); the role gets a grant
+// on the key, created from Target; IAM is only read. The role then launches; the same event
+// again changes nothing.
+func TestLaunchFailedRoleGetsKeyPolicyAndGrant(t *testing.T) {
 	needsLocalAWS(t)
 	ctx := context.Background()
 	f := newFixture(t, "", scenario.Target)
-	role := scenario.AppRoleName
+	role := uniq("launcher")
 	if err := world.Role(ctx, scenario.Target, role); err != nil {
 		t.Fatal(err)
 	}
-	rm, sink := newRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}, alerts: true})
-	name := uniq("KmsKeyUsagePolicy")
-	rm.cfg.IAMPolicyName = name
-	pARN, rARN := policyARNIn(scenario.Target, name), roleARN(scenario.Target, role)
-	ip := identity.Principal{Account: scenario.Target, Kind: identity.Role, Name: role}
-	if principalCanLaunch(t, f.key, ip, rARN) {
-		t.Fatal("the role can launch before the fix")
+	rARN := roleARN(scenario.Target, role)
+	if got := launchChecked(t, rARN, f.image); got != "terminated" {
+		t.Fatalf("the role launches before the fix: %s", got)
 	}
+	rm, sink := newRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}, alerts: true})
+	raw := inTrail(t, launchEventOf(t, launchFailed(f, role, scenario.Target)))
 
-	res := invokeEvent(t, rm, "launch-failed.json", f.replace())
+	res := invokeRaw(t, rm, raw)
 
 	rec := res.Records[0]
 	if rec.Error != "" || rec.PrincipalARN != rARN {
 		t.Fatalf("record: %+v", rec)
 	}
 	if got := joined(codes(rec)); got != "iam-missing-grant,iam-missing-use,key-policy-missing-grant,key-policy-missing-use" {
-		t.Errorf("findings = %s", got)
+		t.Errorf("findings = %s (notes %v)", got, rec.Notes)
 	}
 	for _, fd := range iamFindings(rec) {
-		if !fd.Fixable || fd.PrincipalARN != rARN || fd.KeyARN != f.key || fd.Account != scenario.Target ||
-			!strings.Contains(fd.Message, "SCPs, RCPs and session policies not evaluated") {
+		if !fd.Fixable || fd.PrincipalARN != rARN || fd.KeyARN != f.key || fd.Account != scenario.Target {
 			t.Errorf("iam finding %+v", fd)
 		}
 	}
-	act := actionOf(res, report.ActionIAMPolicy)
-	if act == nil || act.Status != report.StatusApplied || act.Target != pARN || joined(act.Accounts) != scenario.Target {
-		t.Fatalf("iam action: %+v (all %+v)", act, res.Actions)
+	kp, grant := actionOf(res, report.ActionKeyPolicy), actionOf(res, report.ActionKMSGrant)
+	if kp == nil || kp.Status != report.StatusApplied {
+		t.Fatalf("key policy action: %+v", res.Actions)
 	}
-	if kp := actionOf(res, report.ActionKeyPolicy); kp == nil || kp.Status != report.StatusApplied {
-		t.Fatalf("key policy action: %+v", kp)
+	if grant == nil || grant.Status != report.StatusApplied || grant.GrantID == "" || joined(grant.Accounts) != scenario.Target ||
+		!strings.Contains(grant.Reason, "verified with ListGrants") {
+		t.Fatalf("grant action: %+v", res.Actions)
 	}
-
-	doc, ok := storedDefault(t, scenario.Target, pARN)
-	if !ok {
-		t.Fatal("policy not created")
+	checkIdentityGrant(t, f.key, rARN, grant.GrantID)
+	if p := keyPolicy(t, f.key); !strings.Contains(p, `"`+keypolicy.LaunchGrantSid+`"`) {
+		t.Errorf("the key policy does not let Target create the grant:\n%s", p)
 	}
-	want := map[string][]string{usagepolicy.UseSid: {f.key}, usagepolicy.GrantSid: {f.key}}
-	if got := resources(t, doc); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("policy resources = %v, want exactly the key: %s", got, doc)
+	if n := iamWrites(res.Stats); n != 0 || res.Stats["KMS:CreateGrant"] != 1 || res.Stats["CloudTrail:LookupEvents"] != 1 {
+		t.Errorf("calls: %v", res.Stats)
 	}
-	if strings.Contains(doc, `"*"`) {
-		t.Errorf("policy has a wildcard: %s", doc)
-	}
-	if a := attachedToRole(t, scenario.Target, role); joined(a) != pARN {
-		t.Errorf("attached to the role: %v", a)
-	}
-	if !principalCanLaunch(t, f.key, ip, rARN) {
-		t.Error("after the fix the role still cannot use the key")
-	}
-	if res.Stats["IAM:CreatePolicy"] != 1 || res.Stats["IAM:AttachRolePolicy"] != 1 {
-		t.Errorf("IAM writes: %v", res.Stats)
+	if got := launchChecked(t, rARN, f.image); got != "running" {
+		t.Fatalf("the role launches after the fix: %s", got)
 	}
 
 	alerts, err := sink.Drain(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(alerts) != 1 || !strings.Contains(alerts[0].Message, pARN) || !strings.Contains(alerts[0].Message, rARN) {
-		t.Fatalf("alert does not name the policy and role: %+v", alerts)
+	if len(alerts) != 1 {
+		t.Fatalf("alerts: %+v", alerts)
+	}
+	for _, want := range []string{grant.GrantID, rARN, "revoke-grant", "retire-grant"} {
+		if !strings.Contains(alerts[0].Message, want) {
+			t.Errorf("the alert lacks %q:\n%s", want, alerts[0].Message)
+		}
 	}
 
-	// Re-running the same event finds nothing and writes nothing.
-	again := invokeEvent(t, rm, "launch-failed.json", f.replace())
-	if len(again.Records[0].Findings) != 0 || len(again.Actions) != 0 || iamWrites(again.Stats) != 0 {
-		t.Errorf("re-run did something: %+v %v", again, again.Stats)
+	again := invokeRaw(t, rm, raw)
+	if len(again.Records[0].Findings) != 0 || len(again.Actions) != 0 || iamWrites(again.Stats)+again.Stats["KMS:CreateGrant"]+again.Stats["KMS:PutKeyPolicy"] != 0 {
+		t.Errorf("re-run did something: %+v %+v %v", again.Records[0].Findings, again.Actions, again.Stats)
+	}
+	checkIdentityGrant(t, f.key, rARN, grant.GrantID)
+}
+
+// An event's word is not enough: a launch the account's CloudTrail does not show gets no grant
+// (the key side is fixed; the record says what is missing). Once CloudTrail has the record, the
+// same event gets the grant.
+func TestLaunchNotInTrailGetsNoGrantUntilItIs(t *testing.T) {
+	needsLocalAWS(t)
+	ctx := context.Background()
+	f := newFixture(t, "", scenario.Target)
+	role := uniq("unconfirmed")
+	if err := world.Role(ctx, scenario.Target, role); err != nil {
+		t.Fatal(err)
+	}
+	rARN := roleARN(scenario.Target, role)
+	rm, _ := newRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}})
+	raw := launchEventOf(t, launchFailed(f, role, scenario.Target))
+
+	res := invokeRaw(t, rm, raw)
+
+	rec := res.Records[0]
+	if got := joined(rec.Incomplete); got != report.PartIdentityGrant {
+		t.Errorf("incomplete = %q, want %s", got, report.PartIdentityGrant)
+	}
+	for _, fd := range iamFindings(rec) {
+		if fd.Fixable || !strings.Contains(fd.Message, "CloudTrail") {
+			t.Errorf("iam finding %+v", fd)
+		}
+	}
+	if !hasCode(rec, report.LookupUnavailable) {
+		t.Errorf("the missing confirmation is not told (not from SQS, this is the last delivery): %+v", rec.Findings)
+	}
+	if act := actionOf(res, report.ActionKMSGrant); act != nil || res.Stats["KMS:CreateGrant"] != 0 || len(grantsFor(t, f.key, rARN)) != 0 {
+		t.Fatalf("a grant on an event's word: %+v %v", act, res.Stats)
+	}
+	if kp := actionOf(res, report.ActionKeyPolicy); kp == nil || kp.Status != report.StatusApplied {
+		t.Errorf("the key side was not fixed: %+v", res.Actions)
+	}
+
+	// Another principal's record under the event's ID does not confirm it either.
+	other := strings.ReplaceAll(string(raw), "assumed-role/"+role+"/", "assumed-role/"+role+"-other/")
+	other = strings.ReplaceAll(other, "role/"+role+`"`, "role/"+role+`-other"`)
+	inTrail(t, []byte(other))
+	if res := invokeRaw(t, rm, raw); actionOf(res, report.ActionKMSGrant) != nil {
+		t.Fatalf("granted on another principal's record: %+v", res.Actions)
+	}
+
+	inTrail(t, raw)
+	res = invokeRaw(t, rm, raw)
+	if act := actionOf(res, report.ActionKMSGrant); act == nil || act.Status != report.StatusApplied {
+		t.Fatalf("once in CloudTrail: %+v (records %+v)", res.Actions, res.Records)
+	}
+	checkIdentityGrant(t, f.key, rARN, "")
+}
+
+// Under the tagged-keys scope a key that has not opted in gets neither a key-policy write nor a
+// grant; the findings say how to opt it in.
+func TestUntaggedKeyGetsNoGrant(t *testing.T) {
+	needsLocalAWS(t)
+	ctx := context.Background()
+	f := untaggedFixture(t, scenario.Target)
+	key := f.key
+	role := uniq("untagged")
+	if err := world.Role(ctx, scenario.Target, role); err != nil {
+		t.Fatal(err)
+	}
+	rm, _ := newRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}})
+	res := invokeRaw(t, rm, inTrail(t, launchEventOf(t, launchFailed(f, role, scenario.Target))))
+	for _, fd := range iamFindings(res.Records[0]) {
+		if fd.Fixable || !strings.Contains(fd.Message, "aws kms tag-resource --key-id "+key) {
+			t.Errorf("iam finding %+v", fd)
+		}
+	}
+	if kp := actionOf(res, report.ActionKeyPolicy); kp == nil || kp.Status != report.StatusRefused {
+		t.Errorf("key policy action: %+v", res.Actions)
+	}
+	if res.Stats["KMS:CreateGrant"]+res.Stats["KMS:PutKeyPolicy"] != 0 || actionOf(res, report.ActionKMSGrant) != nil {
+		t.Errorf("an untagged key was written: %+v %v", res.Actions, res.Stats)
 	}
 }
 
-// A user whose group already grants the key: nothing changes on the IAM side (the key policy is
-// still fixed), and each group policy is read once.
+// A user whose group already allows the key: nothing changes on the identity side (the key
+// policy is still fixed), and each group policy is read once.
 func TestUserWhoseGroupGrantsItIsLeftAlone(t *testing.T) {
 	needsLocalAWS(t)
 	ctx := context.Background()
@@ -312,9 +360,9 @@ func TestUserWhoseGroupGrantsItIsLeftAlone(t *testing.T) {
 	if _, err := cl.AttachGroupPolicy(ctx, &iam.AttachGroupPolicyInput{GroupName: aws.String(group), PolicyArn: gp.Policy.Arn}); err != nil {
 		t.Fatal(err)
 	}
-	rm, name := iamRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}})
+	rm, _ := newRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}})
 	userARN := "arn:aws:iam::" + scenario.Target + ":user/" + user
-	raw := launchFailedBy(t, f, `{"type":"IAMUser","principalId":"AIDAEXAMPLEBUILDER01","arn":"`+userARN+`","accountId":"`+scenario.Target+`","accessKeyId":"AKIAEXAMPLEBUILDER01","userName":"`+user+`"}`)
+	raw := inTrail(t, ownEventID(launchFailedBy(t, f, `{"type":"IAMUser","principalId":"AIDAEXAMPLEBUILDER01","arn":"`+userARN+`","accountId":"`+scenario.Target+`","accessKeyId":"AKIAEXAMPLEBUILDER01","userName":"`+user+`"}`)))
 
 	res := invokeRaw(t, rm, raw)
 
@@ -325,94 +373,88 @@ func TestUserWhoseGroupGrantsItIsLeftAlone(t *testing.T) {
 	if got := iamFindings(rec); len(got) != 0 {
 		t.Errorf("IAM findings for a user whose group allows the key: %+v", got)
 	}
-	if act := actionOf(res, report.ActionIAMPolicy); act != nil {
-		t.Errorf("iam action: %+v", act)
+	if act := actionOf(res, report.ActionKMSGrant); act != nil || res.Stats["KMS:CreateGrant"] != 0 {
+		t.Errorf("grant for a user whose group allows the key: %+v", act)
 	}
 	if iamWrites(res.Stats) != 0 {
 		t.Errorf("IAM was written: %v", res.Stats)
 	}
-	if _, ok := storedDefault(t, scenario.Target, policyARNIn(scenario.Target, name)); ok {
-		t.Error("usage policy created")
-	}
 	if res.Stats["IAM:GetGroupPolicy"] != 1 || res.Stats["IAM:GetPolicyVersion"] != 1 || res.Stats["IAM:ListGroupsForUser"] != 1 {
 		t.Errorf("policies read more than once: %v", res.Stats)
 	}
-	if !principalCanLaunch(t, f.key, identity.Principal{Account: scenario.Target, Kind: identity.User, Name: user}, userARN) {
-		t.Error("the user cannot launch after the key policy fix")
-	}
 }
 
-// An existing usage policy for another key at IAM's five versions: the oldest non-default
-// version goes, a new default version allows both keys, the default stays.
-func TestExistingUsagePolicyGetsNewVersion(t *testing.T) {
+// A launching user gets its grant too, named by its ARN as IAM reports it (with its path).
+func TestLaunchFailedUserGetsAGrant(t *testing.T) {
 	needsLocalAWS(t)
 	ctx := context.Background()
 	f := newFixture(t, "", scenario.Target)
-	role := uniq("deployer")
+	user := uniq("operator")
+	out, err := world.IAM(scenario.Target).CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(user), Path: aws.String("/ops/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	userARN := aws.ToString(out.User.Arn)
+	rm, _ := newRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}})
+	raw := inTrail(t, ownEventID(launchFailedBy(t, f, `{"type":"IAMUser","principalId":"AIDAEXAMPLEOPERATOR1","arn":"`+userARN+`","accountId":"`+scenario.Target+`","accessKeyId":"AKIAEXAMPLEOPERATOR1","userName":"`+user+`"}`)))
+	res := invokeRaw(t, rm, raw)
+	act := actionOf(res, report.ActionKMSGrant)
+	if act == nil || act.Status != report.StatusApplied {
+		t.Fatalf("grant action: %+v (records %+v)", res.Actions, res.Records)
+	}
+	checkIdentityGrant(t, f.key, userARN, act.GrantID)
+	if iamWrites(res.Stats) != 0 {
+		t.Errorf("IAM written: %v", res.Stats)
+	}
+}
+
+// A usage policy an earlier version created (its description says so) keeps working and is never
+// changed: the record says how to retire it. The key it does not name gets a grant.
+func TestPreviousUsagePolicyIsReportedNotChanged(t *testing.T) {
+	needsLocalAWS(t)
+	ctx := context.Background()
+	f := newFixture(t, "", scenario.Target)
+	role := uniq("upgraded")
 	if err := world.Role(ctx, scenario.Target, role); err != nil {
 		t.Fatal(err)
 	}
-	rm, name := iamRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}})
 	other := "arn:aws:kms:us-east-1:111122223333:key/0000aaaa-0000-0000-0000-000000000001"
 	cl := world.IAM(scenario.Target)
-	p, err := cl.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String(name), PolicyDocument: aws.String(string(usagepolicy.New([]string{other})))})
+	doc := string(usagepolicy.New([]string{other}))
+	p, err := cl.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String(uniq(usagepolicy.DefaultName)), PolicyDocument: aws.String(doc),
+		Description: aws.String("Lets launching principals use the KMS keys of shared AMIs (managed by ami-kms-remediator)")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	pARN := aws.ToString(p.Policy.Arn)
-	for i := 2; i <= 5; i++ { // v2..v5, never default: v1 stays the default
-		old := fmt.Sprintf("arn:aws:kms:us-east-1:111122223333:key/0000aaaa-0000-0000-0000-00000000010%d", i)
-		if _, err := cl.CreatePolicyVersion(ctx, &iam.CreatePolicyVersionInput{PolicyArn: aws.String(pARN), PolicyDocument: aws.String(string(usagepolicy.New([]string{old})))}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	if _, err := cl.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: aws.String(role), PolicyArn: aws.String(pARN)}); err != nil {
 		t.Fatal(err)
 	}
+	rm, _ := newRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}})
 
-	res := invokeFull(t, rm, "launch-failed.json", launchFailed(f, role, scenario.Target))
+	res := invokeRaw(t, rm, inTrail(t, launchEventOf(t, launchFailed(f, role, scenario.Target))))
 
-	act := actionOf(res, report.ActionIAMPolicy)
-	if act == nil || act.Status != report.StatusApplied || act.Target != pARN {
-		t.Fatalf("iam action: %+v (records %+v)", act, res.Records)
+	notes := strings.Join(res.Records[0].Notes, "|")
+	if !strings.Contains(notes, pARN) || !strings.Contains(notes, "aws iam detach-role-policy --role-name "+role) {
+		t.Errorf("notes do not say how to retire the earlier policy: %s", notes)
 	}
-	doc, _ := storedDefault(t, scenario.Target, pARN)
-	want := []string{other, f.key}
-	sort.Strings(want)
-	for sid, got := range resources(t, doc) {
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Errorf("%s resources = %v, want %v", sid, got, want)
-		}
+	if act := actionOf(res, report.ActionKMSGrant); act == nil || act.Status != report.StatusApplied {
+		t.Errorf("grant action: %+v", res.Actions)
+	}
+	if iamWrites(res.Stats) != 0 {
+		t.Errorf("IAM written: %v", res.Stats)
 	}
 	vs, err := cl.ListPolicyVersions(ctx, &iam.ListPolicyVersionsInput{PolicyArn: aws.String(pARN)})
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || len(vs.Versions) != 1 {
+		t.Fatalf("versions: %+v %v", vs, err)
 	}
-	var ids []string
-	for _, v := range vs.Versions {
-		id := aws.ToString(v.VersionId)
-		if v.IsDefaultVersion {
-			id += "*"
-		}
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	if got := joined(ids); got != "v1,v3,v4,v5,v6*" {
-		t.Errorf("versions = %s, want v2 (oldest non-default) deleted and v6 the default", got)
-	}
-	if res.Stats["IAM:AttachRolePolicy"] != 0 || res.Stats["IAM:DeletePolicyVersion"] != 1 || res.Stats["IAM:CreatePolicyVersion"] != 1 {
-		t.Errorf("IAM calls: %v", res.Stats)
-	}
-	if a := attachedToRole(t, scenario.Target, role); joined(a) != pARN {
-		t.Errorf("attached: %v", a)
-	}
-	if !strings.Contains(act.Diff, f.key) {
-		t.Errorf("diff does not show the added key: %s", act.Diff)
+	att, err := cl.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(role)})
+	if err != nil || len(att.AttachedPolicies) != 1 || aws.ToString(att.AttachedPolicies[0].PolicyArn) != pARN {
+		t.Errorf("attached: %+v %v", att, err)
 	}
 }
 
-// A permissions boundary without KMS: reported, and the identity-policy fix is refused rather
-// than applied and claimed to solve it.
+// A permissions boundary without KMS: reported, and no grant is made as if it solved it.
 func TestPermissionsBoundaryBlockingKMSIsReported(t *testing.T) {
 	needsLocalAWS(t)
 	ctx := context.Background()
@@ -428,9 +470,9 @@ func TestPermissionsBoundaryBlockingKMSIsReported(t *testing.T) {
 	if _, err := cl.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(role), AssumeRolePolicyDocument: aws.String(trust), PermissionsBoundary: b.Policy.Arn}); err != nil {
 		t.Fatal(err)
 	}
-	rm, name := iamRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}, alerts: true})
+	rm, _ := newRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}, alerts: true})
 
-	res := invokeFull(t, rm, "launch-failed.json", launchFailed(f, role, scenario.Target))
+	res := invokeRaw(t, rm, inTrail(t, launchEventOf(t, launchFailed(f, role, scenario.Target))))
 
 	rec := res.Records[0]
 	fs := iamFindings(rec)
@@ -438,22 +480,12 @@ func TestPermissionsBoundaryBlockingKMSIsReported(t *testing.T) {
 		t.Fatalf("iam findings: %+v", rec.Findings)
 	}
 	for _, fd := range fs {
-		if fd.Fixable || !strings.Contains(fd.Message, "permissions boundary "+aws.ToString(b.Policy.Arn)) || !strings.Contains(fd.Message, "will NOT fix this") {
+		if fd.Fixable || !strings.Contains(fd.Message, "permissions boundary "+aws.ToString(b.Policy.Arn)) || !strings.Contains(fd.Message, "may NOT fix this") {
 			t.Errorf("finding should say the boundary blocks and not be fixable: %+v", fd)
 		}
 	}
-	act := actionOf(res, report.ActionIAMPolicy)
-	if act == nil || act.Status != report.StatusRefused || !strings.Contains(act.Reason, "permissions boundary") || !strings.Contains(act.Document, f.key) {
-		t.Fatalf("iam action should be refused with the boundary as reason and the document for a human: %+v", act)
-	}
-	if _, ok := storedDefault(t, scenario.Target, policyARNIn(scenario.Target, name)); ok {
-		t.Error("usage policy created although the boundary blocks")
-	}
-	if a := attachedToRole(t, scenario.Target, role); len(a) != 0 {
-		t.Errorf("attached: %v", a)
-	}
-	if iamWrites(res.Stats) != 0 {
-		t.Errorf("IAM written: %v", res.Stats)
+	if act := actionOf(res, report.ActionKMSGrant); act != nil || res.Stats["KMS:CreateGrant"] != 0 || iamWrites(res.Stats) != 0 {
+		t.Errorf("written although the boundary blocks: %+v %v", act, res.Stats)
 	}
 }
 
@@ -466,16 +498,15 @@ func TestUntrustedAccountIAMIsNotChanged(t *testing.T) {
 	if err := world.Role(ctx, scenario.Untrusted, role); err != nil {
 		t.Fatal(err)
 	}
-	rm, name := iamRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}})
+	rm, _ := newRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}})
 
-	res := invokeEvent(t, rm, "launch-failed.json", launchFailed(f, role, scenario.Untrusted))
+	res := invokeRaw(t, rm, inTrail(t, launchEventOf(t, launchFailed(f, role, scenario.Untrusted))))
 
 	rec := res.Records[0]
 	if rec.Account != scenario.Untrusted || !hasCode(rec, report.UntrustedAccount) {
 		t.Fatalf("record: %+v", rec)
 	}
-	fs := iamFindings(rec)
-	if len(fs) != 2 {
+	if fs := iamFindings(rec); len(fs) != 2 {
 		t.Fatalf("iam findings: %+v", rec.Findings)
 	}
 	for _, fd := range rec.Findings {
@@ -483,16 +514,14 @@ func TestUntrustedAccountIAMIsNotChanged(t *testing.T) {
 			t.Errorf("fixable finding in an untrusted account: %+v", fd)
 		}
 	}
-	if len(res.Actions) != 0 || iamWrites(res.Stats) != 0 || res.Stats["KMS:PutKeyPolicy"] != 0 {
+	if len(res.Actions) != 0 || iamWrites(res.Stats) != 0 || res.Stats["KMS:PutKeyPolicy"]+res.Stats["KMS:CreateGrant"] != 0 {
 		t.Errorf("untrusted account led to a change: %+v %v", res.Actions, res.Stats)
-	}
-	if _, ok := storedDefault(t, scenario.Untrusted, policyARNIn(scenario.Untrusted, name)); ok {
-		t.Error("usage policy created in the untrusted account")
 	}
 }
 
-// Alert mode: the IAM fix is planned with the real document, nothing is written.
-func TestAlertModePlansTheUsagePolicy(t *testing.T) {
+// Alert mode: the grant is planned, nothing is written; the alert gives both manual fixes (the
+// usage policy by AWS's console procedure, and the grant) and how to undo the grant.
+func TestAlertModePlansTheGrant(t *testing.T) {
 	needsLocalAWS(t)
 	ctx := context.Background()
 	f := newFixture(t, "", scenario.Target)
@@ -501,33 +530,27 @@ func TestAlertModePlansTheUsagePolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	rm, sink := newRemediator(t, setup{mode: config.ModeAlert, trusted: []string{scenario.Target}, alerts: true})
-	name := uniq("KmsKeyUsagePolicy")
-	rm.cfg.IAMPolicyName = name
 
-	res := invokeFull(t, rm, "launch-failed.json", launchFailed(f, role, scenario.Target))
+	res := invokeRaw(t, rm, inTrail(t, launchEventOf(t, launchFailed(f, role, scenario.Target))))
 
-	act := actionOf(res, report.ActionIAMPolicy)
-	if act == nil || act.Status != report.StatusPlanned || act.Principal != roleARN(scenario.Target, role) {
-		t.Fatalf("iam action: %+v", act)
+	act := actionOf(res, report.ActionKMSGrant)
+	if act == nil || act.Status != report.StatusPlanned || !strings.Contains(act.Reason, roleARN(scenario.Target, role)) {
+		t.Fatalf("grant action: %+v", res.Actions)
 	}
-	if got := resources(t, act.Document); fmt.Sprint(got[usagepolicy.UseSid]) != fmt.Sprint([]string{f.key}) {
-		t.Errorf("planned document: %s", act.Document)
-	}
-	if iamWrites(res.Stats) != 0 {
-		t.Errorf("alert mode wrote IAM: %v", res.Stats)
-	}
-	if _, ok := storedDefault(t, scenario.Target, policyARNIn(scenario.Target, name)); ok {
-		t.Error("alert mode created the policy")
-	}
-	if a := attachedToRole(t, scenario.Target, role); len(a) != 0 {
-		t.Errorf("alert mode attached: %v", a)
+	if iamWrites(res.Stats) != 0 || res.Stats["KMS:CreateGrant"]+res.Stats["KMS:PutKeyPolicy"] != 0 {
+		t.Errorf("alert mode wrote: %v", res.Stats)
 	}
 	alerts, err := sink.Drain(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(alerts) != 1 || !strings.Contains(alerts[0].Message, f.key) || !strings.Contains(alerts[0].Message, usagepolicy.GrantSid) {
-		t.Fatalf("alert should carry the planned usage policy: %+v", alerts)
+	if len(alerts) != 1 {
+		t.Fatalf("alerts: %+v", alerts)
+	}
+	for _, want := range []string{"aws iam create-policy", usagepolicy.GrantSid, "aws kms create-grant", keypolicy.GrantName(roleARN(scenario.Target, role), keypolicy.LaunchGrantOperations), "retire-grant"} {
+		if !strings.Contains(alerts[0].Message, want) {
+			t.Errorf("the alert lacks %q:\n%s", want, alerts[0].Message)
+		}
 	}
 }
 
@@ -541,7 +564,7 @@ func TestServiceLinkedRoleNeedsAGrant(t *testing.T) {
 	pol := strings.Replace(scenario.DefaultKeyPolicy(scenario.Owner), `"arn:aws:iam::111122223333:role/ImageBuilder"`,
 		`["arn:aws:iam::111122223333:role/ImageBuilder", "arn:aws:iam::444455556666:root"]`, 2)
 	f := newFixture(t, pol, scenario.Target)
-	rm, _ := iamRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}})
+	rm, _ := newRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}})
 	slr := "arn:aws:iam::444455556666:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
 	raw := launchFailedBy(t, f, `{"type":"AssumedRole","principalId":"AROAEXAMPLESLR:AutoScaling","arn":"arn:aws:sts::444455556666:assumed-role/AWSServiceRoleForAutoScaling/AutoScaling","accountId":"444455556666",
 		"sessionContext":{"sessionIssuer":{"type":"Role","arn":"`+slr+`","accountId":"444455556666","userName":"AWSServiceRoleForAutoScaling"}},"invokedBy":"autoscaling.amazonaws.com"}`)
@@ -564,11 +587,7 @@ func TestServiceLinkedRoleNeedsAGrant(t *testing.T) {
 	if iamWrites(res.Stats) != 0 {
 		t.Errorf("IAM changed for a service-linked role: %v", res.Stats)
 	}
-	grants, err := world.KMS(scenario.Owner, scenario.Region).ListGrants(ctx, &kms.ListGrantsInput{KeyId: aws.String(f.key)})
-	if err != nil || len(grants.Grants) != 1 || aws.ToString(grants.Grants[0].GranteePrincipal) != slr ||
-		aws.ToString(grants.Grants[0].GrantId) != res.Actions[1].GrantID || !hasOperations(grants.Grants[0].Operations, launchGrantOperations()) {
-		t.Fatalf("grants in the key's account: %+v %v", grants, err)
-	}
+	checkIdentityGrant(t, f.key, slr, res.Actions[1].GrantID)
 	if p := keyPolicy(t, f.key); !strings.Contains(p, `"AllowEC2LaunchGrants"`) || !strings.Contains(p, "${aws:PrincipalAccount}") {
 		t.Fatalf("key policy:\n%s", p)
 	}
@@ -577,80 +596,57 @@ func TestServiceLinkedRoleNeedsAGrant(t *testing.T) {
 	if len(again.Records[0].Findings) != 0 || len(again.Actions) != 0 || again.Stats["KMS:PutKeyPolicy"]+again.Stats["KMS:CreateGrant"] != 0 {
 		t.Errorf("the same event again: %+v %+v %v", again.Records[0].Findings, again.Actions, again.Stats)
 	}
+	_ = ctx
 }
 
-// Under 30% injected faults (throttles, 5xx, resets, resets after the write reached IAM), four
-// failed launches by two roles end, after redeliveries, in one usage policy that allows exactly
-// the four keys, attached once to each role, within IAM's version limit.
-func TestUsagePolicyUnderFaults(t *testing.T) {
+// Under 30% injected faults (throttles, 5xx, resets, resets after the call reached AWS), four
+// failed launches by two roles end, after redeliveries, in exactly one grant per key for its
+// role (a retried CreateGrant with the same name creates nothing), IAM never written, and every
+// role launching.
+func TestIdentityGrantsUnderFaults(t *testing.T) {
 	needsLocalAWS(t)
 	ctx := context.Background()
 	events := map[string][]byte{}
 	roles := []string{uniq("faulty"), uniq("faulty")}
-	keysOf := map[string][]string{}
-	var all []string
+	type launch struct{ role, key, image string }
+	var launches []launch
 	for i := range 4 {
 		role := roles[i%len(roles)]
 		if err := world.Role(ctx, scenario.Target, role); err != nil {
 			t.Fatal(err)
 		}
 		f := newFixture(t, "", scenario.Target)
-		raw, err := scenario.Event("../../events/launch-failed.json", launchFailed(f, role, scenario.Target))
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Distinct event IDs, as distinct CloudTrail records would have.
-		events[fmt.Sprintf("launch-%02d", i)] = []byte(strings.ReplaceAll(string(raw), "7f1b3d5e-9a2c-4e6f-8b0d-1c3e5a7b9d24", fmt.Sprintf("7f1b3d5e-9a2c-4e6f-8b0d-%012d", i)))
-		keysOf[role] = append(keysOf[role], f.key)
-		all = append(all, f.key)
+		events[fmt.Sprintf("launch-%02d", i)] = inTrail(t, launchEventOf(t, launchFailed(f, role, scenario.Target)))
+		launches = append(launches, launch{role, f.key, f.image})
 	}
 	events["launch-00-dup"] = events["launch-00"]
-	sort.Strings(all)
 
 	proxy, url := faultProxy(t, env.URL, localaws.FaultConfig{Seed: faultSeed + 7, Rate: faultRate, LatencyMillis: 20,
 		Kinds: []string{localaws.FaultThrottle, localaws.Fault500, localaws.Fault503, localaws.FaultReset, localaws.FaultResetAfter}})
-	rm, _ := newRemediatorOn(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}}, url, faultAttempts, WithIAMSettle(10*time.Millisecond))
-	name := uniq("KmsKeyUsagePolicy")
-	rm.cfg.IAMPolicyName = name
+	rm, _ := newRemediatorOn(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}}, url, faultAttempts)
 
-	_, rounds := deliverUntilDone(t, rm, events, 3)
+	resps, rounds := deliverUntilDone(t, rm, events, 3)
 
-	pARN := policyARNIn(scenario.Target, name)
-	doc, ok := storedDefault(t, scenario.Target, pARN)
-	if !ok {
-		t.Fatal("usage policy not created")
-	}
-	for sid, got := range resources(t, doc) {
-		if fmt.Sprint(got) != fmt.Sprint(all) {
-			t.Errorf("%s resources = %v, want exactly %v", sid, got, all)
+	for _, l := range launches {
+		checkIdentityGrant(t, l.key, roleARN(scenario.Target, l.role), "")
+		if got := launchChecked(t, roleARN(scenario.Target, l.role), l.image); got != "running" {
+			t.Errorf("%s cannot launch %s: %s", l.role, l.image, got)
 		}
 	}
-	vs, err := world.IAM(scenario.Target).ListPolicyVersions(ctx, &iam.ListPolicyVersionsInput{PolicyArn: aws.String(pARN)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(vs.Versions) > maxPolicyVersions {
-		t.Errorf("%d versions", len(vs.Versions))
-	}
-	for _, role := range roles {
-		if a := attachedToRole(t, scenario.Target, role); joined(a) != pARN {
-			t.Errorf("%s attached: %v", role, a)
-		}
-		for _, k := range keysOf[role] {
-			if !principalCanLaunch(t, k, identity.Principal{Account: scenario.Target, Kind: identity.Role, Name: role}, roleARN(scenario.Target, role)) {
-				t.Errorf("%s cannot use %s", role, k)
-			}
+	for _, r := range resps {
+		if iamWrites(r.Stats) != 0 {
+			t.Errorf("IAM written: %v", r.Stats)
 		}
 	}
 	s := proxy.Stats()
 	if s.Faults == 0 || rounds < 2 {
 		t.Errorf("the faults were not exercised: %+v, %d rounds", s, rounds)
 	}
-	t.Logf("%d requests, %d faults %v; done after %d rounds; %d policy versions", s.Requests, s.Faults, s.ByKind, rounds, len(vs.Versions))
+	t.Logf("%d requests, %d faults %v; done after %d rounds", s.Requests, s.Faults, s.ByKind, rounds)
 }
 
-// A Deny in the role's own policies is reported as explicit-deny and never "fixed" by adding an
-// Allow; a principal that no longer exists is noted, not guessed at.
+// A Deny in the role's own policies is reported as explicit-deny and never "fixed" by a grant; a
+// principal that no longer exists is noted, not guessed at.
 func TestIdentityDenyAndMissingPrincipal(t *testing.T) {
 	needsLocalAWS(t)
 	ctx := context.Background()
@@ -663,7 +659,7 @@ func TestIdentityDenyAndMissingPrincipal(t *testing.T) {
 	if _, err := world.IAM(scenario.Target).PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(denied), PolicyName: aws.String("no-kms"), PolicyDocument: aws.String(deny)}); err != nil {
 		t.Fatal(err)
 	}
-	rm, name := iamRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}})
+	rm, _ := newRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target}})
 
 	for role, check := range map[string]func(t *testing.T, res report.Result){
 		denied: func(t *testing.T, res report.Result) {
@@ -689,18 +685,15 @@ func TestIdentityDenyAndMissingPrincipal(t *testing.T) {
 		},
 	} {
 		t.Run(role, func(t *testing.T) {
-			res := invokeEvent(t, rm, "launch-failed.json", launchFailed(f, role, scenario.Target))
+			res := invokeRaw(t, rm, inTrail(t, launchEventOf(t, launchFailed(f, role, scenario.Target))))
 			if res.Records[0].Error != "" {
 				t.Fatalf("record error: %s", res.Records[0].Error)
 			}
 			check(t, res)
-			if act := actionOf(res, report.ActionIAMPolicy); act != nil || iamWrites(res.Stats) != 0 {
-				t.Errorf("IAM action for %s: %+v %v", role, act, res.Stats)
+			if act := actionOf(res, report.ActionKMSGrant); act != nil || iamWrites(res.Stats)+res.Stats["KMS:CreateGrant"] != 0 {
+				t.Errorf("identity action for %s: %+v %v", role, act, res.Stats)
 			}
 		})
-	}
-	if _, ok := storedDefault(t, scenario.Target, policyARNIn(scenario.Target, name)); ok {
-		t.Error("usage policy created")
 	}
 }
 
@@ -712,10 +705,10 @@ func TestShareImageChecksNoIdentityPolicies(t *testing.T) {
 	if err := world.Role(context.Background(), scenario.Owner, "image-publisher"); err != nil {
 		t.Fatal(err)
 	}
-	rm, _ := iamRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target, scenario.Owner}})
+	rm, _ := newRemediator(t, setup{mode: config.ModeFix, trusted: []string{scenario.Target, scenario.Owner}})
 	res := invokeEvent(t, rm, "share-image.json", f.replace())
 	rec := res.Records[0]
-	if fs := iamFindings(rec); len(fs) != 0 || actionOf(res, report.ActionIAMPolicy) != nil {
+	if fs := iamFindings(rec); len(fs) != 0 || actionOf(res, report.ActionKMSGrant) != nil {
 		t.Errorf("share-image checked the sharer's IAM: %+v %+v", fs, res.Actions)
 	}
 	for op, n := range res.Stats {

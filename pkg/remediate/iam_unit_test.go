@@ -3,10 +3,7 @@ package remediate
 import (
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/ami-kms-remediator/ami-kms-remediator/internal/scenario"
@@ -91,45 +88,6 @@ func TestEvaluateIdentity(t *testing.T) {
 	}
 }
 
-func TestOldestNonDefault(t *testing.T) {
-	at := func(m int) *time.Time { v := time.Date(2026, 1, 1, 0, m, 0, 0, time.UTC); return &v }
-	v := func(id string, def bool, created *time.Time) iamtypes.PolicyVersion {
-		return iamtypes.PolicyVersion{VersionId: aws.String(id), IsDefaultVersion: def, CreateDate: created}
-	}
-	for name, tc := range map[string]struct {
-		versions []iamtypes.PolicyVersion
-		want     string
-	}{
-		"default first: the next one goes": {[]iamtypes.PolicyVersion{v("v1", true, at(1)), v("v2", false, at(2)), v("v3", false, at(3))}, "v2"},
-		"default last":                     {[]iamtypes.PolicyVersion{v("v3", false, at(3)), v("v5", true, at(5)), v("v4", false, at(4))}, "v3"},
-		"same timestamps: lowest number":   {[]iamtypes.PolicyVersion{v("v10", false, at(1)), v("v9", false, at(1)), v("v2", true, at(1))}, "v9"},
-		"no timestamps: lowest number":     {[]iamtypes.PolicyVersion{v("v4", false, nil), v("v3", false, nil), v("v5", true, nil)}, "v3"},
-		"only the default":                 {[]iamtypes.PolicyVersion{v("v1", true, at(1))}, ""},
-		"nothing":                          {nil, ""},
-	} {
-		t.Run(name, func(t *testing.T) {
-			if got := oldestNonDefault(tc.versions); got != tc.want {
-				t.Errorf("got %q, want %q", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestUsagePolicyARN(t *testing.T) {
-	for name, tc := range map[string]struct{ principal, want string }{
-		"aws":      {unitRole, "arn:aws:iam::444455556666:policy/KmsKeyUsagePolicy"},
-		"china":    {"arn:aws-cn:iam::444455556666:user/x", "arn:aws-cn:iam::444455556666:policy/KmsKeyUsagePolicy"},
-		"govcloud": {"arn:aws-us-gov:iam::444455556666:role/a/b", "arn:aws-us-gov:iam::444455556666:policy/KmsKeyUsagePolicy"},
-		"garbage":  {"not-an-arn", "arn:aws:iam::444455556666:policy/KmsKeyUsagePolicy"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			if got := usagePolicyARN(tc.principal, "444455556666", "KmsKeyUsagePolicy"); got != tc.want {
-				t.Errorf("got %s", got)
-			}
-		})
-	}
-}
-
 func TestIdentityPrincipal(t *testing.T) {
 	for name, tc := range map[string]struct {
 		in   trigger.Principal
@@ -143,28 +101,6 @@ func TestIdentityPrincipal(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if got := identityPrincipal(&tc.in); got != tc.want {
 				t.Errorf("got %+v, want %+v", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestDescribeUsagePlan(t *testing.T) {
-	for name, tc := range map[string]struct {
-		cur      storedPolicy
-		plan     usagepolicy.Result
-		attached bool
-		want     string
-	}{
-		"create and attach": {storedPolicy{}, usagepolicy.Result{Changed: true, Created: true, Added: []string{unitKey}}, false,
-			"create P allowing " + unitKey + "; attach P to role/x"},
-		"new version only": {storedPolicy{exists: true, version: "v3"}, usagepolicy.Result{Changed: true, Added: []string{unitKey}}, true,
-			"add " + unitKey + " to P as a new default version (was v3)"},
-		"attach only": {storedPolicy{exists: true, version: "v1"}, usagepolicy.Result{}, false, "attach P to role/x"},
-		"nothing":     {storedPolicy{exists: true, version: "v1"}, usagepolicy.Result{}, true, "nothing to change"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			if got := describeUsagePlan("P", tc.cur, tc.plan, tc.attached, "role/x"); got != tc.want {
-				t.Errorf("got  %q\nwant %q", got, tc.want)
 			}
 		})
 	}

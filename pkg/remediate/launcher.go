@@ -59,6 +59,7 @@ func (r *run) launcher(ctx context.Context, it *item, account, region, instanceI
 		if err != nil || p == nil || p.Account != account {
 			continue
 		}
+		it.trailLauncher = p.ARN
 		return p, nil
 	}
 	it.addNote(fmt.Sprintf("CloudTrail has no RunInstances record for %s yet: identity policies were not checked (a redelivery or amikms check --principal can)", instanceID))

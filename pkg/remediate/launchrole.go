@@ -13,6 +13,7 @@ import (
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsapi"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/awsid"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/evaluate"
+	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/identity"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/keypolicy"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/trigger"
@@ -148,12 +149,7 @@ func (r *run) roleHasGrant(ctx context.Context, k *key, roleARN string) (bool, e
 	if err != nil {
 		return false, err
 	}
-	for _, g := range grants {
-		if aws.ToString(g.GranteePrincipal) == roleARN && hasOperations(g.Operations, launchGrantOperations()) {
-			return true, nil
-		}
-	}
-	return false, nil
+	return identity.AllowsAll(identity.GrantsOf(k.ARN, grants), roleARN, k.ARN, keypolicy.LaunchGrantOperations), nil
 }
 
 // grants lists a key's grants in its own account, once per invocation.

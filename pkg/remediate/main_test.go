@@ -125,6 +125,25 @@ func newFixture(t *testing.T, policy string, shareWith ...string) keyFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return fixtureOn(t, key, shareWith...)
+}
+
+// untaggedFixture is newFixture's key with the console's default policy, but not opted in to the
+// write scope.
+func untaggedFixture(t *testing.T, shareWith ...string) keyFixture {
+	t.Helper()
+	needsLocalAWS(t)
+	key, err := world.CreateUntaggedKey(context.Background(), scenario.Owner, scenario.Region, scenario.DefaultKeyPolicy(scenario.Owner))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fixtureOn(t, key, shareWith...)
+}
+
+// fixtureOn is a new image of Owner encrypted with key, shared with shareWith.
+func fixtureOn(t *testing.T, key string, shareWith ...string) keyFixture {
+	t.Helper()
+	ctx := context.Background()
 	img, err := world.EncryptedImage(ctx, scenario.Owner, scenario.Region, fmt.Sprintf("golden-%d", fixtureSeq.Add(1)), key)
 	if err != nil {
 		t.Fatal(err)

@@ -21,19 +21,26 @@ var (
 	errConcurrentWriter = errors.New("a concurrent writer kept replacing the policy; handed back for retry")
 )
 
-// refusal is an error that makes the remediator refuse a write (the input is not safe to act on).
-type refusal struct{ err error }
+// refusal is an error that makes the remediator refuse a write (the input is not safe to act on,
+// or the key is not the remediator's to write); cause says which, for the alert.
+type refusal struct {
+	err   error
+	cause report.Cause
+}
 
 func (e *refusal) Error() string { return e.err.Error() }
 func (e *refusal) Unwrap() error { return e.err }
 
 func refuse(err error) error { return &refusal{err: err} }
 
+// refuseFor is refuse with the cause the action reports.
+func refuseFor(cause report.Cause, err error) error { return &refusal{err: err, cause: cause} }
+
 // ended sets the status, cause and reason of an action that stopped on err.
 func ended(act report.Action, err error) report.Action {
 	act.Reason = err.Error()
-	if errors.As(err, new(*refusal)) {
-		act.Status, act.Cause = report.StatusRefused, report.CauseNone
+	if r := new(refusal); errors.As(err, &r) {
+		act.Status, act.Cause = report.StatusRefused, r.cause
 		return act
 	}
 	act.Status, act.Cause = report.StatusFailed, causeOf(err)
@@ -50,6 +57,8 @@ func causeOf(err error) report.Cause {
 		return report.CauseDeadline
 	case errors.Is(err, errConcurrentWriter):
 		return report.CauseConcurrentWriter
+	case errors.Is(err, errOptInNotInEffect):
+		return report.CauseTransient
 	case awsapi.Transient(err), errors.Is(err, errGrantNotAllowedYet), errors.Is(err, store.ErrLeaseHeld):
 		return report.CauseTransient
 	}

@@ -44,7 +44,7 @@ func TestEndedDecidesByErrorValue(t *testing.T) {
 // Rewording every reason (the sentences people read) changes neither what is retried nor what the
 // alert leaves out: both read the status and the cause only. The actions are those real runs
 // made: a deadline, a writer that kept replacing the policy, throttling, access denied, another
-// writer in the process, plain unchanged.
+// writer in the process, a grant that exists, plain unchanged.
 func TestRewordedReasonsDecideNothing(t *testing.T) {
 	var actions []report.Action
 	for _, err := range []error{errDeadline, fmt.Errorf("k: %w", errConcurrentWriter), fake.Error("Throttling", ""), fake.Error("AccessDenied", "")} {
@@ -52,7 +52,7 @@ func TestRewordedReasonsDecideNothing(t *testing.T) {
 	}
 	actions = append(actions,
 		report.Action{Type: report.ActionKeyPolicy, Target: "k2", Accounts: []string{"444455556666"}, Status: report.StatusUnchanged, Cause: report.CauseOtherWriter, Reason: reasonOtherWriter},
-		report.Action{Type: report.ActionIAMPolicy, Principal: "arn:aws:iam::444455556666:role/app", Status: report.StatusUnchanged, Cause: report.CauseOtherWriter, Reason: reasonOtherIAMWriter},
+		report.Action{Type: report.ActionKMSGrant, Target: "k2", Principal: "arn:aws:iam::444455556666:role/app", Status: report.StatusUnchanged, Reason: "the grant exists"},
 		report.Action{Type: report.ActionKeyPolicy, Target: "k3", Accounts: []string{"444455556666"}, Status: report.StatusUnchanged, Reason: "already fine"},
 	)
 	findings := []report.Finding{
@@ -70,10 +70,10 @@ func TestRewordedReasonsDecideNothing(t *testing.T) {
 		return b.String()
 	}
 	want := decide(actions)
-	if !strings.Contains(want, "told 1 findings, 5 actions") || strings.Count(want, "retry=true") != 3 {
+	if !strings.Contains(want, "told 2 findings, 6 actions") || strings.Count(want, "retry=true") != 3 {
 		t.Fatalf("the decisions themselves are wrong: %s", want)
 	}
-	for _, wording := range []string{"", "reworded", reasonDeadline, reasonOtherWriter, reasonOtherIAMWriter, "transient: anything"} {
+	for _, wording := range []string{"", "reworded", reasonDeadline, reasonOtherWriter, "transient: anything"} {
 		reworded := make([]report.Action, len(actions))
 		for i, a := range actions {
 			a.Reason = wording

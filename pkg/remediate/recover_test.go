@@ -89,9 +89,6 @@ func TestPanicInOneRecordFailsOnlyThatRecord(t *testing.T) {
 	}
 }
 
-// keyID is the key ID part of a key ARN.
-func keyID(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
-
 // A DescribeKey answer without key metadata (not something KMS does) is an unreadable key, not a
 // nil dereference: a key-unreadable finding (the key may well exist), acknowledged.
 func TestMalformedKMSAnswerIsAFindingNotAPanic(t *testing.T) {

@@ -26,10 +26,6 @@ import (
 // remediator to start a write; closer than that, it hands the work back for retry.
 const DefaultWriteMargin = 5 * time.Second
 
-// DefaultIAMSettle is the pause before re-reading IAM after a read-back that missed our change
-// (IAM is eventually consistent); the n-th re-plan waits n-1 times as long.
-const DefaultIAMSettle = 500 * time.Millisecond
-
 // Remediator is built once per Lambda environment and reused by warm invocations.
 type Remediator struct {
 	cfg         config.Config
@@ -37,7 +33,6 @@ type Remediator struct {
 	log         zerolog.Logger
 	coord       *Coordinator
 	writeMargin time.Duration
-	iamSettle   time.Duration
 	keySettle   time.Duration
 	alerts      *alertMemory
 	now         func() time.Time
@@ -55,12 +50,9 @@ func WithWriteMargin(d time.Duration) Option { return func(r *Remediator) { r.wr
 // Remediator built with c (all of one process should be).
 func WithCoordinator(c *Coordinator) Option { return func(r *Remediator) { r.coord = c } }
 
-// WithIAMSettle sets the pause before IAM is read again after a read-back that missed a write.
-func WithIAMSettle(d time.Duration) Option { return func(r *Remediator) { r.iamSettle = d } }
-
 // New builds a Remediator that acts with clients (an *awsapi.Clients in the Lambda).
 func New(cfg config.Config, clients awsapi.Factory, log zerolog.Logger, opts ...Option) *Remediator {
-	r := &Remediator{cfg: cfg, clients: clients, log: log, writeMargin: DefaultWriteMargin, iamSettle: DefaultIAMSettle,
+	r := &Remediator{cfg: cfg, clients: clients, log: log, writeMargin: DefaultWriteMargin,
 		keySettle: DefaultKeySettle, alerts: newAlertMemory(time.Hour), now: time.Now}
 	for _, o := range opts {
 		o(r)
@@ -91,20 +83,24 @@ type item struct {
 	untrusted map[string]bool
 	keys      []*key // the keys this record's image depends on
 	targets   []string
-	parent    *item      // the record that spawned this one (estate.go)
-	estate    estateNote // what it checked, for the estate store
+	// groupRole is the service-linked role ARN DescribeAutoScalingGroups gave for the record's
+	// group: the only role other than an account root a key policy may gain (asg.go).
+	groupRole string
+	// trailLauncher is the launching principal the remediator itself read from the account's
+	// CloudTrail RunInstances record (launcher.go); launchLookup what CloudTrail said of the
+	// record the event claims to be (identity_grant.go).
+	trailLauncher string
+	launchLookup  *launchLookup
+	// tag is what the findings being added are about (see addFinding).
+	tag    findingTag
+	parent *item      // the record that spawned this one (estate.go)
+	estate estateNote // what it checked, for the estate store
 
 	err        error         // why the record ended in an error; nil when it did not
 	isUnusable bool          // unusable input: acknowledged, never retried
 	missing    []missingPart // optional parts that could not be done
 	told       bool          // the alert of this invocation tells about the record (settle decides)
 	last       bool          // this is the record's last delivery: nothing redelivers it
-
-	// groupRole is the service-linked role ARN DescribeAutoScalingGroups gave for the record's
-	// group: the only role other than an account root a key policy may gain (asg.go).
-	groupRole string
-	// tag is what the findings being added are about (see addFinding).
-	tag findingTag
 }
 
 // findingTag is the part a key plays in what is being checked, and the launch template it comes
@@ -131,6 +127,8 @@ type run struct {
 	log   zerolog.Logger
 	items []*item
 
+	owners ownerCache // what each key's tags and stack say about writing it (ownership.go)
+
 	mu         sync.Mutex
 	needs      map[string]*keyNeed   // key ARN -> what its policy must gain
 	grantNeeds map[string]*grantNeed // key ARN + " " + grantee -> the grant to create
@@ -149,6 +147,7 @@ type keyNeed struct {
 	roles    map[string]bool
 	grantees map[string]bool
 	items    []*item
+	found    []report.Finding // what planning the write found about the key (added to items after the writes)
 }
 
 // Handle processes one decoded invocation.
@@ -176,9 +175,10 @@ func (rm *Remediator) Handle(ctx context.Context, in trigger.Invocation) Outcome
 
 	r.diagnoseAll(ctx)
 	var actions []report.Action
+	// The identity side is checked first: a grant it needs may need the key policy to allow it.
+	r.stage("identity policies", func() { r.checkIdentities(ctx) })
 	r.stage("key policies", func() { actions = append(actions, r.applyKeyPolicies(ctx)...) })
 	r.stage("grants", func() { actions = append(actions, r.applyGrants(ctx, actions)...) })
-	r.stage("identity policies", func() { actions = append(actions, r.applyIAM(ctx)...) })
 	for _, it := range r.items {
 		r.settle(it, r.lastDelivery(in.FromSQS, it))
 	}

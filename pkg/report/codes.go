@@ -30,6 +30,7 @@ const (
 	// grant on the key.
 	SLRMissingGrant    Code = "slr-missing-grant"
 	MemberStackMissing Code = "member-stack-missing"
+	KeyManagedByIaC    Code = "key-managed-by-iac"
 )
 
 // Failure codes: a record that ended in an error carries one finding of one of these codes,

@@ -2,10 +2,11 @@
 // prints and the Lambda returns, and the input to the SNS alert.
 package report
 
+import "cmp"
+
 // Action types and statuses.
 const (
 	ActionKeyPolicy = "key-policy"
-	ActionIAMPolicy = "iam-policy"
 	// ActionKMSGrant creates a grant on a key for a principal of another account, from that
 	// account (Target is the key, Accounts the grantee's account, Principal the grantee).
 	ActionKMSGrant = "kms-grant"
@@ -62,6 +63,9 @@ const (
 	PartLauncher = "launcher"
 	// PartIdentity: the identity policies of the principal (IAM, in its account).
 	PartIdentity = "identity-policies"
+	// PartIdentityGrant: what a grant for the launching principal waits for (its launch in its
+	// account's CloudTrail, the key's opt-in to the write scope).
+	PartIdentityGrant = "identity-grant"
 )
 
 // Finding is one problem found for a key and an account (or principal).
@@ -80,7 +84,43 @@ type Finding struct {
 	LaunchTemplate string `json:"launch_template,omitempty"`
 	// KeyState is the key's state, for key-unusable-state.
 	KeyState string `json:"key_state,omitempty"`
+	// ManagedBy names what owns the key's policy, for key-managed-by-iac.
+	ManagedBy *ManagedBy `json:"managed_by,omitempty"`
 }
+
+// ManagedBy is the infrastructure-as-code owner of a key's policy, whose next deployment would
+// revert an edit made outside it.
+type ManagedBy struct {
+	// Tool is "cloudformation" (a stack has the key) or "tag" (a configured managed-by tag says so).
+	Tool              string `json:"tool"`
+	StackID           string `json:"stack_id,omitempty"`
+	StackName         string `json:"stack_name,omitempty"`
+	LogicalResourceID string `json:"logical_resource_id,omitempty"`
+	// Tag is the tag that marks the key ("key=value"), when a tag says so.
+	Tag string `json:"tag,omitempty"`
+}
+
+// Describe names the owner for people: "CloudFormation stack NAME (resource LOGICAL-ID)" or
+// "infrastructure as code (tag KEY=VALUE)".
+func (m ManagedBy) Describe() string {
+	switch m.Tool {
+	case ManagedByTag:
+		return "infrastructure as code (tag " + m.Tag + ")"
+	case ManagedByCloudFormation:
+		s := "CloudFormation stack " + cmp.Or(m.StackName, m.StackID)
+		if m.LogicalResourceID != "" {
+			s += " (resource " + m.LogicalResourceID + ")"
+		}
+		return s
+	}
+	return "infrastructure as code"
+}
+
+// Managed-by tools.
+const (
+	ManagedByCloudFormation = "cloudformation"
+	ManagedByTag            = "tag"
+)
 
 // Key roles.
 const (
@@ -90,8 +130,8 @@ const (
 
 // Action is one write the remediator made, planned or refused.
 type Action struct {
-	Type     string   `json:"type"`   // ActionKeyPolicy | ActionIAMPolicy
-	Target   string   `json:"target"` // key ARN, or IAM policy ARN
+	Type     string   `json:"type"`   // ActionKeyPolicy | ActionKMSGrant
+	Target   string   `json:"target"` // key ARN
 	Accounts []string `json:"accounts"`
 	Status   string   `json:"status"`
 	Reason   string   `json:"reason"`
@@ -100,8 +140,7 @@ type Action struct {
 	// format: they go to the alert only.
 	Diff     string `json:"-"`
 	Document string `json:"-"`
-	// Principal is the IAM principal an iam-policy action attaches to, or a kms-grant gives the
-	// key to.
+	// Principal is the IAM principal a kms-grant action gives the key to.
 	Principal string `json:"-"`
 	// GrantID is the grant a kms-grant action created (or found): what undoing it needs.
 	GrantID string `json:"grant_id,omitempty"`
@@ -131,9 +170,19 @@ const (
 	// CauseInternal: failed on a bug in the remediator (a panic); handed back, since the next
 	// attempt may take another path.
 	CauseInternal
+	// CauseNotInWriteScope: refused, because the key has not opted in to the write scope (the
+	// tagged-keys scope writes only keys tagged ami-kms-remediator=managed).
+	CauseNotInWriteScope
+	// CauseManagedByIaC: refused, because infrastructure as code owns the key's policy (finding
+	// key-managed-by-iac), and edits of such keys are not allowed.
+	CauseManagedByIaC
+	// CauseIaCUnknown: refused, because whether infrastructure as code owns the key could not be
+	// told (its tags or its stack could not be read): an unknown answer is not taken as "no".
+	CauseIaCUnknown
 )
 
-var causeNames = [...]string{"", "other-writer", "deadline", "concurrent-writer", "transient", "internal"}
+var causeNames = [...]string{"", "other-writer", "deadline", "concurrent-writer", "transient", "internal",
+	"not-in-write-scope", "managed-by-iac", "iac-unknown"}
 
 // String names the cause for logs ("" for CauseNone).
 func (c Cause) String() string {

@@ -5,7 +5,8 @@ import "testing"
 // Only the causes that a later attempt may fix hand the records back, and only on a failed action.
 func TestCauseRetry(t *testing.T) {
 	for c, want := range map[Cause]bool{CauseNone: false, CauseOtherWriter: false, CauseDeadline: true,
-		CauseConcurrentWriter: true, CauseTransient: true, CauseInternal: true} {
+		CauseConcurrentWriter: true, CauseTransient: true, CauseInternal: true,
+		CauseNotInWriteScope: false, CauseManagedByIaC: false, CauseIaCUnknown: false} {
 		if got := c.Retry(); got != want {
 			t.Errorf("%q.Retry() = %v, want %v", c, got, want)
 		}

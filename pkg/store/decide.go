@@ -5,7 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/alert"
 	"github.com/ami-kms-remediator/ami-kms-remediator/pkg/report"
 )
 
@@ -37,7 +36,7 @@ func (c Coverage) covers(f Finding) bool {
 	case !c.AllAccounts && !slices.Contains(c.Accounts, f.Account):
 		return false
 	}
-	if alert.FixedBy(f.Code) == report.ActionIAMPolicy {
+	if f.Code == report.IAMMissingUse || f.Code == report.IAMMissingGrant {
 		return c.Principal != "" && f.PrincipalARN == c.Principal
 	}
 	return true

@@ -24,7 +24,7 @@ func init() {
 		// The failed copy as the copying account sees it (its source), then the source image as
 		// the copier sees it (one AssumeRole), its snapshots as the owner, its key; the alert.
 		MinCalls: map[string]int{"STS:AssumeRole": 1, "EC2:DescribeImages": 2, "EC2:DescribeSnapshots": 1, "KMS:DescribeKey": 1,
-			"KMS:GetKeyPolicy": 1, "SNS:Publish": 1},
+			"KMS:GetKeyPolicy": 1, "KMS:ListResourceTags": 1, "CloudFormation:DescribeStackResources": 1, "SNS:Publish": 1},
 	})
 }
 

@@ -37,7 +37,7 @@ func init() {
 		// (the destination); the alert.
 		MinCalls: map[string]int{"Auto Scaling:DescribeAutoScalingGroups": 1, "EC2:DescribeLaunchTemplateVersions": 1, "STS:AssumeRole": 1,
 			"EC2:DescribeImages": 1, "EC2:DescribeSnapshots": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "KMS:ListGrants": 1,
-			"EC2:GetEbsDefaultKmsKeyId": 1, "SNS:Publish": 1},
+			"EC2:GetEbsDefaultKmsKeyId": 1, "KMS:ListResourceTags": 1, "CloudFormation:DescribeStackResources": 1, "SNS:Publish": 1},
 	})
 }
 

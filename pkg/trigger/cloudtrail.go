@@ -21,14 +21,9 @@ type record struct {
 // selfCaused are calls the remediator makes itself: reacting to them would loop. (It makes
 // PutKeyPolicy too, but so do people and IaC: key-policy-changed tells its own sessions apart.)
 var selfCaused = map[string]bool{
-	"kms.amazonaws.com/CreateGrant":         true,
-	"iam.amazonaws.com/CreatePolicy":        true,
-	"iam.amazonaws.com/CreatePolicyVersion": true,
-	"iam.amazonaws.com/DeletePolicyVersion": true,
-	"iam.amazonaws.com/AttachRolePolicy":    true,
-	"iam.amazonaws.com/AttachUserPolicy":    true,
-	"sts.amazonaws.com/AssumeRole":          true,
-	"sns.amazonaws.com/Publish":             true,
+	"kms.amazonaws.com/CreateGrant": true,
+	"sts.amazonaws.com/AssumeRole":  true,
+	"sns.amazonaws.com/Publish":     true,
 }
 
 // decodeCloudTrail classifies a CloudTrail record, bare or as the detail of env.
@@ -59,10 +54,11 @@ func decodeCloudTrail(o object, env envelope) (Trigger, error) {
 		ErrorCode:    r.errorCode,
 		ErrorMessage: r.errorMsg,
 	}
+	if tr.CloudTrailEventID, err = o.str("eventID"); err != nil {
+		return Trigger{}, err
+	}
 	if tr.EventID == "" {
-		if tr.EventID, err = o.str("eventID"); err != nil {
-			return Trigger{}, err
-		}
+		tr.EventID = tr.CloudTrailEventID
 	}
 	region, err := o.str("awsRegion")
 	if err != nil {

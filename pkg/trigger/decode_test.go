@@ -354,10 +354,18 @@ func TestCloudTrailFieldMapping(t *testing.T) {
 				}
 			},
 		},
-		"IAM CreatePolicyVersion is self-caused": {
-			detail: `{"eventSource":"iam.amazonaws.com","eventName":"CreatePolicyVersion"}`,
+		"KMS CreateGrant is self-caused": {
+			detail: `{"eventSource":"kms.amazonaws.com","eventName":"CreateGrant"}`,
 			check: func(t *testing.T, tr Trigger) {
 				if tr.Kind != Ignored || !strings.Contains(tr.IgnoredReason, "remediator itself") {
+					t.Errorf("%+v", tr)
+				}
+			},
+		},
+		"IAM writes are no trigger": {
+			detail: `{"eventSource":"iam.amazonaws.com","eventName":"CreatePolicyVersion"}`,
+			check: func(t *testing.T, tr Trigger) {
+				if tr.Kind != Ignored || !strings.Contains(tr.IgnoredReason, "is not a trigger") {
 					t.Errorf("%+v", tr)
 				}
 			},

@@ -33,7 +33,7 @@ func init() {
 		// default EBS key (the destination); the alert. The launcher's CloudTrail record is not
 		// in the seeded world, so no identity policy is read.
 		MinCalls: map[string]int{"EC2:DescribeInstances": 1, "CloudTrail:LookupEvents": 1, "STS:AssumeRole": 1, "EC2:DescribeImages": 1,
-			"EC2:DescribeSnapshots": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "EC2:GetEbsDefaultKmsKeyId": 1, "SNS:Publish": 1},
+			"EC2:DescribeSnapshots": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "EC2:GetEbsDefaultKmsKeyId": 1, "KMS:ListResourceTags": 1, "CloudFormation:DescribeStackResources": 1, "SNS:Publish": 1},
 	})
 }
 

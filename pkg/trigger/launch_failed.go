@@ -29,7 +29,7 @@ func init() {
 		// IAM_POLICY_NAME; the launching account's default EBS key (the shared snapshot is
 		// re-encrypted under it: the destination); the alert.
 		MinCalls: map[string]int{"STS:AssumeRole": 1, "EC2:DescribeImages": 1, "EC2:DescribeSnapshots": 1, "KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1,
-			"EC2:GetEbsDefaultKmsKeyId": 1, "IAM:GetRole": 1, "IAM:ListRolePolicies": 1, "IAM:ListAttachedRolePolicies": 1, "IAM:GetPolicy": 1, "SNS:Publish": 1},
+			"EC2:GetEbsDefaultKmsKeyId": 1, "IAM:GetRole": 1, "IAM:ListRolePolicies": 1, "IAM:ListAttachedRolePolicies": 1, "KMS:ListGrants": 1, "CloudTrail:LookupEvents": 1, "KMS:ListResourceTags": 1, "CloudFormation:DescribeStackResources": 1, "SNS:Publish": 1},
 	})
 }
 

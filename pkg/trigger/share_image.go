@@ -25,7 +25,7 @@ func init() {
 		Diagnose: diagnoseShareImage,
 		// The image as its owner sees it, its snapshots, its shares, its key, and the alert.
 		MinCalls: map[string]int{"EC2:DescribeImages": 1, "EC2:DescribeSnapshots": 1, "EC2:DescribeImageAttribute": 1,
-			"KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "SNS:Publish": 1},
+			"KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "KMS:ListResourceTags": 1, "CloudFormation:DescribeStackResources": 1, "SNS:Publish": 1},
 	})
 }
 

@@ -35,7 +35,7 @@ func init() {
 		// one page of images, one batch of snapshots, its shares, its key, and the alert. The
 		// remediator's own account and region need no member stack, so nothing is read for it.
 		MinCalls: map[string]int{"EC2:DescribeImages": 1, "EC2:DescribeSnapshots": 1, "EC2:DescribeImageAttribute": 1,
-			"KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "SNS:Publish": 1},
+			"KMS:DescribeKey": 1, "KMS:GetKeyPolicy": 1, "KMS:ListResourceTags": 1, "CloudFormation:DescribeStackResources": 1, "SNS:Publish": 1},
 	})
 }
 

@@ -39,18 +39,21 @@ type Trigger struct {
 	Kind          Kind
 	IgnoredReason string // set when Kind == Ignored
 	EventID       string // EventBridge id, or CloudTrail eventID for bare records
-	DetailType    string
-	Source        string
-	Account       string // the account the event came from
-	Region        string
-	ImageID       string // the image to diagnose (for copies: the new image)
-	SourceImageID string // copies: the source image
-	SourceRegion  string // copies
-	KMSKeyID      string // copies: requestParameters.kmsKeyId as given (ID, ARN or alias); key-policy-changed: the key's ARN
-	InstanceID    string // instance-terminated; launch-failed when known
-	ASGName       string
-	ErrorCode     string
-	ErrorMessage  string // CloudTrail errorMessage, ASG StatusMessage, AMI state error
+	// CloudTrailEventID is the CloudTrail record's own eventID, for a trigger decoded from one
+	// (however it arrived): what CloudTrail's LookupEvents finds the record by.
+	CloudTrailEventID string
+	DetailType        string
+	Source            string
+	Account           string // the account the event came from
+	Region            string
+	ImageID           string // the image to diagnose (for copies: the new image)
+	SourceImageID     string // copies: the source image
+	SourceRegion      string // copies
+	KMSKeyID          string // copies: requestParameters.kmsKeyId as given (ID, ARN or alias); key-policy-changed: the key's ARN
+	InstanceID        string // instance-terminated; launch-failed when known
+	ASGName           string
+	ErrorCode         string
+	ErrorMessage      string // CloudTrail errorMessage, ASG StatusMessage, AMI state error
 	// Share targets from launchPermission.add: raw values as the event gave them. Validating them
 	// (12 ASCII digits, trusted) is the remediator's job, not the decoder's.
 	ShareUserIDs []string
