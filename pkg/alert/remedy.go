@@ -601,23 +601,20 @@ type iamPrincipal struct {
 }
 
 func parsePrincipal(arn string) iamPrincipal {
-	p := iamPrincipal{account: arnPart(arn, 4), kind: "other"}
-	service, resource := arnPart(arn, 2), arnPart(arn, 5)
-	segments := strings.Split(resource, "/")
-	last := segments[len(segments)-1]
-	switch {
-	case service == "iam" && resource == "root":
-		p.kind = "root"
-	case service == "iam" && strings.HasPrefix(resource, "user/") && last != "":
-		p.kind, p.name = "user", last
-	case service == "iam" && strings.HasPrefix(resource, "role/aws-service-role/"):
-		p.kind, p.name = "service-linked-role", last
-	case service == "iam" && strings.HasPrefix(resource, "role/") && last != "":
-		p.kind, p.name = "role", last
-	case service == "sts" && strings.HasPrefix(resource, "assumed-role/") && len(segments) >= 2 && segments[1] != "":
-		p.kind, p.name = "role", segments[1]
+	p, ok := awsid.ParsePrincipal(arn)
+	if !ok {
+		return iamPrincipal{kind: "other"}
 	}
-	return p
+	out := iamPrincipal{account: p.Account, kind: "other", name: p.Name}
+	switch p.Kind {
+	case awsid.PrincipalRoot, awsid.PrincipalUser, awsid.PrincipalRole, awsid.PrincipalServiceLinkedRole:
+		out.kind = string(p.Kind)
+	case awsid.PrincipalAssumedRole:
+		out.kind = "role" // the session's role is what a grant or policy names
+	default:
+		out.name = ""
+	}
+	return out
 }
 
 func (a *analysis) iamTodos(d detail, open []item) []todo {

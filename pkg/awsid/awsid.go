@@ -25,11 +25,17 @@ type ARN struct{ Partition, Service, Region, Account, Resource string }
 // ParseARN splits s into its fields; false when s is not shaped like an ARN. It checks the
 // shape only: callers check the fields they rely on (IsAccountID on Account, and so on).
 func ParseARN(s string) (ARN, bool) {
-	parts := strings.SplitN(s, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" {
+	rest, ok := strings.CutPrefix(s, "arn:")
+	if !ok {
 		return ARN{}, false
 	}
-	return ARN{parts[1], parts[2], parts[3], parts[4], parts[5]}, true
+	var f [4]string // partition, service, region, account; the resource keeps any further ':'
+	for i := range f {
+		if f[i], rest, ok = strings.Cut(rest, ":"); !ok {
+			return ARN{}, false
+		}
+	}
+	return ARN{f[0], f[1], f[2], f[3], rest}, true
 }
 
 // AllBytes reports whether s is not empty and every byte of s satisfies ok.

@@ -47,27 +47,21 @@ func parsePrincipal(s string) principal {
 		}
 		return p
 	}
-	parts, ok := splitARN(s)
+	ap, ok := awsid.ParsePrincipal(s)
 	if !ok {
 		return p
 	}
-	p.partition, p.account = parts[1], parts[4]
-	service, res := parts[2], parts[5]
-	switch {
-	case service == "iam" && res == "root":
+	p.partition, p.account = ap.Partition, ap.Account
+	switch ap.Kind {
+	case awsid.PrincipalRoot:
 		p.kind = kindRoot
-	case service == "iam" && strings.HasPrefix(res, "user/"):
+	case awsid.PrincipalUser:
 		p.kind = kindUser
-	case service == "iam" && strings.HasPrefix(res, "role/"):
-		p.kind = kindRole
-		p.roleName = res[strings.LastIndexByte(res, '/')+1:]
-	case service == "sts" && strings.HasPrefix(res, "assumed-role/"):
-		rest := strings.TrimPrefix(res, "assumed-role/")
-		if i := strings.IndexByte(rest, '/'); i > 0 {
-			p.kind = kindSession
-			p.roleName = rest[:i]
-		}
-	case service == "sts" && strings.HasPrefix(res, "federated-user/"):
+	case awsid.PrincipalRole, awsid.PrincipalServiceLinkedRole:
+		p.kind, p.roleName = kindRole, ap.Name
+	case awsid.PrincipalAssumedRole:
+		p.kind, p.roleName = kindSession, ap.Name
+	case awsid.PrincipalFederated:
 		p.kind = kindFederated
 	}
 	return p
