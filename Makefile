@@ -47,6 +47,10 @@ test: fmt-check vet tools
 	@command -v cfn-lint >/dev/null || { echo "cfn-lint not found: pip install cfn-lint"; exit 1; }
 	AMIKMS_RIE=$(RIE) $(GO) test -count=1 -timeout 20m ./...
 
+## The tests that need no local AWS (in-memory fakes, pure logic): seconds, for the edit loop.
+unit: fmt-check vet
+	$(GO) test -count=1 -short ./...
+
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
