@@ -444,12 +444,12 @@ func engineRows(t *Table, rounds []map[string]GoBench) {
 	gb := medians(rounds)
 	for _, doc := range []string{"aws-default", "large-30k"} {
 		for _, e := range []struct {
-			op, pkg, bench string
-			goal           float64
+			op, pkg, dir, bench string
+			goal                float64
 		}{
-			{"parse", "policy", "Parse", ParseRatioGoal},
-			{"evaluate (1 request)", "benchmark", "Evaluate", EvaluateRatioGoal},
-			{"edit (EnsureAccounts)", "keypolicy", "EnsureAccounts", EditRatioGoal},
+			{"parse", "policy", "pkg/policy", "Parse", ParseRatioGoal},
+			{"evaluate (1 request)", "benchmark", "internal/benchmark", "Evaluate", EvaluateRatioGoal},
+			{"edit (EnsureAccounts)", "keypolicy", "pkg/keypolicy", "EnsureAccounts", EditRatioGoal},
 		} {
 			key, floorKey := e.pkg+"."+e.bench+"/"+doc, e.pkg+".StdlibUnmarshalAny/"+doc
 			row := Row{Section: sec, Measure: e.op + ", " + doc, Goal: fmt.Sprintf("≤ %.1f× floor", e.goal)}
@@ -465,7 +465,7 @@ func engineRows(t *Table, rounds []map[string]GoBench) {
 			ratio := medianRatio(rounds, key, floorKey)
 			row.Ratio = Ratio(ratio, 1)
 			row.Verdict = AtMost(ratio, e.goal)
-			row.Notes = "allocs " + Ratio(b.AllocsPerOp, floor.AllocsPerOp) + "; pkg/" + e.pkg
+			row.Notes = "allocs " + Ratio(b.AllocsPerOp, floor.AllocsPerOp) + "; " + e.dir
 			t.Add(row)
 		}
 	}
