@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -96,6 +97,9 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		}
 		return remediate.New(cfg, awsapi.NewClients(world.Central, cfg.MemberRoleName, ""), logging.New(logw, cfg.LogLevel)), nil
 	}
+	// run invokes the remediator on a sample event. A CloudTrail API call event (the failed
+	// RunInstances) is first recorded in the account's CloudTrail, as AWS records every call: the
+	// remediator confirms a launcher there before it grants it anything.
 	run := func(mode config.Mode, file string) (report.Result, bool) {
 		rm, err := newRM(mode)
 		if err != nil {
@@ -106,6 +110,12 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			fmt.Fprintln(stderr, "amikms demo:", err)
 			return report.Result{}, false
+		}
+		if bytes.Contains(raw, []byte(`"AWS API Call via CloudTrail"`)) {
+			if err := env.Filler.RecordTrail(raw); err != nil {
+				fmt.Fprintln(stderr, "amikms demo: record the call in CloudTrail:", err)
+				return report.Result{}, false
+			}
 		}
 		out, err := rm.Invoke(ctx, raw)
 		if err != nil {

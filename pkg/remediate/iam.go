@@ -257,7 +257,7 @@ func (c *iamRun) addIAMFindings(it *item, p *trigger.Principal, k *key, set *ide
 		tail = fmt.Sprintf(": its permissions boundary %s does not allow them, so a grant or %s alone may NOT fix this; the boundary must allow them too (never changed automatically)",
 			boundaryName(set), c.cfg.IAMPolicyName)
 	case fixable:
-		tail = "; a grant on the key for the principal, with EC2's operations, is planned"
+		tail = "; the fix is a grant on the key for the principal, with EC2's operations"
 	case !fixable:
 		tail = "; not fixed automatically: " + why
 	}
