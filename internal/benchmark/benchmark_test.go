@@ -300,3 +300,22 @@ func sortedSet(m map[string]bool) []string {
 	sort.Strings(out)
 	return out
 }
+
+// The contributors' guide lists why each AWS call is needed in the words of callReasons, in
+// order: a call added, dropped or reworded here fails until docs/PERFORMANCE.md says the same.
+func TestPerformanceGuideListsEveryCallReason(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "PERFORMANCE.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var have []string
+	for _, l := range strings.Split(string(doc), "\n") {
+		if strings.HasPrefix(l, "- `") && strings.Contains(l, "` — ") {
+			have = append(have, l)
+		}
+	}
+	want := CallReasonLines()
+	if strings.Join(have, "\n") != strings.Join(want, "\n") {
+		t.Errorf("docs/PERFORMANCE.md's list of minimum calls differs from callReasons; want these lines:\n%s", strings.Join(want, "\n"))
+	}
+}

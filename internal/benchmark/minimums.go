@@ -181,3 +181,17 @@ func MinimumsText() string {
 	}
 	return b.String()
 }
+
+// CallReasonLines are callReasons as the Markdown list of docs/PERFORMANCE.md, by operation.
+func CallReasonLines() []string {
+	ops := make([]string, 0, len(callReasons))
+	for op := range callReasons {
+		ops = append(ops, op)
+	}
+	sort.Strings(ops)
+	out := make([]string, len(ops))
+	for i, op := range ops {
+		out[i] = "- `" + op + "` — " + callReasons[op] + "."
+	}
+	return out
+}
